@@ -1,0 +1,319 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"text/tabwriter"
+	"time"
+
+	"github.com/tokenwarden/tokenwarden/internal/cli"
+	"github.com/tokenwarden/tokenwarden/internal/config"
+	"github.com/tokenwarden/tokenwarden/internal/connfile"
+	"github.com/tokenwarden/tokenwarden/internal/provider"
+	"github.com/tokenwarden/tokenwarden/internal/refresh"
+	"github.com/tokenwarden/tokenwarden/internal/store"
+	"github.com/tokenwarden/tokenwarden/pkg/model"
+)
+
+// session is what every database command needs.
+type session struct {
+	cfg   *config.Config
+	log   *slog.Logger
+	store *store.Store
+}
+
+func (a *app) open(ctx context.Context) (*session, error) {
+	cfg, err := config.LoadFrom(a.environ)
+	if err != nil {
+		return nil, err
+	}
+	st, err := store.Open(ctx, cfg.DatabaseURL, cfg.DBMaxConns)
+	if err != nil {
+		return nil, err
+	}
+	return &session{cfg: cfg, log: cli.Logger(cfg, a.stderr), store: st}, nil
+}
+
+func (e *session) close() { e.store.Close() }
+
+func (e *session) worker() *refresh.Worker {
+	client := provider.NewHTTPClient(e.cfg.HTTPTimeout, e.cfg.Concurrency)
+	ex := provider.NewRefresher(provider.NewCatalogue(), client)
+	return refresh.New(e.store, ex, refresh.Config{
+		PollInterval:  e.cfg.PollInterval,
+		RefreshBefore: e.cfg.RefreshBefore,
+		Lease:         e.cfg.Lease,
+		HTTPTimeout:   e.cfg.HTTPTimeout,
+		Concurrency:   e.cfg.Concurrency,
+	}, e.log)
+}
+
+// noArgs parses a command that takes only flags.
+func noArgs(fs *flag.FlagSet, args []string) error {
+	pos, err := cli.Parse(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) > 0 {
+		return cli.UsageError("%s takes no arguments", fs.Name())
+	}
+	return nil
+}
+
+// oneName parses a command that takes exactly one connection name.
+func oneName(fs *flag.FlagSet, args []string) (string, error) {
+	pos, err := cli.Parse(fs, args)
+	if err != nil {
+		return "", err
+	}
+	if len(pos) != 1 {
+		return "", cli.UsageError("%s takes one connection name", fs.Name())
+	}
+	return pos[0], nil
+}
+
+func (a *app) run(ctx context.Context, args []string) error {
+	if err := noArgs(flag.NewFlagSet("run", flag.ContinueOnError), args); err != nil {
+		return err
+	}
+	e, err := a.open(ctx)
+	if err != nil {
+		return err
+	}
+	defer e.close()
+	if err := e.checkSchema(ctx); err != nil {
+		return err
+	}
+	e.log.Info("worker started", "poll_interval", e.cfg.PollInterval, "refresh_before", e.cfg.RefreshBefore,
+		"concurrency", e.cfg.Concurrency, "db_max_conns", e.cfg.DBMaxConns, "lease", e.cfg.Lease)
+	err = e.worker().Run(ctx, e.cfg.DatabaseURL)
+	e.log.Info("worker stopped")
+	return err
+}
+
+func (a *app) once(ctx context.Context, args []string) error {
+	if err := noArgs(flag.NewFlagSet("once", flag.ContinueOnError), args); err != nil {
+		return err
+	}
+	e, err := a.open(ctx)
+	if err != nil {
+		return err
+	}
+	defer e.close()
+	if err := e.checkSchema(ctx); err != nil {
+		return err
+	}
+	stats, err := e.worker().Pass(ctx)
+	if err != nil {
+		return err
+	}
+	e.log.Info("pass done", "claimed", stats.Claimed, "refreshed", stats.Refreshed, "failed", stats.Failed,
+		"needs_reauth", stats.Reauth, "fenced", stats.Fenced)
+	if n := stats.Errors(); n > 0 {
+		return fmt.Errorf("%d of %d refreshes failed", n, stats.Claimed)
+	}
+	return nil
+}
+
+func (e *session) checkSchema(ctx context.Context) error {
+	if _, err := e.store.Get(ctx, ""); store.IsUndefinedTable(err) {
+		return errors.New("the schema is not applied; run `worker migrate` first")
+	}
+	return nil
+}
+
+func (a *app) refresh(ctx context.Context, args []string) error {
+	name, err := oneName(flag.NewFlagSet("refresh", flag.ContinueOnError), args)
+	if err != nil {
+		return err
+	}
+	e, err := a.open(ctx)
+	if err != nil {
+		return err
+	}
+	defer e.close()
+	if err := e.worker().RefreshByName(ctx, name); err != nil {
+		return err
+	}
+	row, err := e.store.Get(ctx, name)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(a.stdout, "refreshed %s: version %d, expires %s\n", name, row.Version, expiresText(row.AccessTokenExpires, time.Now()))
+	return nil
+}
+
+func (a *app) clear(ctx context.Context, args []string) error {
+	name, err := oneName(flag.NewFlagSet("clear", flag.ContinueOnError), args)
+	if err != nil {
+		return err
+	}
+	e, err := a.open(ctx)
+	if err != nil {
+		return err
+	}
+	defer e.close()
+	if err := e.store.Clear(ctx, name); err != nil {
+		return err
+	}
+	fmt.Fprintf(a.stdout, "cleared %s; a running worker refreshes it now\n", name)
+	return nil
+}
+
+func (a *app) importCmd(ctx context.Context, args []string) error {
+	pos, err := cli.Parse(flag.NewFlagSet("import", flag.ContinueOnError), args)
+	if err != nil {
+		return err
+	}
+	if len(pos) > 1 {
+		return cli.UsageError("import takes one file (or - for standard input)")
+	}
+	var in io.Reader = a.stdin
+	src := "standard input"
+	if len(pos) == 1 && pos[0] != "-" {
+		f, err := os.Open(pos[0])
+		if err != nil {
+			return fmt.Errorf("import: %w", err)
+		}
+		defer f.Close()
+		in, src = f, pos[0]
+	}
+	// Validate everything before touching the database: a bad file writes
+	// nothing, and needs no database to be told so.
+	rows, err := connfile.Parse(in, provider.NewCatalogue(), time.Now())
+	if err != nil {
+		return fmt.Errorf("import %s: %w", src, err)
+	}
+	e, err := a.open(ctx)
+	if err != nil {
+		return err
+	}
+	defer e.close()
+	if err := e.store.Import(ctx, rows); err != nil {
+		return err
+	}
+	fmt.Fprintf(a.stdout, "imported %d connection(s)\n", len(rows))
+	return nil
+}
+
+func (a *app) migrate(ctx context.Context, args []string) error {
+	if err := noArgs(flag.NewFlagSet("migrate", flag.ContinueOnError), args); err != nil {
+		return err
+	}
+	e, err := a.open(ctx)
+	if err != nil {
+		return err
+	}
+	defer e.close()
+	if err := e.store.Migrate(ctx); err != nil {
+		return err
+	}
+	fmt.Fprintln(a.stdout, "schema applied")
+	return nil
+}
+
+func (a *app) providers(_ context.Context, args []string) error {
+	if err := noArgs(flag.NewFlagSet("providers", flag.ContinueOnError), args); err != nil {
+		return err
+	}
+	cat := provider.NewCatalogue()
+	w := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(w, "PROVIDER\tAUTH\tDEFAULT LIFETIME\tTOKEN URL")
+	for _, n := range cat.Names() {
+		t, _ := cat.Lookup(n)
+		u := t.TokenURL
+		if u == "" {
+			u = "(token_url of the connection)"
+		}
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\n", t.Name, t.AuthStyle, t.DefaultLifetime, u)
+	}
+	return w.Flush()
+}
+
+// listEntry is what `worker list --json` prints of a connection: never a
+// secret, only whether one is present.
+type listEntry struct {
+	Name               string     `json:"name"`
+	Provider           string     `json:"provider"`
+	Status             string     `json:"status"`
+	AccessTokenExpires *time.Time `json:"access_token_expires"`
+	ExpiresInSeconds   *int64     `json:"expires_in_seconds"`
+	HasAccessToken     bool       `json:"has_access_token"`
+	HasRefreshToken    bool       `json:"has_refresh_token"`
+	Updating           bool       `json:"updating"`
+	UpdatingUntil      *time.Time `json:"updating_until,omitempty"`
+	FailureCount       int        `json:"failure_count"`
+	NextAttemptAt      *time.Time `json:"next_attempt_at,omitempty"`
+	LastError          string     `json:"last_error,omitempty"`
+	LastRefreshedAt    *time.Time `json:"last_refreshed_at,omitempty"`
+	Version            int64      `json:"version"`
+}
+
+func (a *app) list(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("list", flag.ContinueOnError)
+	asJSON := fs.Bool("json", false, "print JSON")
+	if err := noArgs(fs, args); err != nil {
+		return err
+	}
+	e, err := a.open(ctx)
+	if err != nil {
+		return err
+	}
+	defer e.close()
+	rows, err := e.store.List(ctx)
+	if err != nil {
+		return err
+	}
+	now := time.Now()
+	if *asJSON {
+		out := make([]listEntry, 0, len(rows))
+		for i := range rows {
+			out = append(out, entryOf(&rows[i], now))
+		}
+		enc := json.NewEncoder(a.stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(out)
+	}
+	w := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(w, "NAME\tPROVIDER\tSTATUS\tEXPIRES\tUPDATING\tFAILURES\tLAST ERROR")
+	for i := range rows {
+		r := &rows[i]
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%t\t%d\t%s\n", r.Name, r.Provider, r.Status,
+			expiresText(r.AccessTokenExpires, now), r.LeaseLive(now), r.FailureCount, model.Str(r.LastError))
+	}
+	return w.Flush()
+}
+
+func entryOf(r *model.OAuthToken, now time.Time) listEntry {
+	e := listEntry{
+		Name: r.Name, Provider: r.Provider, Status: r.Status, AccessTokenExpires: r.AccessTokenExpires,
+		HasAccessToken: model.Str(r.AccessToken) != "", HasRefreshToken: model.Str(r.RefreshToken) != "",
+		Updating: r.LeaseLive(now), FailureCount: r.FailureCount, NextAttemptAt: r.NextAttemptAt,
+		LastError: model.Str(r.LastError), LastRefreshedAt: r.LastRefreshedAt, Version: r.Version,
+	}
+	if r.Updating {
+		e.UpdatingUntil = r.UpdatingUntil
+	}
+	if r.AccessTokenExpires != nil {
+		s := int64(r.AccessTokenExpires.Sub(now).Seconds())
+		e.ExpiresInSeconds = &s
+	}
+	return e
+}
+
+func expiresText(t *time.Time, now time.Time) string {
+	if t == nil {
+		return "never"
+	}
+	left := t.Sub(now).Round(time.Second)
+	if left <= 0 {
+		return fmt.Sprintf("%s (expired %s ago)", t.UTC().Format(time.RFC3339), -left)
+	}
+	return fmt.Sprintf("%s (in %s)", t.UTC().Format(time.RFC3339), left)
+}

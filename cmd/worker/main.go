@@ -1,0 +1,94 @@
+// Command worker keeps the OAuth2 access tokens in the oauth_tokens table
+// fresh, and manages the connections in it.
+//
+//	worker run                 refresh due tokens until stopped (SIGTERM/SIGINT)
+//	worker once                one pass, then exit; non-zero if any refresh failed
+//	worker list [--json]       every connection, without secrets
+//	worker refresh NAME        refresh one connection now
+//	worker clear NAME          drop a connection's access token; it is refreshed next
+//	worker import [FILE|-]     upsert connections from JSON (object, array or JSON Lines)
+//	worker migrate             apply the schema
+//	worker providers           list the known providers
+//
+// Configuration comes from the environment; see the README.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/caarlos0/env/v11"
+
+	"github.com/tokenwarden/tokenwarden/internal/cli"
+	"github.com/tokenwarden/tokenwarden/internal/store"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	a := &app{stdin: os.Stdin, stdout: os.Stdout, stderr: os.Stderr, environ: env.ToMap(os.Environ())}
+	os.Exit(a.main(ctx, os.Args[1:]))
+}
+
+// app is one invocation, with its streams and environment passed in so
+// that tests run commands in-process and in parallel.
+type app struct {
+	stdin          io.Reader
+	stdout, stderr io.Writer
+	environ        map[string]string
+}
+
+const usage = `usage: worker COMMAND [ARGS]
+
+commands:
+  run                 refresh due tokens until stopped (SIGTERM/SIGINT)
+  once                one pass, then exit; non-zero if any refresh failed
+  list [--json]       every connection, without secrets
+  refresh NAME        refresh one connection now, whatever its expiry
+  clear NAME          drop a connection's access token so it is refreshed next
+  import [FILE|-]     upsert connections from JSON (object, array or JSON Lines)
+  migrate             apply the schema (idempotent)
+  providers           list the known providers
+
+Configuration is read from the environment (DATABASE_URL, TOKENS_*).`
+
+func (a *app) main(ctx context.Context, args []string) int {
+	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
+		fmt.Fprintln(a.stderr, usage)
+		if len(args) == 0 {
+			return 2
+		}
+		return 0
+	}
+	cmds := map[string]func(context.Context, []string) error{
+		"run":       a.run,
+		"once":      a.once,
+		"list":      a.list,
+		"refresh":   a.refresh,
+		"clear":     a.clear,
+		"import":    a.importCmd,
+		"migrate":   a.migrate,
+		"providers": a.providers,
+	}
+	cmd, ok := cmds[args[0]]
+	if !ok {
+		fmt.Fprintf(a.stderr, "worker: unknown command %q (try worker help)\n", args[0])
+		return 2
+	}
+	if err := cmd(ctx, args[1:]); err != nil {
+		if store.IsUndefinedTable(err) {
+			err = errors.New("the schema is not applied; run `worker migrate` first")
+		}
+		fmt.Fprintf(a.stderr, "worker: %s\n", cli.OneLine(err))
+		if errors.Is(err, cli.ErrUsage) {
+			return 2
+		}
+		return 1
+	}
+	return 0
+}

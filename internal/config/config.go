@@ -1,0 +1,102 @@
+// Package config reads tokenwarden's configuration from the environment.
+// Configuration comes only from the environment, so that secrets such as the
+// database password never appear in a process listing.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/caarlos0/env/v11"
+)
+
+// Config is the worker's and the consumer CLI's configuration.
+type Config struct {
+	DatabaseURL   string        `env:"DATABASE_URL"`
+	PollInterval  time.Duration `env:"TOKENS_POLL_INTERVAL" envDefault:"1m"`
+	RefreshBefore time.Duration `env:"TOKENS_REFRESH_BEFORE" envDefault:"5m"`
+	Concurrency   int           `env:"TOKENS_CONCURRENCY" envDefault:"16"`
+	DBMaxConns    int           `env:"TOKENS_DB_MAX_CONNS" envDefault:"4"`
+	Lease         time.Duration `env:"TOKENS_LEASE" envDefault:"2m"`
+	HTTPTimeout   time.Duration `env:"TOKENS_HTTP_TIMEOUT" envDefault:"30s"`
+	LogLevel      string        `env:"TOKENS_LOG_LEVEL" envDefault:"info"`
+	LogFormat     string        `env:"TOKENS_LOG_FORMAT" envDefault:"text"`
+}
+
+// Load reads the process environment; see LoadFrom.
+func Load() (*Config, error) { return LoadFrom(env.ToMap(os.Environ())) }
+
+// LoadFrom reads the variables in environ and validates the result. The
+// error is one line naming the variable at fault.
+func LoadFrom(environ map[string]string) (*Config, error) {
+	var c Config
+	if err := env.ParseWithOptions(&c, env.Options{Environment: environ}); err != nil {
+		return nil, fmt.Errorf("configuration: %s", oneLine(err))
+	}
+	if err := c.Validate(); err != nil {
+		return nil, err
+	}
+	return &c, nil
+}
+
+// Validate checks the values' ranges and their relations.
+func (c *Config) Validate() error {
+	if err := CheckDatabaseURL(c.DatabaseURL); err != nil {
+		return err
+	}
+	switch {
+	case c.PollInterval <= 0:
+		return errors.New("TOKENS_POLL_INTERVAL must be positive")
+	case c.RefreshBefore < 0:
+		return errors.New("TOKENS_REFRESH_BEFORE must not be negative")
+	case c.Concurrency < 1:
+		return errors.New("TOKENS_CONCURRENCY must be at least 1")
+	case c.DBMaxConns < 2:
+		// One connection claims while another stores; fewer would serialise them.
+		return errors.New("TOKENS_DB_MAX_CONNS must be at least 2")
+	case c.HTTPTimeout <= 0:
+		return errors.New("TOKENS_HTTP_TIMEOUT must be positive")
+	case c.Lease <= c.HTTPTimeout:
+		// A lease shorter than a request would let a second worker take over a
+		// row whose refresh is still in flight: a double refresh.
+		return fmt.Errorf("TOKENS_LEASE (%s) must be longer than TOKENS_HTTP_TIMEOUT (%s)", c.Lease, c.HTTPTimeout)
+	}
+	if _, err := c.Level(); err != nil {
+		return err
+	}
+	if f := strings.ToLower(c.LogFormat); f != "json" && f != "text" {
+		return fmt.Errorf("TOKENS_LOG_FORMAT must be json or text, not %q", c.LogFormat)
+	}
+	return nil
+}
+
+// CheckDatabaseURL rejects an empty or malformed DATABASE_URL with a message
+// that never repeats the URL, which may hold a password.
+func CheckDatabaseURL(s string) error {
+	if strings.TrimSpace(s) == "" {
+		return errors.New("DATABASE_URL is not set (e.g. postgres://user:pass@host:5432/db)")
+	}
+	u, err := url.Parse(s)
+	if err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") || u.Host == "" && u.Query().Get("host") == "" {
+		return errors.New("DATABASE_URL is malformed: want postgres://user:pass@host:port/dbname")
+	}
+	return nil
+}
+
+// Level parses TOKENS_LOG_LEVEL.
+func (c *Config) Level() (slog.Level, error) {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(c.LogLevel)); err != nil {
+		return 0, fmt.Errorf("TOKENS_LOG_LEVEL must be debug, info, warn or error, not %q", c.LogLevel)
+	}
+	return l, nil
+}
+
+func oneLine(err error) string {
+	return strings.Join(strings.Fields(err.Error()), " ")
+}

@@ -1,0 +1,79 @@
+// Package notify keeps a LISTEN connection to PostgreSQL open and hands its
+// notifications to a Handler, reconnecting with backoff when the server goes
+// away. gorm has no LISTEN, so this is the one place that uses pgx directly.
+package notify
+
+import (
+	"context"
+	"log/slog"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// Channels tokenwarden uses; see sql/schema.sql.
+const (
+	// TokensChannel carries a connection name whenever its tokens, updating
+	// flag or status change.
+	TokensChannel = "tokenwarden_tokens"
+	// RefreshChannel carries a connection name when someone asks the
+	// workers to refresh it now.
+	RefreshChannel = "tokenwarden_refresh"
+)
+
+// Handler receives the listener's events. Calls come from one goroutine.
+type Handler interface {
+	// Connected is called each time LISTEN is in place. Notifications sent
+	// while the connection was down are lost, so a handler must treat this
+	// as "anything may have changed".
+	Connected()
+	// Disconnected is called when the connection is lost.
+	Disconnected()
+	// Notify is called for each notification.
+	Notify(channel, payload string)
+}
+
+// Listen holds a LISTEN connection on channels until ctx ends, reconnecting
+// with backoff (up to maxBackoff) after any failure.
+func Listen(ctx context.Context, dsn string, channels []string, h Handler, log *slog.Logger) {
+	const minBackoff, maxBackoff = 100 * time.Millisecond, 5 * time.Second
+	backoff := minBackoff
+	for ctx.Err() == nil {
+		connected, err := listenOnce(ctx, dsn, channels, h)
+		if ctx.Err() != nil {
+			return
+		}
+		if connected {
+			h.Disconnected()
+			backoff = minBackoff
+		}
+		log.Warn("notification connection lost; retrying", "err", err, "retry_in", backoff)
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(backoff):
+		}
+		backoff = min(backoff*2, maxBackoff)
+	}
+}
+
+func listenOnce(ctx context.Context, dsn string, channels []string, h Handler) (connected bool, err error) {
+	conn, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		return false, err
+	}
+	defer conn.Close(context.Background())
+	for _, ch := range channels {
+		if _, err := conn.Exec(ctx, "LISTEN "+pgx.Identifier{ch}.Sanitize()); err != nil {
+			return false, err
+		}
+	}
+	h.Connected()
+	for {
+		n, err := conn.WaitForNotification(ctx)
+		if err != nil {
+			return true, err
+		}
+		h.Notify(n.Channel, n.Payload)
+	}
+}

@@ -1,0 +1,293 @@
+package refresh
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"sync"
+	"time"
+
+	"github.com/tokenwarden/tokenwarden/internal/notify"
+	"github.com/tokenwarden/tokenwarden/internal/provider"
+	"github.com/tokenwarden/tokenwarden/internal/store"
+	"github.com/tokenwarden/tokenwarden/pkg/model"
+)
+
+// Exchanger refreshes one connection at its provider.
+type Exchanger interface {
+	Refresh(ctx context.Context, conn *model.OAuthToken) (*provider.Result, error)
+}
+
+// Config tunes a Worker. Zero values take the documented defaults.
+type Config struct {
+	PollInterval  time.Duration // longest sleep between passes; default 1m
+	RefreshBefore time.Duration // refresh tokens expiring within this; default 5m
+	Lease         time.Duration // how long a claim holds; default 2m
+	HTTPTimeout   time.Duration // bound on one provider request; default 30s
+	Concurrency   int           // provider requests in flight; default 16
+	// ClaimBatch is the most rows one claim statement takes; default
+	// Concurrency, at most 1000.
+	ClaimBatch int
+	// FlushSize and FlushInterval bound a store batch: it is written when
+	// it holds FlushSize outcomes or FlushInterval after its first one.
+	FlushSize     int
+	FlushInterval time.Duration
+	// StopTimeout bounds how long a stopping worker keeps retrying to store
+	// results it already has; default Lease.
+	StopTimeout time.Duration
+}
+
+func (c Config) withDefaults() Config {
+	def := func(d *time.Duration, v time.Duration) {
+		if *d <= 0 {
+			*d = v
+		}
+	}
+	def(&c.PollInterval, time.Minute)
+	def(&c.RefreshBefore, 5*time.Minute)
+	def(&c.Lease, 2*time.Minute)
+	def(&c.HTTPTimeout, 30*time.Second)
+	def(&c.FlushInterval, 5*time.Millisecond)
+	def(&c.StopTimeout, c.Lease)
+	if c.Concurrency <= 0 {
+		c.Concurrency = 16
+	}
+	if c.ClaimBatch <= 0 {
+		c.ClaimBatch = min(c.Concurrency, 1000)
+	}
+	if c.FlushSize <= 0 {
+		c.FlushSize = 500
+	}
+	return c
+}
+
+// Worker refreshes due connections.
+type Worker struct {
+	store *store.Store
+	ex    Exchanger
+	cfg   Config
+	log   *slog.Logger
+	wake  chan struct{}
+}
+
+// New returns a Worker.
+func New(st *store.Store, ex Exchanger, cfg Config, log *slog.Logger) *Worker {
+	return &Worker{store: st, ex: ex, cfg: cfg.withDefaults(), log: log, wake: make(chan struct{}, 1)}
+}
+
+// Stats counts the outcomes of a pass.
+type Stats struct {
+	Claimed   int // rows claimed
+	Refreshed int // refreshes stored
+	Failed    int // transient failures, released with backoff
+	Reauth    int // connections marked needs_reauth
+	Fenced    int // outcomes refused because the claim was taken over
+	Released  int // claims given back unattempted because the worker is stopping
+}
+
+// Errors reports whether any refresh in the pass failed.
+func (s Stats) Errors() int { return s.Failed + s.Reauth + s.Fenced }
+
+// Wake asks a running worker for a pass now. It never blocks.
+func (w *Worker) Wake() {
+	select {
+	case w.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Run refreshes connections until ctx ends. When ctx ends it stops claiming,
+// finishes the refreshes in flight, stores them and returns nil. If dsn is
+// not empty it listens for refresh requests there.
+func (w *Worker) Run(ctx context.Context, dsn string) error {
+	if dsn != "" {
+		lctx, stop := context.WithCancel(ctx)
+		defer stop()
+		go notify.Listen(lctx, dsn, []string{notify.RefreshChannel}, wakeHandler{w}, w.log)
+	}
+	errBackoff := time.Second
+	for {
+		stats, err := w.Pass(ctx)
+		if ctx.Err() != nil {
+			return nil
+		}
+		wait := w.cfg.PollInterval
+		if err != nil {
+			w.log.Error("refresh pass failed; retrying", "err", err, "retry_in", errBackoff)
+			wait, errBackoff = errBackoff, min(errBackoff*2, 30*time.Second)
+		} else {
+			errBackoff = time.Second
+			if stats.Claimed > 0 {
+				w.log.Info("pass done", "refreshed", stats.Refreshed, "failed", stats.Failed, "needs_reauth", stats.Reauth, "fenced", stats.Fenced)
+			}
+			wait = w.untilNextDue(ctx)
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil
+		case <-w.wake:
+		case <-t.C:
+		}
+		t.Stop()
+	}
+}
+
+// untilNextDue returns how long to sleep: until the next row becomes due,
+// at most the poll interval. A floor keeps a row that is due but not yet
+// claimable from turning this into a busy loop.
+func (w *Worker) untilNextDue(ctx context.Context) time.Duration {
+	d, ok, err := w.store.NextDue(ctx, w.cfg.RefreshBefore)
+	if err != nil || !ok || d > w.cfg.PollInterval {
+		return w.cfg.PollInterval
+	}
+	return max(d, 100*time.Millisecond)
+}
+
+type wakeHandler struct{ w *Worker }
+
+func (h wakeHandler) Connected()            { h.w.Wake() }
+func (h wakeHandler) Disconnected()         {}
+func (h wakeHandler) Notify(string, string) { h.w.Wake() }
+
+// outcome is one attempted (or abandoned) claim.
+type outcome struct {
+	claim   store.Claimed
+	res     *provider.Result
+	err     error
+	skipped bool // never attempted: the worker is stopping
+	took    time.Duration
+}
+
+// Pass claims and refreshes due rows until none is left. When ctx ends it
+// stops claiming and returns after the claimed rows are stored or released.
+func (w *Worker) Pass(ctx context.Context) (Stats, error) {
+	slots := newSlots(2 * w.cfg.Concurrency)
+	jobs := make(chan store.Claimed, 2*w.cfg.Concurrency)
+	outcomes := make(chan outcome, 2*w.cfg.Concurrency)
+	var wg sync.WaitGroup
+	for range w.cfg.Concurrency {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for c := range jobs {
+				outcomes <- w.attempt(ctx, c)
+			}
+		}()
+	}
+	storerDone := make(chan Stats, 1)
+	go func() { storerDone <- w.storeOutcomes(ctx, outcomes, slots) }()
+
+	claimed, claimErr := w.claimAll(ctx, jobs, slots)
+	close(jobs)
+	wg.Wait()
+	close(outcomes)
+	stats := <-storerDone
+	stats.Claimed = claimed
+	if ctx.Err() != nil {
+		claimErr = nil
+	}
+	return stats, claimErr
+}
+
+func (w *Worker) claimAll(ctx context.Context, jobs chan<- store.Claimed, slots *slots) (int, error) {
+	total := 0
+	for {
+		n := slots.acquireUpTo(ctx, w.cfg.ClaimBatch)
+		if n == 0 {
+			return total, nil
+		}
+		rows, err := w.store.Claim(ctx, n, w.cfg.RefreshBefore, w.cfg.Lease)
+		slots.release(n - len(rows))
+		if err != nil {
+			return total, err
+		}
+		total += len(rows)
+		for _, r := range rows {
+			if r.TakenOver {
+				w.log.Warn("took over an expired claim", "name", r.Name)
+			}
+			jobs <- r
+		}
+		if len(rows) < n {
+			return total, nil
+		}
+	}
+}
+
+// attempt refreshes one claimed row. Once started, a refresh is not
+// cancelled by ctx: its answer may carry a rotated refresh token that only
+// exists in this process until it is stored.
+func (w *Worker) attempt(ctx context.Context, c store.Claimed) outcome {
+	if ctx.Err() != nil {
+		return outcome{claim: c, skipped: true}
+	}
+	hctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), w.cfg.HTTPTimeout)
+	defer cancel()
+	start := time.Now()
+	res, err := w.ex.Refresh(hctx, &c.OAuthToken)
+	return outcome{claim: c, res: res, err: err, took: time.Since(start)}
+}
+
+// retryDelay is the backoff after a transient failure: exponential in the
+// number of consecutive failures, with jitter so that connections that failed
+// together do not retry together, and never sooner than the provider's
+// Retry-After.
+func retryDelay(failures int, retryAfter time.Duration) time.Duration {
+	const base, ceiling = 10 * time.Second, 10 * time.Minute
+	d := base
+	for i := 1; i < failures && d < ceiling; i++ {
+		d *= 2
+	}
+	d = min(d, ceiling)
+	d = d/2 + rand.N(d/2+1)
+	return max(d, min(retryAfter, time.Hour))
+}
+
+// failureOf turns a refresh error into the row's failure record.
+func failureOf(c store.Claimed, err error) store.Failure {
+	f := store.Failure{ID: c.ID, ClaimID: *c.ClaimID, LastError: err.Error()}
+	var pe *provider.Error
+	if errors.As(err, &pe) {
+		f.Reauth = pe.Reauth
+		f.Delay = retryDelay(c.FailureCount+1, pe.RetryAfter)
+	} else {
+		f.Delay = retryDelay(c.FailureCount+1, 0)
+	}
+	return f
+}
+
+func successOf(c store.Claimed, r *provider.Result) store.Success {
+	return store.Success{
+		ID:                  c.ID,
+		ClaimID:             *c.ClaimID,
+		AccessToken:         r.AccessToken,
+		RefreshToken:        r.RefreshToken,
+		AccessTokenExpires:  r.Expiry,
+		RefreshTokenExpires: r.RefreshExpiry,
+		JSONData:            r.JSONData,
+	}
+}
+
+// RefreshByName refreshes one connection now, whatever its expiry, under
+// the same claim rules as a pass.
+func (w *Worker) RefreshByName(ctx context.Context, name string) error {
+	c, err := w.store.ClaimByName(ctx, name, w.cfg.Lease)
+	if err != nil {
+		return err
+	}
+	out := w.attempt(ctx, *c)
+	b := &batch{}
+	b.add(out)
+	stats := w.flush(ctx, b)
+	switch {
+	case out.err != nil:
+		return fmt.Errorf("refresh %s: %w", name, out.err)
+	case stats.Fenced > 0:
+		return fmt.Errorf("refresh %s: result refused, the claim was taken over", name)
+	}
+	return nil
+}

@@ -1,0 +1,22 @@
+-- Claim up to @limit due rows for this worker, atomically: SKIP LOCKED lets
+-- several replicas claim side by side without ever picking the same row, and
+-- the fresh claim_id fences each claim against a later takeover.
+WITH due AS (
+    SELECT id, updating
+    FROM oauth_tokens
+    WHERE status = 'active'
+      AND refresh_token IS NOT NULL
+      AND access_token_expires <= now() + CAST(@before_us AS bigint) * interval '1 microsecond'
+      AND (next_attempt_at IS NULL OR next_attempt_at <= now())
+      AND (NOT updating OR updating_until < now())
+    ORDER BY access_token_expires
+    LIMIT @limit
+    FOR UPDATE SKIP LOCKED
+)
+UPDATE oauth_tokens t
+SET updating       = true,
+    updating_until = now() + CAST(@lease_us AS bigint) * interval '1 microsecond',
+    claim_id       = gen_random_uuid()
+FROM due
+WHERE t.id = due.id
+RETURNING t.*, due.updating AS taken_over

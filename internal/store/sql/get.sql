@@ -1,0 +1,1 @@
+SELECT * FROM oauth_tokens WHERE name = @name

@@ -1,0 +1,1 @@
+SELECT * FROM oauth_tokens ORDER BY name

@@ -1,0 +1,337 @@
+package store
+
+import (
+	"context"
+	"embed"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5/pgconn"
+	"gorm.io/driver/postgres"
+	"gorm.io/gorm"
+	"gorm.io/gorm/logger"
+
+	"github.com/tokenwarden/tokenwarden/pkg/model"
+	twsql "github.com/tokenwarden/tokenwarden/sql"
+)
+
+//go:embed sql/*.sql
+var files embed.FS
+
+// query returns the text of sql/NAME.sql without its comment lines: gorm
+// would otherwise bind an @name mentioned in a comment. The files are part
+// of the binary, so a missing one is a build mistake, not a runtime
+// condition.
+func query(name string) string {
+	b, err := files.ReadFile("sql/" + name + ".sql")
+	if err != nil {
+		panic("store: missing embedded query " + name)
+	}
+	var out []string
+	for _, line := range strings.Split(string(b), "\n") {
+		if !strings.HasPrefix(strings.TrimSpace(line), "--") {
+			out = append(out, line)
+		}
+	}
+	return strings.Join(out, "\n")
+}
+
+var (
+	claimSQL          = query("claim")
+	claimOneSQL       = query("claim_one")
+	storeSuccessSQL   = query("store_success")
+	storeFailureSQL   = query("store_failure")
+	releaseSQL        = query("release")
+	getSQL            = query("get")
+	listSQL           = query("list")
+	clearSQL          = query("clear")
+	invalidateSQL     = query("invalidate")
+	requestRefreshSQL = query("request_refresh")
+	nextDueSQL        = query("next_due")
+	importSQL         = query("import")
+)
+
+// ErrNotFound is returned for a connection name that is not in the table.
+var ErrNotFound = errors.New("no such connection")
+
+// Store runs tokenwarden's statements on a bounded pool of connections.
+type Store struct {
+	db *gorm.DB
+}
+
+// Open connects to PostgreSQL with at most maxConns connections and checks
+// that the server answers.
+func Open(ctx context.Context, dsn string, maxConns int) (*Store, error) {
+	db, err := gorm.Open(postgres.New(postgres.Config{DSN: dsn}), &gorm.Config{
+		// gorm's default logger prints slow queries with their arguments,
+		// which carry tokens: never let it speak.
+		Logger:                 logger.Discard,
+		SkipDefaultTransaction: true,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("open database: %w", err)
+	}
+	sqlDB, err := db.DB()
+	if err != nil {
+		return nil, fmt.Errorf("open database: %w", err)
+	}
+	sqlDB.SetMaxOpenConns(maxConns)
+	sqlDB.SetMaxIdleConns(maxConns)
+	sqlDB.SetConnMaxIdleTime(5 * time.Minute)
+	if err := sqlDB.PingContext(ctx); err != nil {
+		sqlDB.Close()
+		return nil, fmt.Errorf("connect to database: %w", err)
+	}
+	return &Store{db: db}, nil
+}
+
+// Close closes the pool.
+func (s *Store) Close() error {
+	sqlDB, err := s.db.DB()
+	if err != nil {
+		return err
+	}
+	return sqlDB.Close()
+}
+
+// Ping checks that the database answers.
+func (s *Store) Ping(ctx context.Context) error {
+	sqlDB, err := s.db.DB()
+	if err != nil {
+		return err
+	}
+	return sqlDB.PingContext(ctx)
+}
+
+// Migrate applies sql/schema.sql. It is idempotent; an advisory lock keeps
+// replicas that start together from running the DDL side by side.
+func (s *Store) Migrate(ctx context.Context) error {
+	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		if err := tx.Exec("SELECT pg_advisory_xact_lock(7461636)").Error; err != nil {
+			return err
+		}
+		return tx.Exec(twsql.Schema).Error
+	})
+	if err != nil {
+		return fmt.Errorf("apply schema: %w", err)
+	}
+	return nil
+}
+
+// Claimed is a row claimed for refresh.
+type Claimed struct {
+	model.OAuthToken `gorm:"embedded"`
+	// TakenOver reports that the row was claimed over another worker's
+	// expired lease.
+	TakenOver bool `gorm:"column:taken_over"`
+}
+
+// Claim claims up to limit rows whose access token expires within before,
+// for lease.
+func (s *Store) Claim(ctx context.Context, limit int, before, lease time.Duration) ([]Claimed, error) {
+	var rows []Claimed
+	err := s.db.WithContext(ctx).Raw(claimSQL, map[string]any{
+		"limit":     limit,
+		"before_us": before.Microseconds(),
+		"lease_us":  lease.Microseconds(),
+	}).Scan(&rows).Error
+	if err != nil {
+		return nil, fmt.Errorf("claim due rows: %w", err)
+	}
+	return rows, nil
+}
+
+// ErrNotClaimable is returned by ClaimByName for a connection that cannot be
+// refreshed now; the wrapping error says why.
+var ErrNotClaimable = errors.New("connection cannot be refreshed now")
+
+// ClaimByName claims one connection whatever its expiry.
+func (s *Store) ClaimByName(ctx context.Context, name string, lease time.Duration) (*Claimed, error) {
+	var rows []Claimed
+	err := s.db.WithContext(ctx).Raw(claimOneSQL, map[string]any{
+		"name":     name,
+		"lease_us": lease.Microseconds(),
+	}).Scan(&rows).Error
+	if err != nil {
+		return nil, fmt.Errorf("claim %s: %w", name, err)
+	}
+	if len(rows) == 1 {
+		return &rows[0], nil
+	}
+	row, err := s.Get(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	return nil, fmt.Errorf("%w: %s", ErrNotClaimable, whyNotClaimable(row))
+}
+
+func whyNotClaimable(t *model.OAuthToken) string {
+	switch {
+	case t.Status != model.StatusActive:
+		return fmt.Sprintf("%s is %s", t.Name, t.Status)
+	case t.RefreshToken == nil || *t.RefreshToken == "":
+		return fmt.Sprintf("%s has no refresh token", t.Name)
+	default:
+		return fmt.Sprintf("%s is being refreshed by another worker", t.Name)
+	}
+}
+
+// Success is the outcome of a refresh the provider accepted.
+type Success struct {
+	ID                  uuid.UUID       `json:"id"`
+	ClaimID             uuid.UUID       `json:"claim_id"`
+	AccessToken         string          `json:"access_token"`
+	RefreshToken        string          `json:"refresh_token,omitempty"`
+	AccessTokenExpires  *time.Time      `json:"access_token_expires"`
+	RefreshTokenExpires *time.Time      `json:"refresh_token_expires,omitempty"`
+	JSONData            json.RawMessage `json:"json_data,omitempty"`
+}
+
+// Stored is a row written by StoreSuccesses.
+type Stored struct {
+	ID      uuid.UUID `gorm:"column:id"`
+	Version int64     `gorm:"column:version"`
+}
+
+// StoreSuccesses writes a batch of refreshed tokens in one statement and
+// returns the rows it wrote. A row missing from the result was fenced off:
+// its claim was taken over or cancelled since.
+func (s *Store) StoreSuccesses(ctx context.Context, batch []Success) ([]Stored, error) {
+	payload, err := json.Marshal(batch)
+	if err != nil {
+		return nil, fmt.Errorf("encode batch: %w", err)
+	}
+	var out []Stored
+	if err := s.db.WithContext(ctx).Raw(storeSuccessSQL, map[string]any{"batch": string(payload)}).Scan(&out).Error; err != nil {
+		return nil, fmt.Errorf("store %d refreshed tokens: %w", len(batch), err)
+	}
+	return out, nil
+}
+
+// Failure is the outcome of a refresh that did not produce tokens.
+type Failure struct {
+	ID      uuid.UUID `json:"id"`
+	ClaimID uuid.UUID `json:"claim_id"`
+	// Reauth marks the connection needs_reauth: retrying cannot help.
+	Reauth bool `json:"reauth"`
+	// Delay is how long to wait before the next attempt.
+	Delay     time.Duration `json:"-"`
+	DelayMS   int64         `json:"delay_ms"`
+	LastError string        `json:"last_error"`
+}
+
+// StoreFailures releases a batch of failed claims in one statement and
+// returns the ids it released; the others were fenced off.
+func (s *Store) StoreFailures(ctx context.Context, batch []Failure) ([]uuid.UUID, error) {
+	for i := range batch {
+		batch[i].DelayMS = batch[i].Delay.Milliseconds()
+	}
+	payload, err := json.Marshal(batch)
+	if err != nil {
+		return nil, fmt.Errorf("encode batch: %w", err)
+	}
+	var ids []uuid.UUID
+	if err := s.db.WithContext(ctx).Raw(storeFailureSQL, map[string]any{"batch": string(payload)}).Scan(&ids).Error; err != nil {
+		return nil, fmt.Errorf("release %d failed refreshes: %w", len(batch), err)
+	}
+	return ids, nil
+}
+
+// Release gives back claims that were never attempted.
+func (s *Store) Release(ctx context.Context, claims []uuid.UUID) error {
+	if len(claims) == 0 {
+		return nil
+	}
+	payload, err := json.Marshal(claims)
+	if err != nil {
+		return err
+	}
+	if err := s.db.WithContext(ctx).Exec(releaseSQL, map[string]any{"claims": string(payload)}).Error; err != nil {
+		return fmt.Errorf("release %d claims: %w", len(claims), err)
+	}
+	return nil
+}
+
+// Get reads one connection by name.
+func (s *Store) Get(ctx context.Context, name string) (*model.OAuthToken, error) {
+	var rows []model.OAuthToken
+	if err := s.db.WithContext(ctx).Raw(getSQL, map[string]any{"name": name}).Scan(&rows).Error; err != nil {
+		return nil, fmt.Errorf("read %s: %w", name, err)
+	}
+	if len(rows) == 0 {
+		return nil, fmt.Errorf("%w: %s", ErrNotFound, name)
+	}
+	return &rows[0], nil
+}
+
+// List reads every connection, ordered by name.
+func (s *Store) List(ctx context.Context) ([]model.OAuthToken, error) {
+	var rows []model.OAuthToken
+	if err := s.db.WithContext(ctx).Raw(listSQL).Scan(&rows).Error; err != nil {
+		return nil, fmt.Errorf("list connections: %w", err)
+	}
+	return rows, nil
+}
+
+// Clear drops a connection's access token so that it is refreshed at once.
+func (s *Store) Clear(ctx context.Context, name string) error {
+	n, err := s.countRows(ctx, clearSQL, map[string]any{"name": name})
+	if err != nil {
+		return fmt.Errorf("clear %s: %w", name, err)
+	}
+	if n == 0 {
+		return fmt.Errorf("%w: %s", ErrNotFound, name)
+	}
+	return nil
+}
+
+// Invalidate makes a connection due if it still holds the stale access
+// token, and wakes the workers. It reports whether the row was marked.
+func (s *Store) Invalidate(ctx context.Context, name, stale string) (bool, error) {
+	n, err := s.countRows(ctx, invalidateSQL, map[string]any{"name": name, "stale": stale})
+	if err != nil {
+		return false, fmt.Errorf("invalidate %s: %w", name, err)
+	}
+	return n > 0, nil
+}
+
+// RequestRefresh wakes the workers for a connection a consumer waits on.
+func (s *Store) RequestRefresh(ctx context.Context, name string) error {
+	if err := s.db.WithContext(ctx).Exec(requestRefreshSQL, map[string]any{"name": name}).Error; err != nil {
+		return fmt.Errorf("request refresh of %s: %w", name, err)
+	}
+	return nil
+}
+
+// NextDue returns how long until a row becomes claimable; ok is false when
+// no row is refreshable at all.
+func (s *Store) NextDue(ctx context.Context, before time.Duration) (d time.Duration, ok bool, err error) {
+	var ms *int64
+	if err := s.db.WithContext(ctx).Raw(nextDueSQL, map[string]any{"before_us": before.Microseconds()}).Row().Scan(&ms); err != nil {
+		return 0, false, fmt.Errorf("find next due row: %w", err)
+	}
+	if ms == nil {
+		return 0, false, nil
+	}
+	return time.Duration(*ms) * time.Millisecond, true, nil
+}
+
+func (s *Store) countRows(ctx context.Context, q string, args map[string]any) (int, error) {
+	var rows []struct {
+		Name string `gorm:"column:name"`
+	}
+	if err := s.db.WithContext(ctx).Raw(q, args).Scan(&rows).Error; err != nil {
+		return 0, err
+	}
+	return len(rows), nil
+}
+
+// IsUndefinedTable reports whether err says the schema has not been applied.
+func IsUndefinedTable(err error) bool {
+	var pgErr *pgconn.PgError
+	return errors.As(err, &pgErr) && pgErr.Code == "42P01"
+}

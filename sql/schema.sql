@@ -1,0 +1,100 @@
+-- tokenwarden schema. Applied by `worker migrate`; every statement is
+-- idempotent so it can run on every deploy.
+--
+-- Two notification channels tie the pieces together:
+--   tokenwarden_tokens  payload = connection name; sent by a trigger whenever a
+--                       row's tokens, updating flag or status change, so any
+--                       committed change (the worker's or an operator's SQL)
+--                       wakes consumers blocked in tokens.Get.
+--   tokenwarden_refresh payload = connection name; sent when someone asks for a
+--                       refresh (Invalidate, an expired Get, `worker clear`), so
+--                       the worker runs a pass at once instead of at its next poll.
+
+CREATE TABLE IF NOT EXISTS oauth_tokens (
+    id                    uuid PRIMARY KEY,
+    name                  text NOT NULL UNIQUE CHECK (name <> ''),
+    provider              text NOT NULL DEFAULT 'oauth2',
+    token_url             text,
+    client_id             text,
+    client_secret         text,
+    scopes                text,
+    -- Client authentication override for this connection (basic, post); NULL
+    -- means the provider template's default.
+    auth_style            text,
+    access_token          text,
+    refresh_token         text,
+    -- NULL means the access token never expires (e.g. Mailchimp).
+    access_token_expires  timestamptz,
+    refresh_token_expires timestamptz,
+    updating              boolean NOT NULL DEFAULT false,
+    -- End of the current claim's lease: after it another worker may take over.
+    updating_until        timestamptz,
+    -- Fencing token of the current claim. A worker stores its result only
+    -- where claim_id still equals the value it claimed with, so a worker whose
+    -- lease ran out and was taken over cannot overwrite the newer tokens.
+    claim_id              uuid,
+    status                text NOT NULL DEFAULT 'active'
+                          CHECK (status IN ('active', 'needs_reauth', 'disabled')),
+    failure_count         int NOT NULL DEFAULT 0,
+    next_attempt_at       timestamptz,
+    last_error            text,
+    last_refreshed_at     timestamptz,
+    version               bigint NOT NULL DEFAULT 0,
+    json_data             jsonb,
+    created_at            timestamptz NOT NULL DEFAULT now(),
+    updated_at            timestamptz NOT NULL DEFAULT now()
+);
+
+-- Finding due rows is a range scan over this index whatever the table size:
+-- only refreshable rows are in it, ordered by expiry.
+CREATE INDEX IF NOT EXISTS oauth_tokens_due_idx
+    ON oauth_tokens (access_token_expires)
+    WHERE status = 'active' AND refresh_token IS NOT NULL;
+
+CREATE OR REPLACE FUNCTION tokenwarden_before_write() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    NEW.updated_at := now();
+    -- A row without an access token must be refreshed now; treating a NULL
+    -- expiry as "never" here would leave it unusable forever.
+    IF NEW.access_token IS NULL OR NEW.access_token = '' THEN
+        NEW.access_token := NULL;
+        IF NEW.access_token_expires IS NULL OR NEW.access_token_expires > now() THEN
+            NEW.access_token_expires := now();
+        END IF;
+    END IF;
+    RETURN NEW;
+END $$;
+
+CREATE OR REPLACE FUNCTION tokenwarden_notify_change() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    IF TG_OP = 'DELETE' THEN
+        PERFORM pg_notify('tokenwarden_tokens', OLD.name);
+        RETURN OLD;
+    END IF;
+    PERFORM pg_notify('tokenwarden_tokens', NEW.name);
+    RETURN NEW;
+END $$;
+
+DROP TRIGGER IF EXISTS oauth_tokens_before_write ON oauth_tokens;
+CREATE TRIGGER oauth_tokens_before_write
+    BEFORE INSERT OR UPDATE ON oauth_tokens
+    FOR EACH ROW EXECUTE FUNCTION tokenwarden_before_write();
+
+DROP TRIGGER IF EXISTS oauth_tokens_notify_update ON oauth_tokens;
+CREATE TRIGGER oauth_tokens_notify_update
+    AFTER UPDATE ON oauth_tokens
+    FOR EACH ROW
+    WHEN (OLD.access_token IS DISTINCT FROM NEW.access_token
+       OR OLD.access_token_expires IS DISTINCT FROM NEW.access_token_expires
+       OR OLD.updating IS DISTINCT FROM NEW.updating
+       OR OLD.status IS DISTINCT FROM NEW.status
+       OR OLD.version IS DISTINCT FROM NEW.version
+       OR OLD.name IS DISTINCT FROM NEW.name)
+    EXECUTE FUNCTION tokenwarden_notify_change();
+
+DROP TRIGGER IF EXISTS oauth_tokens_notify_insert_delete ON oauth_tokens;
+CREATE TRIGGER oauth_tokens_notify_insert_delete
+    AFTER INSERT OR DELETE ON oauth_tokens
+    FOR EACH ROW EXECUTE FUNCTION tokenwarden_notify_change();
