@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/tokenwarden/tokenwarden/internal/notify"
@@ -70,7 +71,12 @@ type Worker struct {
 	cfg   Config
 	log   *slog.Logger
 	wake  chan struct{}
+	// passes counts completed passes of Run, for tests and monitoring.
+	passes atomic.Int64
 }
+
+// Passes returns how many passes Run has completed.
+func (w *Worker) Passes() int64 { return w.passes.Load() }
 
 // New returns a Worker.
 func New(st *store.Store, ex Exchanger, cfg Config, log *slog.Logger) *Worker {
@@ -113,6 +119,7 @@ func (w *Worker) Run(ctx context.Context, dsn string) error {
 		if ctx.Err() != nil {
 			return nil
 		}
+		w.passes.Add(1)
 		wait := w.cfg.PollInterval
 		if err != nil {
 			w.log.Error("refresh pass failed; retrying", "err", err, "retry_in", errBackoff)

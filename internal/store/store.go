@@ -89,6 +89,10 @@ func Open(ctx context.Context, dsn string, maxConns int) (*Store, error) {
 	return &Store{db: db}, nil
 }
 
+// DB returns the underlying gorm handle, for statements outside the
+// worker's protocol (tests, administrative tools).
+func (s *Store) DB() *gorm.DB { return s.db }
+
 // Close closes the pool.
 func (s *Store) Close() error {
 	sqlDB, err := s.db.DB()

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync/atomic"
 	"time"
 
 	"github.com/tokenwarden/tokenwarden/internal/notify"
@@ -40,6 +41,9 @@ type Client struct {
 	opts  Options
 	stop  context.CancelFunc
 	done  chan struct{}
+	// blocked counts Get calls waiting for a change, so tests can tell a
+	// Get is blocked without sleeping.
+	blocked atomic.Int64
 }
 
 // Open connects to the database at databaseURL and starts listening for
@@ -105,18 +109,27 @@ func (c *Client) Get(ctx context.Context, name string) (*Token, error) {
 		if !connected {
 			wait = min(wait, c.opts.PollInterval)
 		}
-		timer := time.NewTimer(wait)
-		select {
-		case <-wake:
-		case <-timer.C:
-		case <-ctx.Done():
-			timer.Stop()
+		if err := c.wait(ctx, wake, wait); err != nil {
 			cancel()
-			return nil, fmt.Errorf("tokens: %s: gave up waiting for %s: %w", name, waitingFor, ctx.Err())
+			return nil, fmt.Errorf("tokens: %s: gave up waiting for %s: %w", name, waitingFor, err)
 		}
-		timer.Stop()
 		cancel()
 	}
+}
+
+// wait blocks until wake fires, d passes or ctx ends.
+func (c *Client) wait(ctx context.Context, wake <-chan struct{}, d time.Duration) error {
+	c.blocked.Add(1)
+	defer c.blocked.Add(-1)
+	timer := time.NewTimer(d)
+	defer timer.Stop()
+	select {
+	case <-wake:
+	case <-timer.C:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	return nil
 }
 
 // check reads the row once. It returns the token if one can be handed out;
