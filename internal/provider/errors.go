@@ -45,6 +45,18 @@ func (e *Error) Error() string {
 
 func (e *Error) Unwrap() error { return e.Err }
 
+// scrub removes secrets from the provider's text.
+func (e *Error) scrub(secrets ...string) {
+	for _, s := range secrets {
+		if s == "" {
+			continue
+		}
+		e.Code = strings.ReplaceAll(e.Code, s, "[REDACTED]")
+		e.Description = strings.ReplaceAll(e.Description, s, "[REDACTED]")
+		e.msg = strings.ReplaceAll(e.msg, s, "[REDACTED]")
+	}
+}
+
 // reauthCodes are RFC 6749 error codes that retrying with the same request
 // cannot fix.
 var reauthCodes = map[string]bool{

@@ -88,7 +88,11 @@ func (r *Refresher) Refresh(ctx context.Context, conn *model.OAuthToken) (*Resul
 	ctx = context.WithValue(ctx, oauth2.HTTPClient, r.client)
 	tok, err := cfg.TokenSource(ctx, &oauth2.Token{RefreshToken: rt}).Token()
 	if err != nil {
-		return nil, fromOAuth2(err)
+		e := fromOAuth2(err)
+		// A provider that echoes the request in its error must not get
+		// our secrets into last_error or the logs.
+		e.scrub(rt, cfg.ClientSecret)
+		return nil, e
 	}
 	return result(tok, rt, tmpl, time.Now()), nil
 }

@@ -1,0 +1,253 @@
+package provider
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/tokenwarden/tokenwarden/pkg/model"
+)
+
+func ptr[T any](v T) *T { return &v }
+
+// serve returns a connection whose token endpoint answers with h.
+func serve(t *testing.T, h http.HandlerFunc) (*Refresher, *model.OAuthToken) {
+	t.Helper()
+	srv := httptest.NewServer(h)
+	t.Cleanup(srv.Close)
+	conn := &model.OAuthToken{
+		Name: "c", Provider: "oauth2", TokenURL: ptr(srv.URL + "/token"),
+		ClientID: ptr("cid"), ClientSecret: ptr(model.Secret("cs-SECRET")), RefreshToken: ptr(model.Secret("rt-SECRET")),
+	}
+	return NewRefresher(NewCatalogue(), NewHTTPClient(5*time.Second, 4)), conn
+}
+
+func answer(status int, body string, header ...string) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		for i := 0; i+1 < len(header); i += 2 {
+			w.Header().Set(header[i], header[i+1])
+		}
+		if w.Header().Get("Content-Type") == "" {
+			w.Header().Set("Content-Type", "application/json")
+		}
+		w.WriteHeader(status)
+		fmt.Fprint(w, body)
+	}
+}
+
+func TestRefreshResponses(t *testing.T) {
+	t.Parallel()
+	now := time.Now()
+	for _, tc := range []struct {
+		name        string
+		body        string
+		contentType string
+		wantExpiry  time.Duration // 0: never expires
+		wantRT      string
+		wantRTExp   bool
+	}{
+		{name: "rotating", body: `{"access_token":"at","token_type":"Bearer","expires_in":1800,"refresh_token":"rt-new"}`, wantExpiry: 1800 * time.Second, wantRT: "rt-new"},
+		{name: "expires_in as string", body: `{"access_token":"at","expires_in":"3600"}`, wantExpiry: time.Hour},
+		{name: "no expires_in gets the default lifetime", body: `{"access_token":"at","instance_url":"https://x.my.salesforce.com"}`, wantExpiry: time.Hour},
+		{name: "expires_in 0 never expires", body: `{"access_token":"at","expires_in":0}`},
+		{name: "same refresh token is not a rotation", body: `{"access_token":"at","expires_in":60,"refresh_token":"rt-SECRET"}`, wantExpiry: time.Minute},
+		{name: "refresh token expiry", body: `{"access_token":"at","expires_in":60,"refresh_token_expires_in":7776000}`, wantExpiry: time.Minute, wantRTExp: true},
+		{name: "form-encoded", body: "access_token=at&expires_in=60&scope=read", contentType: "application/x-www-form-urlencoded", wantExpiry: time.Minute},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			ct := tc.contentType
+			if ct == "" {
+				ct = "application/json"
+			}
+			r, conn := serve(t, answer(200, tc.body, "Content-Type", ct))
+			res, err := r.Refresh(t.Context(), conn)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res.AccessToken != "at" || res.RefreshToken != tc.wantRT {
+				t.Fatalf("tokens: at=%q rt=%q", res.AccessToken, res.RefreshToken)
+			}
+			switch {
+			case tc.wantExpiry == 0 && res.Expiry != nil:
+				t.Fatalf("expiry %v, want never", res.Expiry)
+			case tc.wantExpiry != 0 && (res.Expiry == nil || res.Expiry.Sub(now) < tc.wantExpiry-5*time.Second || res.Expiry.Sub(now) > tc.wantExpiry+5*time.Second):
+				t.Fatalf("expiry %v, want about %v from now", res.Expiry, tc.wantExpiry)
+			}
+			if (res.RefreshExpiry != nil) != tc.wantRTExp {
+				t.Fatalf("refresh expiry %v", res.RefreshExpiry)
+			}
+		})
+	}
+}
+
+func TestJSONDataKeepsOnlyNonSecretFields(t *testing.T) {
+	t.Parallel()
+	r, conn := serve(t, answer(200, `{"access_token":"at-SECRET","refresh_token":"rt-SECRET2","id_token":"id-SECRET","expires_in":60,"scope":"read write","instance_url":"https://x"}`))
+	res, err := r.Refresh(t.Context(), conn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got map[string]any
+	if err := json.Unmarshal(res.JSONData, &got); err != nil {
+		t.Fatal(err)
+	}
+	if got["scope"] != "read write" || got["instance_url"] != "https://x" {
+		t.Fatalf("json_data = %s", res.JSONData)
+	}
+	if strings.Contains(string(res.JSONData), "SECRET") {
+		t.Fatalf("json_data holds a secret: %s", res.JSONData)
+	}
+}
+
+func TestClientAuthStyle(t *testing.T) {
+	t.Parallel()
+	for _, style := range []string{"", "basic", "post"} {
+		t.Run("style "+style, func(t *testing.T) {
+			t.Parallel()
+			var calls atomic.Int32
+			r, conn := serve(t, func(w http.ResponseWriter, req *http.Request) {
+				calls.Add(1)
+				req.ParseForm()
+				user, pass, basic := req.BasicAuth()
+				wantBasic := style != "post"
+				ok := req.PostForm.Get("grant_type") == "refresh_token" && req.PostForm.Get("refresh_token") == "rt-SECRET"
+				if wantBasic {
+					ok = ok && basic && user == "cid" && pass == "cs-SECRET" && req.PostForm.Get("client_secret") == ""
+				} else {
+					ok = ok && !basic && req.PostForm.Get("client_id") == "cid" && req.PostForm.Get("client_secret") == "cs-SECRET"
+				}
+				if !ok {
+					answer(401, `{"error":"invalid_client"}`)(w, req)
+					return
+				}
+				answer(200, `{"access_token":"at","expires_in":60}`)(w, req)
+			})
+			if style != "" {
+				conn.AuthStyle = ptr(style)
+			}
+			if _, err := r.Refresh(t.Context(), conn); err != nil {
+				t.Fatal(err)
+			}
+			if n := calls.Load(); n != 1 {
+				t.Fatalf("%d requests; the refresh token must be sent once", n)
+			}
+		})
+	}
+}
+
+func TestRefreshErrors(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name       string
+		h          http.HandlerFunc
+		reauth     bool
+		retryAfter time.Duration
+		contains   string
+	}{
+		{name: "invalid_grant", h: answer(400, `{"error":"invalid_grant","error_description":"expired"}`), reauth: true, contains: "invalid_grant: expired"},
+		{name: "invalid_client", h: answer(401, `{"error":"invalid_client"}`), reauth: true},
+		{name: "500", h: answer(500, `{"error":"server_error"}`), contains: "HTTP 500"},
+		{name: "429 with Retry-After", h: answer(429, `{}`, "Retry-After", "120"), retryAfter: 120 * time.Second},
+		{name: "HTML page", h: answer(502, "<html><body>Bad gateway</body></html>", "Content-Type", "text/html")},
+		{name: "unknown 4xx stays transient", h: answer(404, "not found", "Content-Type", "text/plain")},
+		{name: "200 without access_token", h: answer(200, `{"token_type":"Bearer"}`)},
+		{name: "200 with garbage", h: answer(200, `{"access_token":`)},
+		{name: "error echoing the secrets", h: answer(400, `{"error":"invalid_request","error_description":"bad token rt-SECRET for cs-SECRET"}`), reauth: true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			r, conn := serve(t, tc.h)
+			res, err := r.Refresh(t.Context(), conn)
+			var pe *Error
+			if res != nil || !errors.As(err, &pe) {
+				t.Fatalf("got %v, %v; want *Error", res, err)
+			}
+			if pe.Reauth != tc.reauth || pe.RetryAfter != tc.retryAfter {
+				t.Fatalf("reauth=%v retryAfter=%v; want %v %v (%v)", pe.Reauth, pe.RetryAfter, tc.reauth, tc.retryAfter, err)
+			}
+			if !strings.Contains(err.Error(), tc.contains) || strings.Contains(err.Error(), "SECRET") || strings.Contains(err.Error(), "\n") {
+				t.Fatalf("error text %q", err)
+			}
+		})
+	}
+}
+
+func TestTimeoutIsTransient(t *testing.T) {
+	t.Parallel()
+	release := make(chan struct{})
+	_, conn := serve(t, func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-release:
+		case <-r.Context().Done():
+		}
+	})
+	defer close(release)
+	r := NewRefresher(NewCatalogue(), NewHTTPClient(50*time.Millisecond, 1))
+	_, err := r.Refresh(context.Background(), conn)
+	var pe *Error
+	if !errors.As(err, &pe) || pe.Reauth || !strings.Contains(err.Error(), "timed out") {
+		t.Fatalf("got %v", err)
+	}
+}
+
+func TestRedirectsAreNotFollowed(t *testing.T) {
+	t.Parallel()
+	leaked := make(chan string, 1)
+	other := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		r.ParseForm()
+		leaked <- r.PostForm.Get("refresh_token")
+	}))
+	defer other.Close()
+	r, conn := serve(t, func(w http.ResponseWriter, req *http.Request) {
+		http.Redirect(w, req, other.URL, http.StatusTemporaryRedirect)
+	})
+	if _, err := r.Refresh(t.Context(), conn); err == nil {
+		t.Fatal("a redirect was taken as success")
+	}
+	select {
+	case <-leaked:
+		t.Fatal("the refresh token followed the redirect")
+	default:
+	}
+}
+
+func TestConfigurationErrorsNeedReauth(t *testing.T) {
+	t.Parallel()
+	r := NewRefresher(NewCatalogue(), NewHTTPClient(time.Second, 1))
+	for name, conn := range map[string]*model.OAuthToken{
+		"unknown provider": {Provider: "nope", TokenURL: ptr("http://127.0.0.1:1"), RefreshToken: ptr(model.Secret("x"))},
+		"no token url":     {Provider: "oauth2", RefreshToken: ptr(model.Secret("x"))},
+		"bad auth style":   {Provider: "oauth2", TokenURL: ptr("http://127.0.0.1:1"), AuthStyle: ptr("auto"), RefreshToken: ptr(model.Secret("x"))},
+		"no refresh token": {Provider: "oauth2", TokenURL: ptr("http://127.0.0.1:1")},
+	} {
+		_, err := r.Refresh(t.Context(), conn)
+		var pe *Error
+		if !errors.As(err, &pe) || !pe.Reauth {
+			t.Errorf("%s: %v, want a reauth error", name, err)
+		}
+	}
+}
+
+func TestParseRetryAfter(t *testing.T) {
+	t.Parallel()
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	for in, want := range map[string]time.Duration{
+		"":                              0,
+		"30":                            30 * time.Second,
+		"-5":                            0,
+		"soon":                          0,
+		"Thu, 01 Jan 2026 00:01:00 GMT": time.Minute,
+	} {
+		if got := parseRetryAfter(in, now); got != want {
+			t.Errorf("parseRetryAfter(%q) = %v, want %v", in, got, want)
+		}
+	}
+}
