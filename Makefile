@@ -1,0 +1,63 @@
+# tokenwarden developer tasks. `make` (or `make help`) lists the targets.
+#
+# Targets that need PostgreSQL use $DATABASE_URL when it is set; otherwise they
+# start (or reuse) the throwaway local cluster from scripts/pg.sh (.dev/pg).
+
+GO    ?= go
+SHELL := /bin/bash
+
+# Shell snippet: use $DATABASE_URL if set, else start the local cluster once.
+WITH_DB = DATABASE_URL="$${DATABASE_URL:-$$(bash scripts/pg.sh start)}"; export DATABASE_URL;
+
+.DEFAULT_GOAL := help
+
+.PHONY: help build test run bench db-start db-stop db-status db-url fmt vet lint clean
+
+help: ## List targets
+	@echo "Usage: make <target>"
+	@echo
+	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | \
+		awk 'BEGIN {FS = ":.*## "}; {printf "  %-10s %s\n", $$1, $$2}'
+
+build: ## Build all commands into bin/
+	$(GO) build -trimpath -o bin/ ./cmd/...
+
+test: ## go vet + go test -race (starts the local PostgreSQL unless DATABASE_URL is set)
+	@set -euo pipefail; $(WITH_DB) \
+	echo "DATABASE_URL=$$DATABASE_URL" >&2; \
+	echo "+ $(GO) vet ./..." >&2; \
+	$(GO) vet ./...; \
+	echo "+ $(GO) test -race -count=1 ./..." >&2; \
+	$(GO) test -race -count=1 ./...
+
+run: ## Run the service locally (scripts/dev-run.sh)
+	bash scripts/dev-run.sh
+
+bench: ## Run ./cmd/bench against the database
+	@set -euo pipefail; $(WITH_DB) $(GO) run ./cmd/bench
+
+db-start: ## Start (or reuse) the local PostgreSQL; prints DATABASE_URL
+	@bash scripts/pg.sh start
+
+db-stop: ## Stop the local PostgreSQL
+	@bash scripts/pg.sh stop
+
+db-status: ## Show whether the local PostgreSQL is running
+	@bash scripts/pg.sh status
+
+db-url: ## Print the local DATABASE_URL
+	@bash scripts/pg.sh url
+
+fmt: ## Fail if any Go file is not gofmt'ed
+	@files="$$(find . \( -path ./.dev -o -path ./.git -o -path ./bin -o -path ./vendor \) -prune \
+		-o -name '*.go' -type f -print | xargs -r gofmt -l)"; \
+	if [ -n "$$files" ]; then echo "gofmt needed on:"; echo "$$files"; exit 1; fi
+
+vet: ## go vet ./...
+	$(GO) vet ./...
+
+lint: fmt vet ## fmt check + vet
+
+clean: ## Stop the local PostgreSQL, remove .dev/ and bin/
+	-bash scripts/pg.sh stop
+	rm -rf .dev bin
