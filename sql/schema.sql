@@ -47,6 +47,11 @@ CREATE TABLE IF NOT EXISTS oauth_tokens (
 
 -- Finding due rows is a range scan over this index whatever the table size:
 -- only refreshable rows are in it, ordered by expiry.
+-- Provider parameters of the connection (Microsoft tenant, Webex app_id,
+-- Salesforce session lifetime, ...), filled into the template's
+-- placeholders. Added after the first release, hence ALTER.
+ALTER TABLE oauth_tokens ADD COLUMN IF NOT EXISTS params jsonb;
+
 CREATE INDEX IF NOT EXISTS oauth_tokens_due_idx
     ON oauth_tokens (access_token_expires)
     WHERE status = 'active' AND refresh_token IS NOT NULL;

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -9,6 +10,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -23,9 +25,10 @@ import (
 
 // session is what every database command needs.
 type session struct {
-	cfg   *config.Config
-	log   *slog.Logger
-	store *store.Store
+	cfg       *config.Config
+	log       *slog.Logger
+	store     *store.Store
+	catalogue *provider.Catalogue
 }
 
 func (a *app) open(ctx context.Context) (*session, error) {
@@ -33,24 +36,35 @@ func (a *app) open(ctx context.Context) (*session, error) {
 	if err != nil {
 		return nil, err
 	}
+	cat, err := provider.LoadCatalogue(cfg.ProvidersFile)
+	if err != nil {
+		return nil, err
+	}
 	st, err := store.Open(ctx, cfg.DatabaseURL, cfg.DBMaxConns)
 	if err != nil {
 		return nil, err
 	}
-	return &session{cfg: cfg, log: cli.Logger(cfg, a.stderr), store: st}, nil
+	return &session{cfg: cfg, log: cli.Logger(cfg, a.stderr), store: st, catalogue: cat}, nil
 }
 
 func (e *session) close() { e.store.Close() }
 
-func (e *session) worker() *refresh.Worker {
+func (e *session) refresher() *provider.Refresher {
 	client := provider.NewHTTPClient(e.cfg.HTTPTimeout, e.cfg.Concurrency)
-	ex := provider.NewRefresher(provider.NewCatalogue(), client)
-	return refresh.New(e.store, ex, refresh.Config{
+	lookup := func(ctx context.Context, name string) (string, error) {
+		return e.store.CurrentAccessToken(ctx, name, 10*time.Second)
+	}
+	return provider.NewRefresher(e.catalogue, client, lookup)
+}
+
+func (e *session) worker() *refresh.Worker {
+	return refresh.New(e.store, e.refresher(), refresh.Config{
 		PollInterval:  e.cfg.PollInterval,
 		RefreshBefore: e.cfg.RefreshBefore,
 		Lease:         e.cfg.Lease,
 		HTTPTimeout:   e.cfg.HTTPTimeout,
 		Concurrency:   e.cfg.Concurrency,
+		ReauthWarning: e.cfg.ReauthWarning,
 	}, e.log)
 }
 
@@ -149,6 +163,31 @@ func (a *app) refresh(ctx context.Context, args []string) error {
 	return nil
 }
 
+func (a *app) check(ctx context.Context, args []string) error {
+	name, err := oneName(flag.NewFlagSet("check", flag.ContinueOnError), args)
+	if err != nil {
+		return err
+	}
+	e, err := a.open(ctx)
+	if err != nil {
+		return err
+	}
+	defer e.close()
+	row, err := e.store.Get(ctx, name)
+	if err != nil {
+		return err
+	}
+	res, err := e.refresher().Check(ctx, row)
+	if err != nil {
+		return fmt.Errorf("check %s: %w", name, err)
+	}
+	if !res.Accepted {
+		return fmt.Errorf("check %s: the provider refused the access token (HTTP %d from %s)", name, res.Status, res.URL)
+	}
+	fmt.Fprintf(a.stdout, "%s: the provider accepts the access token (HTTP %d from %s)\n", name, res.Status, res.URL)
+	return nil
+}
+
 func (a *app) clear(ctx context.Context, args []string) error {
 	name, err := oneName(flag.NewFlagSet("clear", flag.ContinueOnError), args)
 	if err != nil {
@@ -186,7 +225,11 @@ func (a *app) importCmd(ctx context.Context, args []string) error {
 	}
 	// Validate everything before touching the database: a bad file writes
 	// nothing, and needs no database to be told so.
-	rows, err := connfile.Parse(in, provider.NewCatalogue(), time.Now())
+	cat, err := provider.LoadCatalogue(a.environ["TOKENS_PROVIDERS_FILE"])
+	if err != nil {
+		return err
+	}
+	rows, err := connfile.Parse(in, cat, time.Now())
 	if err != nil {
 		return fmt.Errorf("import %s: %w", src, err)
 	}
@@ -222,16 +265,27 @@ func (a *app) providers(_ context.Context, args []string) error {
 	if err := noArgs(flag.NewFlagSet("providers", flag.ContinueOnError), args); err != nil {
 		return err
 	}
-	cat := provider.NewCatalogue()
+	cat, err := provider.LoadCatalogue(a.environ["TOKENS_PROVIDERS_FILE"])
+	if err != nil {
+		return err
+	}
 	w := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(w, "PROVIDER\tAUTH\tDEFAULT LIFETIME\tTOKEN URL")
+	fmt.Fprintln(w, "PROVIDER\tAUTH\tLIFETIME\tROTATES\tTOKEN URL\tALIASES")
 	for _, n := range cat.Names() {
 		t, _ := cat.Lookup(n)
-		u := t.TokenURL
-		if u == "" {
-			u = "(token_url of the connection)"
+		u := cmp.Or(t.TokenURL, "(token_url of the connection)")
+		lifetime := t.DefaultLifetime.D().String()
+		if t.DefaultLifetime == 0 {
+			lifetime = "never expires"
 		}
-		fmt.Fprintf(w, "%s\t%s\t%s\t%s\n", t.Name, t.AuthStyle, t.DefaultLifetime, u)
+		rotates := "no"
+		if t.Rotates {
+			rotates = "yes"
+			if t.ReuseGrace > 0 {
+				rotates += fmt.Sprintf(" (old valid %s)", t.ReuseGrace.D())
+			}
+		}
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\n", t.Name, t.Auth, lifetime, rotates, u, strings.Join(t.Aliases, ","))
 	}
 	return w.Flush()
 }
@@ -253,6 +307,10 @@ type listEntry struct {
 	LastError          string     `json:"last_error,omitempty"`
 	LastRefreshedAt    *time.Time `json:"last_refreshed_at,omitempty"`
 	Version            int64      `json:"version"`
+	// RefreshTokenExpires and ReauthSoon surface connections whose refresh
+	// token dies within TOKENS_REAUTH_WARNING.
+	RefreshTokenExpires *time.Time `json:"refresh_token_expires,omitempty"`
+	ReauthSoon          bool       `json:"reauth_soon"`
 }
 
 func (a *app) list(ctx context.Context, args []string) error {
@@ -274,28 +332,45 @@ func (a *app) list(ctx context.Context, args []string) error {
 	if *asJSON {
 		out := make([]listEntry, 0, len(rows))
 		for i := range rows {
-			out = append(out, entryOf(&rows[i], now))
+			out = append(out, entryOf(&rows[i], now, e.cfg.ReauthWarning))
 		}
 		enc := json.NewEncoder(a.stdout)
 		enc.SetIndent("", "  ")
 		return enc.Encode(out)
 	}
 	w := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(w, "NAME\tPROVIDER\tSTATUS\tEXPIRES\tUPDATING\tFAILURES\tLAST ERROR")
+	fmt.Fprintln(w, "NAME\tPROVIDER\tSTATUS\tEXPIRES\tUPDATING\tFAILURES\tREAUTH\tLAST ERROR")
 	for i := range rows {
 		r := &rows[i]
-		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%t\t%d\t%s\n", r.Name, r.Provider, r.Status,
-			expiresText(r.AccessTokenExpires, now), r.LeaseLive(now), r.FailureCount, model.Str(r.LastError))
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%t\t%d\t%s\t%s\n", r.Name, r.Provider, r.Status,
+			expiresText(r.AccessTokenExpires, now), r.LeaseLive(now), r.FailureCount,
+			reauthText(r, now, e.cfg.ReauthWarning), model.Str(r.LastError))
 	}
 	return w.Flush()
 }
 
-func entryOf(r *model.OAuthToken, now time.Time) listEntry {
+// reauthSoon reports a connection whose refresh token dies within warning.
+func reauthSoon(r *model.OAuthToken, now time.Time, warning time.Duration) bool {
+	return r.Status == model.StatusActive && r.RefreshTokenExpires != nil && r.RefreshTokenExpires.Before(now.Add(warning))
+}
+
+func reauthText(r *model.OAuthToken, now time.Time, warning time.Duration) string {
+	switch {
+	case r.Status == model.StatusNeedsReauth:
+		return "NOW"
+	case reauthSoon(r, now, warning):
+		return "by " + r.RefreshTokenExpires.UTC().Format(time.RFC3339)
+	}
+	return "-"
+}
+
+func entryOf(r *model.OAuthToken, now time.Time, warning time.Duration) listEntry {
 	e := listEntry{
 		Name: r.Name, Provider: r.Provider, Status: r.Status, AccessTokenExpires: r.AccessTokenExpires,
 		HasAccessToken: model.Str(r.AccessToken) != "", HasRefreshToken: model.Str(r.RefreshToken) != "",
 		Updating: r.LeaseLive(now), FailureCount: r.FailureCount, NextAttemptAt: r.NextAttemptAt,
 		LastError: model.Str(r.LastError), LastRefreshedAt: r.LastRefreshedAt, Version: r.Version,
+		RefreshTokenExpires: r.RefreshTokenExpires, ReauthSoon: reauthSoon(r, now, warning),
 	}
 	if r.Updating {
 		e.UpdatingUntil = r.UpdatingUntil

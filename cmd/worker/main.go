@@ -6,6 +6,7 @@
 //	worker list [--json]       every connection, without secrets
 //	worker refresh NAME        refresh one connection now
 //	worker clear NAME          drop a connection's access token; it is refreshed next
+//	worker check NAME          ask the provider whether it accepts the access token
 //	worker import [FILE|-]     upsert connections from JSON (object, array or JSON Lines)
 //	worker migrate             apply the schema
 //	worker providers           list the known providers
@@ -51,6 +52,7 @@ commands:
   list [--json]       every connection, without secrets
   refresh NAME        refresh one connection now, whatever its expiry
   clear NAME          drop a connection's access token so it is refreshed next
+  check NAME          ask the provider whether it accepts the current access token
   import [FILE|-]     upsert connections from JSON (object, array or JSON Lines)
   migrate             apply the schema (idempotent)
   providers           list the known providers
@@ -71,6 +73,7 @@ func (a *app) main(ctx context.Context, args []string) int {
 		"list":      a.list,
 		"refresh":   a.refresh,
 		"clear":     a.clear,
+		"check":     a.check,
 		"import":    a.importCmd,
 		"migrate":   a.migrate,
 		"providers": a.providers,

@@ -26,6 +26,8 @@ type Config struct {
 	HTTPTimeout   time.Duration `env:"TOKENS_HTTP_TIMEOUT" envDefault:"30s"`
 	LogLevel      string        `env:"TOKENS_LOG_LEVEL" envDefault:"info"`
 	LogFormat     string        `env:"TOKENS_LOG_FORMAT" envDefault:"text"`
+	ProvidersFile string        `env:"TOKENS_PROVIDERS_FILE"`
+	ReauthWarning time.Duration `env:"TOKENS_REAUTH_WARNING" envDefault:"168h"`
 }
 
 // Load reads the process environment; see LoadFrom.

@@ -35,6 +35,10 @@ type Record struct {
 	RefreshToken *string  `json:"refresh_token"`
 	ExpiresAt    *string  `json:"expires_at"`
 	ExpiresIn    *float64 `json:"expires_in"`
+	// Params are provider parameters: {tenant} of a Microsoft token URL,
+	// app_id, target_org_id and token_manager of a Webex service app,
+	// lifetime of a Salesforce session.
+	Params map[string]any `json:"params"`
 	// Fields of a provider's token response, accepted so that a saved
 	// response can be imported as it is, and ignored.
 	TokenType             any `json:"token_type"`
@@ -156,6 +160,14 @@ func (r *Record) validate(cat *provider.Catalogue, now time.Time) (store.ImportR
 		if _, err := provider.ParseAuthStyle(*r.AuthStyle); err != nil {
 			return row, err
 		}
+	}
+	if r.Params != nil {
+		b, err := json.Marshal(r.Params)
+		if err != nil {
+			return row, errors.New("params must be a JSON object")
+		}
+		p := string(b)
+		row.Params = &p
 	}
 	exp, err := r.expiry(now)
 	if err != nil {

@@ -1,84 +1,264 @@
 package provider
 
 import (
+	_ "embed"
+	"encoding/json"
+	"errors"
 	"fmt"
+	"os"
 	"sort"
+	"strings"
 	"time"
 
 	"golang.org/x/oauth2"
 )
 
-// Template describes how to refresh tokens at one provider.
+//go:embed providers.json
+var builtinJSON []byte
+
+// Template describes how to refresh tokens at one provider. Templates are
+// data (providers.json, extended by TOKENS_PROVIDERS_FILE); Go code exists
+// only for exchanges that are not a refresh_token grant at all.
 type Template struct {
-	// Name is the key stored in oauth_tokens.provider.
-	Name string
+	// Name is the key stored in oauth_tokens.provider; Aliases are other
+	// keys for the same template.
+	Name        string   `json:"name"`
+	Aliases     []string `json:"aliases,omitempty"`
+	Description string   `json:"description,omitempty"`
 	// TokenURL is the default token endpoint; a connection's token_url
-	// overrides it.
-	TokenURL string
-	// AuthStyle is how the client authenticates: "basic" (HTTP Basic) or
-	// "post" (client_id and client_secret in the body). It is never
-	// auto-detected: auto-detection re-sends the same refresh token after a
-	// failure, which a rotating provider treats as reuse and answers by
+	// overrides it. {placeholders} are filled from the connection's params
+	// (then the template's Params defaults).
+	TokenURL string            `json:"token_url,omitempty"`
+	Params   map[string]string `json:"params,omitempty"`
+	// Auth is how the client authenticates: "basic" (HTTP Basic), "post"
+	// (client_id and client_secret in the body), "bearer" (the client
+	// secret as a bearer token) or "none" (client_id only). It is never
+	// auto-detected: auto-detection re-sends the same refresh token after
+	// a failure, which a rotating provider treats as reuse and answers by
 	// revoking the whole token family.
-	AuthStyle string
+	Auth string `json:"auth"`
+	// Encoding of the request body: "form" (default) or "json".
+	Encoding string `json:"encoding,omitempty"`
+	// SendScope re-sends the connection's scopes with each refresh
+	// (Microsoft requires it).
+	SendScope bool `json:"send_scope,omitempty"`
 	// DefaultLifetime is the access token's lifetime when the response has
-	// no expires_in. It must never be "forever": a provider that omits the
-	// field still expires its tokens.
-	DefaultLifetime time.Duration
+	// no expires_in. Zero means such tokens never expire, which only
+	// providers documented that way (Mailchimp) may say: a provider that
+	// merely omits the field still expires its tokens.
+	DefaultLifetime Duration `json:"default_lifetime"`
+	// Rotates says the provider issues a new refresh token on each
+	// refresh and rejects the old one; ReuseGrace is how long the old one
+	// still works if the answer was lost (Xero: 30 minutes).
+	Rotates    bool     `json:"rotates,omitempty"`
+	ReuseGrace Duration `json:"reuse_grace,omitempty"`
+	// RefreshIdleLifetime is how long an unused refresh token lives when
+	// the response does not say (Xero: 60 days).
+	RefreshIdleLifetime Duration `json:"refresh_idle_lifetime,omitempty"`
 	// Keep lists the response fields stored in json_data. Only non-secret
 	// fields belong here.
-	Keep []string
+	Keep []string `json:"keep,omitempty"`
+	// Errors says how to read the provider's errors.
+	Errors ErrorRules `json:"errors,omitzero"`
+	// Response maps a non-standard success response onto the standard
+	// fields, by dotted paths.
+	Response *ResponseMap `json:"response,omitempty"`
+	// Validate is a request that tells whether an access token is accepted
+	// (`worker check`).
+	Validate *Validation `json:"validate,omitempty"`
+	// Exchange names Go code for a protocol that is not a plain refresh
+	// ("webex_service_app"); empty means the standard exchange.
+	Exchange    string `json:"exchange,omitempty"`
+	AppTokenURL string `json:"app_token_url,omitempty"`
 }
+
+// ErrorRules extend the standard error reading for one provider.
+type ErrorRules struct {
+	// CodeFields and DescriptionFields are response fields holding the
+	// error code and text, in order of preference; "error" and
+	// "error_description" are always read.
+	CodeFields        []string `json:"code_fields,omitempty"`
+	DescriptionFields []string `json:"description_fields,omitempty"`
+	// Reauth and Transient list provider-specific codes.
+	Reauth    []string `json:"reauth,omitempty"`
+	Transient []string `json:"transient,omitempty"`
+	// TransientDescriptions are texts that make an otherwise fatal code
+	// transient (Salesforce's concurrent refresh answers invalid_grant
+	// "token request is already being processed").
+	TransientDescriptions []string `json:"transient_descriptions,omitempty"`
+}
+
+// ResponseMap names where a non-standard response keeps its tokens.
+type ResponseMap struct {
+	AccessToken      string `json:"access_token"`
+	ExpiresAt        string `json:"expires_at,omitempty"`
+	ExpiresIn        string `json:"expires_in,omitempty"`
+	RefreshToken     string `json:"refresh_token,omitempty"`
+	RefreshExpiresAt string `json:"refresh_expires_at,omitempty"`
+}
+
+// Validation is a request sent with an access token to see whether the
+// provider accepts it.
+type Validation struct {
+	URL    string `json:"url"`
+	Method string `json:"method,omitempty"` // default GET
+	// TokenIn is "header" (Authorization: Bearer, the default) or "form"
+	// (an access_token form field).
+	TokenIn string `json:"token_in,omitempty"`
+}
+
+// Duration is a time.Duration written as a Go duration string in JSON.
+type Duration time.Duration
+
+// UnmarshalJSON reads "30m", "1h", "0s".
+func (d *Duration) UnmarshalJSON(b []byte) error {
+	var s string
+	if err := json.Unmarshal(b, &s); err != nil {
+		return fmt.Errorf("duration must be a string such as \"30m\": %w", err)
+	}
+	v, err := time.ParseDuration(s)
+	if err != nil {
+		return err
+	}
+	*d = Duration(v)
+	return nil
+}
+
+// MarshalJSON writes the duration as a string.
+func (d Duration) MarshalJSON() ([]byte, error) { return json.Marshal(time.Duration(d).String()) }
+
+// D returns the time.Duration.
+func (d Duration) D() time.Duration { return time.Duration(d) }
 
 // Catalogue is the set of known provider templates.
 type Catalogue struct {
-	templates map[string]Template
-}
-
-// builtins are the providers tokenwarden knows without configuration.
-func builtins() []Template {
-	return []Template{{
-		Name: "oauth2",
-		// RFC 6749 section 2.3.1: servers must support HTTP Basic.
-		AuthStyle:       "basic",
-		DefaultLifetime: time.Hour,
-		Keep:            []string{"scope", "token_type", "instance_url", "issued_at", "id", "signature", "api_url"},
-	}}
+	templates map[string]Template // by name and alias
+	names     []string            // template names, sorted
 }
 
 // NewCatalogue returns the built-in templates.
 func NewCatalogue() *Catalogue {
-	c := &Catalogue{templates: map[string]Template{}}
-	for _, t := range builtins() {
-		c.templates[t.Name] = t
+	c, err := parseCatalogue(nil, builtinJSON)
+	if err != nil {
+		panic("provider: built-in catalogue is invalid: " + err.Error())
 	}
 	return c
 }
 
-// Lookup returns the template for a provider name.
+// LoadCatalogue returns the built-in templates extended, or overridden by
+// name, with those of the JSON file at path (an array of templates). An
+// empty path means the built-ins alone.
+func LoadCatalogue(path string) (*Catalogue, error) {
+	if path == "" {
+		return NewCatalogue(), nil
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("TOKENS_PROVIDERS_FILE: %w", err)
+	}
+	c, err := parseCatalogue(NewCatalogue(), data)
+	if err != nil {
+		return nil, fmt.Errorf("TOKENS_PROVIDERS_FILE %s: %w", path, err)
+	}
+	return c, nil
+}
+
+func parseCatalogue(base *Catalogue, data []byte) (*Catalogue, error) {
+	var list []Template
+	if err := json.Unmarshal(data, &list); err != nil {
+		return nil, err
+	}
+	byName := map[string]Template{}
+	if base != nil {
+		for _, n := range base.names {
+			byName[n] = base.templates[n]
+		}
+	}
+	for _, t := range list {
+		if err := t.check(); err != nil {
+			return nil, err
+		}
+		byName[t.Name] = t
+	}
+	c := &Catalogue{templates: map[string]Template{}}
+	for name, t := range byName {
+		c.names = append(c.names, name)
+		c.templates[name] = t
+	}
+	for _, t := range byName {
+		for _, a := range t.Aliases {
+			if _, taken := c.templates[a]; !taken {
+				c.templates[a] = t
+			}
+		}
+	}
+	sort.Strings(c.names)
+	return c, nil
+}
+
+func (t *Template) check() error {
+	if t.Name == "" {
+		return errors.New("a provider template has no name")
+	}
+	if _, err := ParseAuthStyle(t.Auth); err != nil {
+		return fmt.Errorf("provider %s: %w", t.Name, err)
+	}
+	if t.Encoding != "" && t.Encoding != "form" && t.Encoding != "json" {
+		return fmt.Errorf("provider %s: encoding must be form or json", t.Name)
+	}
+	if t.Exchange != "" && t.Exchange != "webex_service_app" {
+		return fmt.Errorf("provider %s: unknown exchange %q", t.Name, t.Exchange)
+	}
+	return nil
+}
+
+// Lookup returns the template for a provider name or alias.
 func (c *Catalogue) Lookup(name string) (Template, bool) {
 	t, ok := c.templates[name]
 	return t, ok
 }
 
-// Names returns the known provider names, sorted.
-func (c *Catalogue) Names() []string {
-	names := make([]string, 0, len(c.templates))
-	for n := range c.templates {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	return names
-}
+// Names returns the template names, sorted.
+func (c *Catalogue) Names() []string { return c.names }
 
-// ParseAuthStyle maps a template's or connection's auth style to x/oauth2's.
+// ParseAuthStyle maps a template's or connection's auth style to the
+// x/oauth2 style that sends it; "bearer" and "none" are then reshaped by
+// the provider transport.
 func ParseAuthStyle(s string) (oauth2.AuthStyle, error) {
 	switch s {
-	case "basic", "header":
+	case "basic":
 		return oauth2.AuthStyleInHeader, nil
-	case "post", "body", "params":
+	case "post", "bearer", "none":
 		return oauth2.AuthStyleInParams, nil
 	default:
-		return 0, fmt.Errorf("unknown auth style %q (want basic or post)", s)
+		return 0, fmt.Errorf("unknown auth style %q (want basic, post, bearer or none)", s)
+	}
+}
+
+// fill replaces {name} placeholders in s from params, then defaults.
+func fill(s string, params, defaults map[string]string) (string, error) {
+	var b strings.Builder
+	for {
+		i := strings.IndexByte(s, '{')
+		if i < 0 {
+			b.WriteString(s)
+			return b.String(), nil
+		}
+		j := strings.IndexByte(s[i:], '}')
+		if j < 0 {
+			b.WriteString(s)
+			return b.String(), nil
+		}
+		key := s[i+1 : i+j]
+		v, ok := params[key]
+		if !ok || v == "" {
+			v, ok = defaults[key]
+		}
+		if !ok || v == "" {
+			return "", fmt.Errorf("missing parameter %q for %s", key, s)
+		}
+		b.WriteString(s[:i])
+		b.WriteString(v)
+		s = s[i+j+1:]
 	}
 }

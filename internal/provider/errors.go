@@ -1,12 +1,17 @@
 package provider
 
 import (
+	"cmp"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 )
 
@@ -22,6 +27,10 @@ type Error struct {
 	Description string
 	// RetryAfter is the provider's Retry-After, 0 if it sent none.
 	RetryAfter time.Duration
+	// RetryWithin, when set, is the longest the next attempt may wait:
+	// the answer was lost and the provider accepts the old refresh token
+	// again only for a grace period.
+	RetryWithin time.Duration
 	// Err is the underlying cause, for errors.Is/As; its text is not
 	// repeated by Error, because transport errors may carry URLs.
 	Err error
@@ -71,11 +80,47 @@ var reauthCodes = map[string]bool{
 // classify turns the provider's answer into an Error. Unknown 4xx answers
 // stay transient: a proxy's error page must not kill a connection, and the
 // backoff keeps them from becoming a hot loop.
-func classify(status int, code, desc string, header http.Header, cause error) *Error {
+func classify(tmpl *Template, status int, code, desc string, body []byte, header http.Header, cause error) *Error {
+	if code == "" || desc == "" {
+		c, d := readError(body, tmpl.Errors)
+		code, desc = cmp.Or(code, c), cmp.Or(desc, d)
+	}
 	e := &Error{Status: status, Code: clean(code, 64), Description: clean(desc, 200), Err: cause, msg: "token endpoint refused the refresh"}
 	e.RetryAfter = parseRetryAfter(header.Get("Retry-After"), time.Now())
-	e.Reauth = reauthCodes[e.Code]
+	e.Reauth = (reauthCodes[e.Code] || slices.Contains(tmpl.Errors.Reauth, e.Code)) &&
+		!slices.Contains(tmpl.Errors.Transient, e.Code) && !transientText(tmpl.Errors, desc)
 	return e
+}
+
+// readError reads the code and description from the fields a provider
+// uses instead of RFC 6749's (HubSpot: status and message).
+func readError(body []byte, rules ErrorRules) (code, desc string) {
+	var obj map[string]any
+	if json.Unmarshal(body, &obj) != nil {
+		return "", ""
+	}
+	for _, f := range append(rules.CodeFields, "error") {
+		if s, ok := obj[f].(string); ok && s != "" {
+			code = s
+			break
+		}
+	}
+	for _, f := range append(rules.DescriptionFields, "error_description") {
+		if s, ok := obj[f].(string); ok && s != "" {
+			desc = s
+			break
+		}
+	}
+	return code, desc
+}
+
+func transientText(rules ErrorRules, desc string) bool {
+	for _, t := range rules.TransientDescriptions {
+		if strings.Contains(strings.ToLower(desc), strings.ToLower(t)) {
+			return true
+		}
+	}
+	return false
 }
 
 // transportError describes a request that got no usable answer. A
@@ -94,6 +139,13 @@ func transportError(cause error) *Error {
 
 func configError(format string, args ...any) *Error {
 	return &Error{Reauth: true, msg: fmt.Sprintf(format, args...)}
+}
+
+// isLostAnswer reports a request that may have reached the provider but
+// whose answer never arrived: a timeout or a connection cut mid-exchange.
+func isLostAnswer(err error) bool {
+	return isTimeout(err) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) ||
+		errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE)
 }
 
 func isTimeout(err error) bool {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"strconv"
 	"time"
@@ -25,22 +26,28 @@ type Result struct {
 	JSONData json.RawMessage
 }
 
+// TokenLookup returns the current access token of another connection; the
+// Webex service-app exchange uses it to read its token manager's token.
+type TokenLookup func(ctx context.Context, name string) (string, error)
+
 // Refresher exchanges refresh tokens at providers' token endpoints.
 type Refresher struct {
 	catalogue *Catalogue
 	client    *http.Client
+	lookup    TokenLookup
 }
 
 // NewRefresher returns a Refresher that sends requests with client. The
-// client should not follow redirects: a redirect would carry the client's
-// credentials to another address.
-func NewRefresher(c *Catalogue, client *http.Client) *Refresher {
-	return &Refresher{catalogue: c, client: client}
+// client should not follow redirects (see NewHTTPClient). lookup may be nil
+// when no connection uses an exchange that needs another connection's token.
+func NewRefresher(c *Catalogue, client *http.Client, lookup TokenLookup) *Refresher {
+	return &Refresher{catalogue: c, client: client, lookup: lookup}
 }
 
 // NewHTTPClient returns the client the worker uses: bounded by timeout,
 // keeping up to conns idle connections so a burst reuses them, and never
-// following redirects.
+// following redirects, which would carry the client's credentials to
+// another address.
 func NewHTTPClient(timeout time.Duration, conns int) *http.Client {
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.MaxIdleConns = conns
@@ -54,50 +61,110 @@ func NewHTTPClient(timeout time.Duration, conns int) *http.Client {
 	}
 }
 
+// conn is a connection resolved against its template.
+type conn struct {
+	row      *model.OAuthToken
+	tmpl     *Template
+	params   map[string]string
+	lifetime time.Duration
+}
+
+func (r *Refresher) resolve(row *model.OAuthToken) (*conn, error) {
+	tmpl, ok := r.catalogue.Lookup(row.Provider)
+	if !ok {
+		return nil, configError("unknown provider %q", row.Provider)
+	}
+	params := map[string]string{}
+	if len(row.Params) > 0 {
+		var raw map[string]any
+		if err := json.Unmarshal(row.Params, &raw); err != nil {
+			return nil, configError("params is not a JSON object")
+		}
+		for k, v := range raw {
+			if s, ok := v.(string); ok {
+				params[k] = s
+			} else {
+				params[k] = fmt.Sprint(v)
+			}
+		}
+	}
+	c := &conn{row: row, tmpl: &tmpl, params: params, lifetime: tmpl.DefaultLifetime.D()}
+	if l := params["lifetime"]; l != "" {
+		d, err := time.ParseDuration(l)
+		if err != nil || d <= 0 {
+			return nil, configError("params.lifetime must be a positive duration such as 2h")
+		}
+		c.lifetime = d
+	}
+	return c, nil
+}
+
 // Refresh exchanges the connection's refresh token for new tokens. Errors
 // are always *Error.
-func (r *Refresher) Refresh(ctx context.Context, conn *model.OAuthToken) (*Result, error) {
-	tmpl, ok := r.catalogue.Lookup(conn.Provider)
-	if !ok {
-		return nil, configError("unknown provider %q", conn.Provider)
+func (r *Refresher) Refresh(ctx context.Context, row *model.OAuthToken) (*Result, error) {
+	c, err := r.resolve(row)
+	if err != nil {
+		return nil, err
 	}
-	tokenURL := model.Str(conn.TokenURL)
+	if c.tmpl.Exchange == "webex_service_app" {
+		return r.webexServiceApp(ctx, c)
+	}
+	return r.standard(ctx, c)
+}
+
+// standard is the refresh_token grant, done by x/oauth2 through a shaper
+// that adapts the provider's quirks.
+func (r *Refresher) standard(ctx context.Context, c *conn) (*Result, error) {
+	tokenURL := model.Str(c.row.TokenURL)
 	if tokenURL == "" {
-		tokenURL = tmpl.TokenURL
+		tokenURL = c.tmpl.TokenURL
 	}
 	if tokenURL == "" {
-		return nil, configError("no token_url for provider %s", tmpl.Name)
+		return nil, configError("no token_url for provider %s", c.tmpl.Name)
 	}
-	styleName := tmpl.AuthStyle
-	if s := model.Str(conn.AuthStyle); s != "" {
-		styleName = s
-	}
-	style, err := ParseAuthStyle(styleName)
+	tokenURL, err := fill(tokenURL, c.params, c.tmpl.Params)
 	if err != nil {
 		return nil, configError("%v", err)
 	}
-	rt := model.Str(conn.RefreshToken)
+	auth := c.tmpl.Auth
+	if s := model.Str(c.row.AuthStyle); s != "" {
+		auth = s
+	}
+	style, err := ParseAuthStyle(auth)
+	if err != nil {
+		return nil, configError("%v", err)
+	}
+	rt := model.Str(c.row.RefreshToken)
 	if rt == "" {
 		return nil, configError("no refresh token")
 	}
 	cfg := oauth2.Config{
-		ClientID:     model.Str(conn.ClientID),
-		ClientSecret: model.Str(conn.ClientSecret),
+		ClientID:     model.Str(c.row.ClientID),
+		ClientSecret: model.Str(c.row.ClientSecret),
 		Endpoint:     oauth2.Endpoint{TokenURL: tokenURL, AuthStyle: style},
 	}
-	ctx = context.WithValue(ctx, oauth2.HTTPClient, r.client)
+	client := *r.client
+	client.Transport = &shaper{base: transport(r.client), tmpl: c.tmpl, auth: auth, scopes: model.Str(c.row.Scopes), clientSecret: cfg.ClientSecret}
+	ctx = context.WithValue(ctx, oauth2.HTTPClient, &client)
 	tok, err := cfg.TokenSource(ctx, &oauth2.Token{RefreshToken: rt}).Token()
 	if err != nil {
-		e := fromOAuth2(err)
+		e := fromOAuth2(err, c.tmpl)
 		// A provider that echoes the request in its error must not get
 		// our secrets into last_error or the logs.
 		e.scrub(rt, cfg.ClientSecret)
 		return nil, e
 	}
-	return result(tok, rt, tmpl, time.Now()), nil
+	return result(tok, rt, c, time.Now()), nil
 }
 
-func fromOAuth2(err error) *Error {
+func transport(c *http.Client) http.RoundTripper {
+	if c.Transport != nil {
+		return c.Transport
+	}
+	return http.DefaultTransport
+}
+
+func fromOAuth2(err error, tmpl *Template) *Error {
 	var re *oauth2.RetrieveError
 	if errors.As(err, &re) {
 		status := 0
@@ -106,14 +173,21 @@ func fromOAuth2(err error) *Error {
 			status = re.Response.StatusCode
 			header = re.Response.Header
 		}
-		return classify(status, re.ErrorCode, re.ErrorDescription, header, err)
+		return classify(tmpl, status, re.ErrorCode, re.ErrorDescription, re.Body, header, err)
 	}
 	// Transport failures, timeouts and unparseable or incomplete 200s: all
 	// worth retrying later.
-	return transportError(err)
+	e := transportError(err)
+	if tmpl.Rotates && tmpl.ReuseGrace > 0 && isLostAnswer(err) {
+		// The provider may have rotated the refresh token and the answer
+		// was lost. It still accepts the old one for ReuseGrace: retry
+		// well inside that window, before the connection would be dead.
+		e.RetryWithin = tmpl.ReuseGrace.D() / 4
+	}
+	return e
 }
 
-func result(tok *oauth2.Token, oldRT string, tmpl Template, now time.Time) *Result {
+func result(tok *oauth2.Token, oldRT string, c *conn, now time.Time) *Result {
 	res := &Result{AccessToken: tok.AccessToken, TokenType: tok.TokenType}
 	if tok.RefreshToken != oldRT {
 		res.RefreshToken = tok.RefreshToken
@@ -122,11 +196,11 @@ func result(tok *oauth2.Token, oldRT string, tmpl Template, now time.Time) *Resu
 	case !tok.Expiry.IsZero():
 		e := tok.Expiry
 		res.Expiry = &e
-	case isZeroNumber(tok.Extra("expires_in")):
-		// An explicit expires_in of 0 means the token never expires
-		// (Mailchimp); leave Expiry nil.
+	case isZeroNumber(tok.Extra("expires_in")), c.lifetime == 0:
+		// An explicit expires_in of 0, or a provider documented to issue
+		// non-expiring tokens: leave Expiry nil.
 	default:
-		e := now.Add(tmpl.DefaultLifetime)
+		e := now.Add(c.lifetime)
 		res.Expiry = &e
 	}
 	for _, k := range []string{"refresh_token_expires_in", "x_refresh_token_expires_in"} {
@@ -136,8 +210,12 @@ func result(tok *oauth2.Token, oldRT string, tmpl Template, now time.Time) *Resu
 			break
 		}
 	}
+	if res.RefreshExpiry == nil && c.tmpl.RefreshIdleLifetime > 0 {
+		e := now.Add(c.tmpl.RefreshIdleLifetime.D())
+		res.RefreshExpiry = &e
+	}
 	keep := map[string]any{}
-	for _, k := range tmpl.Keep {
+	for _, k := range c.tmpl.Keep {
 		if v := tok.Extra(k); v != nil && v != "" {
 			keep[k] = v
 		}
@@ -155,6 +233,8 @@ func number(v any) (float64, bool) {
 	switch n := v.(type) {
 	case float64:
 		return n, true
+	case int64:
+		return float64(n), true
 	case json.Number:
 		f, err := n.Float64()
 		return f, err == nil

@@ -26,7 +26,7 @@ func serve(t *testing.T, h http.HandlerFunc) (*Refresher, *model.OAuthToken) {
 		Name: "c", Provider: "oauth2", TokenURL: ptr(srv.URL + "/token"),
 		ClientID: ptr("cid"), ClientSecret: ptr(model.Secret("cs-SECRET")), RefreshToken: ptr(model.Secret("rt-SECRET")),
 	}
-	return NewRefresher(NewCatalogue(), NewHTTPClient(5*time.Second, 4)), conn
+	return NewRefresher(NewCatalogue(), NewHTTPClient(5*time.Second, 4), nil), conn
 }
 
 func answer(status int, body string, header ...string) http.HandlerFunc {
@@ -190,7 +190,7 @@ func TestTimeoutIsTransient(t *testing.T) {
 		}
 	})
 	defer close(release)
-	r := NewRefresher(NewCatalogue(), NewHTTPClient(50*time.Millisecond, 1))
+	r := NewRefresher(NewCatalogue(), NewHTTPClient(50*time.Millisecond, 1), nil)
 	_, err := r.Refresh(context.Background(), conn)
 	var pe *Error
 	if !errors.As(err, &pe) || pe.Reauth || !strings.Contains(err.Error(), "timed out") {
@@ -221,7 +221,7 @@ func TestRedirectsAreNotFollowed(t *testing.T) {
 
 func TestConfigurationErrorsNeedReauth(t *testing.T) {
 	t.Parallel()
-	r := NewRefresher(NewCatalogue(), NewHTTPClient(time.Second, 1))
+	r := NewRefresher(NewCatalogue(), NewHTTPClient(time.Second, 1), nil)
 	for name, conn := range map[string]*model.OAuthToken{
 		"unknown provider": {Provider: "nope", TokenURL: ptr("http://127.0.0.1:1"), RefreshToken: ptr(model.Secret("x"))},
 		"no token url":     {Provider: "oauth2", RefreshToken: ptr(model.Secret("x"))},

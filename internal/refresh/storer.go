@@ -151,6 +151,10 @@ func (w *Worker) logSuccess(o outcome, version int64) {
 		attrs = append(attrs, "expires_in", "never")
 	}
 	w.log.Info("refreshed", attrs...)
+	if rx := o.res.RefreshExpiry; rx != nil && time.Until(*rx) < w.cfg.ReauthWarning {
+		w.log.Warn("refresh token expires soon; re-authorize the connection before then",
+			"name", o.claim.Name, "refresh_token_expires", rx.UTC().Format(time.RFC3339))
+	}
 }
 
 func (w *Worker) logFailures(b *batch, released []uuid.UUID) Stats {

@@ -35,6 +35,9 @@ type Config struct {
 	// it holds FlushSize outcomes or FlushInterval after its first one.
 	FlushSize     int
 	FlushInterval time.Duration
+	// ReauthWarning: a refresh whose refresh token dies sooner than this
+	// is logged as a warning, so someone re-authorizes in time; default 7 days.
+	ReauthWarning time.Duration
 	// StopTimeout bounds how long a stopping worker keeps retrying to store
 	// results it already has; default Lease.
 	StopTimeout time.Duration
@@ -52,6 +55,7 @@ func (c Config) withDefaults() Config {
 	def(&c.HTTPTimeout, 30*time.Second)
 	def(&c.FlushInterval, 5*time.Millisecond)
 	def(&c.StopTimeout, c.Lease)
+	def(&c.ReauthWarning, 7*24*time.Hour)
 	if c.Concurrency <= 0 {
 		c.Concurrency = 16
 	}
@@ -261,6 +265,9 @@ func failureOf(c store.Claimed, err error) store.Failure {
 	if errors.As(err, &pe) {
 		f.Reauth = pe.Reauth
 		f.Delay = retryDelay(c.FailureCount+1, pe.RetryAfter)
+		if pe.RetryWithin > 0 {
+			f.Delay = min(f.Delay, pe.RetryWithin)
+		}
 	} else {
 		f.Delay = retryDelay(c.FailureCount+1, 0)
 	}

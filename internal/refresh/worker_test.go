@@ -73,7 +73,7 @@ func (e *env) worker(cfg refresh.Config) *refresh.Worker {
 }
 
 func (e *env) workerOn(st *store.Store, cfg refresh.Config) *refresh.Worker {
-	ex := provider.NewRefresher(provider.NewCatalogue(), e.srv.Client())
+	ex := provider.NewRefresher(provider.NewCatalogue(), e.srv.Client(), nil)
 	return refresh.New(st, ex, cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
 }
 

@@ -23,6 +23,8 @@ type ImportRow struct {
 	RefreshToken        *string
 	AccessTokenExpires  *time.Time
 	RefreshTokenExpires *time.Time
+	// Params is a JSON object of provider parameters.
+	Params *string
 }
 
 func (r *ImportRow) hasTokens() bool { return r.AccessToken != nil || r.RefreshToken != nil }
@@ -50,6 +52,7 @@ func (s *Store) Import(ctx context.Context, rows []ImportRow) error {
 				"refresh_token":         r.RefreshToken,
 				"access_token_expires":  r.AccessTokenExpires,
 				"refresh_token_expires": r.RefreshTokenExpires,
+				"params":                r.Params,
 				"has_tokens":            r.hasTokens(),
 			}).Error
 			if err != nil {

@@ -272,6 +272,24 @@ func (s *Store) Get(ctx context.Context, name string) (*model.OAuthToken, error)
 	return &rows[0], nil
 }
 
+// CurrentAccessToken returns the access token of an active connection if
+// it is valid for at least minValidity.
+func (s *Store) CurrentAccessToken(ctx context.Context, name string, minValidity time.Duration) (string, error) {
+	row, err := s.Get(ctx, name)
+	if err != nil {
+		return "", err
+	}
+	switch {
+	case row.Status != model.StatusActive:
+		return "", fmt.Errorf("%s is %s", name, row.Status)
+	case model.Str(row.AccessToken) == "":
+		return "", fmt.Errorf("%s has no access token", name)
+	case row.AccessTokenExpires != nil && row.AccessTokenExpires.Before(time.Now().Add(minValidity)):
+		return "", fmt.Errorf("%s's access token has expired", name)
+	}
+	return model.Str(row.AccessToken), nil
+}
+
 // List reads every connection, ordered by name.
 func (s *Store) List(ctx context.Context) ([]model.OAuthToken, error) {
 	var rows []model.OAuthToken

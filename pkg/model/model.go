@@ -69,6 +69,7 @@ type OAuthToken struct {
 	LastRefreshedAt     *time.Time      `gorm:"column:last_refreshed_at" json:"last_refreshed_at,omitempty"`
 	Version             int64           `gorm:"column:version" json:"version"`
 	JSONData            json.RawMessage `gorm:"column:json_data;type:jsonb" json:"json_data,omitempty"`
+	Params              json.RawMessage `gorm:"column:params;type:jsonb" json:"params,omitempty"`
 	CreatedAt           time.Time       `gorm:"column:created_at" json:"created_at"`
 	UpdatedAt           time.Time       `gorm:"column:updated_at" json:"updated_at"`
 }

@@ -4,10 +4,10 @@
 -- refreshing the old refresh token cannot overwrite the imported one.
 INSERT INTO oauth_tokens AS t (
     id, name, provider, token_url, client_id, client_secret, scopes, auth_style,
-    access_token, refresh_token, access_token_expires, refresh_token_expires
+    access_token, refresh_token, access_token_expires, refresh_token_expires, params
 ) VALUES (
     @id, @name, COALESCE(CAST(@provider AS text), 'oauth2'), @token_url, @client_id, @client_secret, @scopes, @auth_style,
-    @access_token, @refresh_token, @access_token_expires, @refresh_token_expires
+    @access_token, @refresh_token, @access_token_expires, @refresh_token_expires, CAST(@params AS jsonb)
 )
 ON CONFLICT (name) DO UPDATE SET
     provider              = CASE WHEN CAST(@provider AS text) IS NULL THEN t.provider ELSE EXCLUDED.provider END,
@@ -16,6 +16,7 @@ ON CONFLICT (name) DO UPDATE SET
     client_secret         = COALESCE(EXCLUDED.client_secret, t.client_secret),
     scopes                = COALESCE(EXCLUDED.scopes, t.scopes),
     auth_style            = COALESCE(EXCLUDED.auth_style, t.auth_style),
+    params                = COALESCE(EXCLUDED.params, t.params),
     access_token          = CASE WHEN @has_tokens THEN EXCLUDED.access_token ELSE t.access_token END,
     refresh_token         = COALESCE(EXCLUDED.refresh_token, t.refresh_token),
     access_token_expires  = CASE WHEN @has_tokens THEN EXCLUDED.access_token_expires ELSE t.access_token_expires END,

@@ -1,0 +1,170 @@
+package provider
+
+import (
+	"bytes"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// maxBody caps what is read of a provider's answer: a hostile or broken
+// endpoint must not make the worker buffer without bound.
+const maxBody = 1 << 20
+
+// shaper adapts one provider's request and response to RFC 6749, so that
+// golang.org/x/oauth2 can do the exchange for every template: it reshapes
+// client authentication, re-sends scopes, encodes the body as JSON, and maps
+// a non-standard success response onto the standard fields.
+type shaper struct {
+	base         http.RoundTripper
+	tmpl         *Template
+	auth         string
+	scopes       string
+	clientSecret string
+}
+
+func (s *shaper) RoundTrip(req *http.Request) (*http.Response, error) {
+	req, err := s.shapeRequest(req)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := s.base.RoundTrip(req)
+	if err != nil || s.tmpl.Response == nil || resp.StatusCode < 200 || resp.StatusCode > 299 {
+		return resp, err
+	}
+	return s.mapResponse(resp)
+}
+
+func (s *shaper) shapeRequest(req *http.Request) (*http.Request, error) {
+	req = req.Clone(req.Context())
+	req.Header.Set("Accept", "application/json")
+	reshape := s.auth == "none" || s.auth == "bearer" || s.tmpl.SendScope || s.tmpl.Encoding == "json"
+	if !reshape {
+		return req, nil
+	}
+	body, err := io.ReadAll(io.LimitReader(req.Body, maxBody))
+	req.Body.Close()
+	if err != nil {
+		return nil, err
+	}
+	form, err := url.ParseQuery(string(body))
+	if err != nil {
+		return nil, err
+	}
+	switch s.auth {
+	case "none":
+		form.Del("client_secret")
+	case "bearer":
+		form.Del("client_secret")
+		req.Header.Set("Authorization", "Bearer "+s.clientSecret)
+	}
+	if s.tmpl.SendScope && s.scopes != "" {
+		form.Set("scope", s.scopes)
+	}
+	if s.tmpl.Encoding == "json" {
+		obj := map[string]string{}
+		for k, v := range form {
+			if k != "grant_type" && len(v) > 0 && v[0] != "" {
+				obj[k] = v[0]
+			}
+		}
+		body, _ = json.Marshal(obj)
+		req.Header.Set("Content-Type", "application/json")
+	} else {
+		body = []byte(form.Encode())
+	}
+	req.Body = io.NopCloser(bytes.NewReader(body))
+	req.ContentLength = int64(len(body))
+	req.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(body)), nil }
+	return req, nil
+}
+
+// mapResponse rewrites a non-standard success response into a standard
+// one. Fields it cannot find are left out, so x/oauth2 reports a missing
+// access_token as it would for any provider.
+func (s *shaper) mapResponse(resp *http.Response) (*http.Response, error) {
+	body, err := io.ReadAll(io.LimitReader(resp.Body, maxBody))
+	resp.Body.Close()
+	if err != nil {
+		return nil, err
+	}
+	var in map[string]any
+	if err := json.Unmarshal(body, &in); err != nil {
+		resp.Body = io.NopCloser(bytes.NewReader(body))
+		return resp, nil
+	}
+	m := s.tmpl.Response
+	out := map[string]any{"token_type": "Bearer"}
+	for k, v := range in {
+		if _, nested := v.(map[string]any); !nested {
+			out[k] = v
+		}
+	}
+	if v, ok := lookup(in, m.AccessToken).(string); ok {
+		out["access_token"] = v
+	}
+	if v, ok := lookup(in, m.RefreshToken).(string); ok {
+		out["refresh_token"] = v
+	}
+	now := time.Now()
+	if secs, ok := secondsUntil(lookup(in, m.ExpiresAt), now); ok {
+		out["expires_in"] = secs
+	} else if n, ok := number(lookup(in, m.ExpiresIn)); ok {
+		out["expires_in"] = n
+	}
+	if secs, ok := secondsUntil(lookup(in, m.RefreshExpiresAt), now); ok {
+		out["refresh_token_expires_in"] = secs
+	}
+	mapped, _ := json.Marshal(out)
+	resp.Body = io.NopCloser(bytes.NewReader(mapped))
+	resp.ContentLength = int64(len(mapped))
+	resp.Header.Set("Content-Type", "application/json")
+	resp.Header.Del("Content-Length")
+	return resp, nil
+}
+
+// lookup follows a dotted path through nested JSON objects.
+func lookup(v any, path string) any {
+	if path == "" {
+		return nil
+	}
+	for _, key := range strings.Split(path, ".") {
+		obj, ok := v.(map[string]any)
+		if !ok {
+			return nil
+		}
+		v = obj[key]
+	}
+	return v
+}
+
+// secondsUntil reads an absolute expiry (RFC 3339, or epoch seconds or
+// milliseconds) as seconds from now, at least 1.
+func secondsUntil(v any, now time.Time) (int64, bool) {
+	var t time.Time
+	switch x := v.(type) {
+	case string:
+		parsed, err := time.Parse(time.RFC3339, x)
+		if err != nil {
+			n, err2 := strconv.ParseFloat(x, 64)
+			if err2 != nil {
+				return 0, false
+			}
+			return secondsUntil(n, now)
+		}
+		t = parsed
+	case float64:
+		if x > 1e12 {
+			t = time.UnixMilli(int64(x))
+		} else {
+			t = time.Unix(int64(x), 0)
+		}
+	default:
+		return 0, false
+	}
+	return max(int64(t.Sub(now).Seconds()), 1), true
+}

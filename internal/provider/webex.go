@@ -1,0 +1,111 @@
+package provider
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"time"
+
+	"golang.org/x/oauth2"
+
+	"github.com/tokenwarden/tokenwarden/pkg/model"
+)
+
+// webexServiceApp is the Webex token manager's multi-level refresh. The
+// service app's own refresh token is tried first; if the provider refused
+// it (or there is none), a new token is requested for the app from
+// /v1/applications/{app_id}/token, authenticated with the access token of
+// the token-manager connection named in params.token_manager. That
+// connection is an ordinary row the worker keeps fresh itself, which is the
+// seed's third level. Only when every level refuses is the connection
+// needs_reauth.
+func (r *Refresher) webexServiceApp(ctx context.Context, c *conn) (*Result, error) {
+	if model.Str(c.row.RefreshToken) != "" {
+		res, err := r.standard(ctx, c)
+		var pe *Error
+		if err == nil || errors.As(err, &pe) && !pe.Reauth {
+			return res, err
+		}
+	}
+	return r.webexAppToken(ctx, c)
+}
+
+func (r *Refresher) webexAppToken(ctx context.Context, c *conn) (*Result, error) {
+	manager := c.params["token_manager"]
+	if manager == "" || c.params["app_id"] == "" || c.params["target_org_id"] == "" {
+		return nil, configError("webex_service_app needs params app_id, target_org_id and token_manager")
+	}
+	if r.lookup == nil {
+		return nil, configError("no token lookup configured for webex_service_app")
+	}
+	managerToken, err := r.lookup(ctx, manager)
+	if err != nil {
+		// The manager connection may be mid-refresh or briefly unreadable:
+		// retry later rather than give up on the service app.
+		return nil, &Error{Err: err, msg: fmt.Sprintf("token manager %s has no usable token: %v", manager, err)}
+	}
+	appURL := c.params["app_token_url"]
+	if appURL == "" {
+		appURL = c.tmpl.AppTokenURL
+	}
+	appURL, err = fill(appURL, c.params, c.tmpl.Params)
+	if err != nil {
+		return nil, configError("%v", err)
+	}
+	body, _ := json.Marshal(map[string]string{
+		"clientId":     model.Str(c.row.ClientID),
+		"clientSecret": model.Str(c.row.ClientSecret),
+		"targetOrgId":  c.params["target_org_id"],
+	})
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, appURL, bytes.NewReader(body))
+	if err != nil {
+		return nil, configError("bad app token URL")
+	}
+	req.Header.Set("Authorization", "Bearer "+managerToken)
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Accept", "application/json")
+	resp, err := r.client.Do(req)
+	if err != nil {
+		return nil, transportError(err)
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(io.LimitReader(resp.Body, maxBody))
+	if err != nil {
+		return nil, transportError(err)
+	}
+	return appTokenResult(c, resp, data, managerToken)
+}
+
+func appTokenResult(c *conn, resp *http.Response, data []byte, managerToken string) (*Result, error) {
+	var tj struct {
+		AccessToken           string  `json:"access_token"`
+		RefreshToken          string  `json:"refresh_token"`
+		TokenType             string  `json:"token_type"`
+		ExpiresIn             float64 `json:"expires_in"`
+		RefreshTokenExpiresIn float64 `json:"refresh_token_expires_in"`
+	}
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		e := classify(c.tmpl, resp.StatusCode, "", "", data, resp.Header, nil)
+		// The manager's token was refused, or the app's credentials were:
+		// every level has failed, a person must act.
+		e.Reauth = e.Reauth || resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden
+		e.msg = "webex application token request refused"
+		e.scrub(managerToken, model.Str(c.row.ClientSecret))
+		return nil, e
+	}
+	if err := json.Unmarshal(data, &tj); err != nil || tj.AccessToken == "" {
+		return nil, &Error{Status: resp.StatusCode, msg: "webex application token response has no access_token"}
+	}
+	tok := (&oauth2.Token{AccessToken: tj.AccessToken, RefreshToken: tj.RefreshToken, TokenType: tj.TokenType}).WithExtra(map[string]any{
+		"expires_in":               tj.ExpiresIn,
+		"refresh_token_expires_in": tj.RefreshTokenExpiresIn,
+	})
+	if tj.ExpiresIn > 0 {
+		tok.Expiry = time.Now().Add(time.Duration(tj.ExpiresIn) * time.Second)
+	}
+	return result(tok, model.Str(c.row.RefreshToken), c, time.Now()), nil
+}
