@@ -78,7 +78,7 @@ func (e *env) exec(t *testing.T, sql string, args ...any) {
 // runWorker runs a worker (polling only hourly) until the test ends.
 func (e *env) runWorker(t *testing.T) *refresh.Worker {
 	t.Helper()
-	ex := provider.NewRefresher(provider.NewCatalogue(), e.srv.Client())
+	ex := provider.NewRefresher(provider.NewCatalogue(), e.srv.Client(), nil)
 	w := refresh.New(e.st, ex, refresh.Config{PollInterval: time.Hour}, quiet())
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
