@@ -14,6 +14,7 @@ type batch struct {
 	outcomes  []outcome
 	successes []store.Success
 	failures  []store.Failure
+	failed    []outcome // the outcomes behind failures, index for index
 	skipped   []uuid.UUID
 }
 
@@ -24,6 +25,7 @@ func (b *batch) add(o outcome) {
 		b.skipped = append(b.skipped, *o.claim.ClaimID)
 	case o.err != nil:
 		b.failures = append(b.failures, failureOf(o.claim, o.err))
+		b.failed = append(b.failed, o)
 	default:
 		b.successes = append(b.successes, successOf(o.claim, o.res))
 	}
@@ -94,6 +96,7 @@ func (w *Worker) flush(ctx context.Context, b *batch) Stats {
 			w.log.Error("gave up storing refresh results while stopping", "count", b.len(), "names", names(b), "err", err)
 			return Stats{}
 		}
+		w.cfg.Observer.StoreRetried()
 		w.log.Warn("storing refresh results failed; retrying", "count", b.len(), "attempt", attempt, "err", err, "retry_in", backoff)
 		time.Sleep(backoff)
 		backoff = min(backoff*2, 5*time.Second)
@@ -119,9 +122,11 @@ func (w *Worker) write(ctx context.Context, b *batch) (Stats, error) {
 			}
 			if v, found := ok[o.claim.ID]; found {
 				s.Refreshed++
+				w.cfg.Observer.Refreshed(o.claim.Provider, "success", o.took)
 				w.logSuccess(o, v)
 			} else {
 				s.Fenced++
+				w.cfg.Observer.Refreshed(o.claim.Provider, "fenced", o.took)
 				w.log.Warn("refresh result refused: the claim was taken over by another worker", "name", o.claim.Name)
 			}
 		}
@@ -164,29 +169,24 @@ func (w *Worker) logFailures(b *batch, released []uuid.UUID) Stats {
 		ok[id] = true
 	}
 	for i, f := range b.failures {
-		name := nameOf(b, f.ID)
+		o := b.failed[i]
+		name := o.claim.Name
 		switch {
 		case !ok[f.ID]:
 			s.Fenced++
+			w.cfg.Observer.Refreshed(o.claim.Provider, "fenced", o.took)
 			w.log.Warn("failure record refused: the claim was taken over by another worker", "name", name)
 		case f.Reauth:
 			s.Reauth++
-			w.log.Error("refresh refused; connection needs re-authorization", "name", name, "err", b.failures[i].LastError)
+			w.cfg.Observer.Refreshed(o.claim.Provider, "reauth", o.took)
+			w.log.Error("refresh refused; connection needs re-authorization", "name", name, "err", f.LastError)
 		default:
 			s.Failed++
+			w.cfg.Observer.Refreshed(o.claim.Provider, "transient", o.took)
 			w.log.Warn("refresh failed; will retry", "name", name, "err", f.LastError, "retry_in", f.Delay.Round(time.Second))
 		}
 	}
 	return s
-}
-
-func nameOf(b *batch, id uuid.UUID) string {
-	for _, o := range b.outcomes {
-		if o.claim.ID == id {
-			return o.claim.Name
-		}
-	}
-	return id.String()
 }
 
 func names(b *batch) []string {

@@ -21,6 +21,24 @@ type Exchanger interface {
 	Refresh(ctx context.Context, conn *model.OAuthToken) (*provider.Result, error)
 }
 
+// Observer receives the worker's events, for metrics. Calls come from the
+// worker's goroutines and must not block.
+type Observer interface {
+	// Refreshed reports one finished attempt; outcome is "success",
+	// "transient", "reauth" or "fenced".
+	Refreshed(provider, outcome string, took time.Duration)
+	// TakenOver reports a claim taken over from a worker whose lease ran out.
+	TakenOver()
+	// StoreRetried reports a failed store of a batch that will be retried.
+	StoreRetried()
+}
+
+type nopObserver struct{}
+
+func (nopObserver) Refreshed(string, string, time.Duration) {}
+func (nopObserver) TakenOver()                              {}
+func (nopObserver) StoreRetried()                           {}
+
 // Config tunes a Worker. Zero values take the documented defaults.
 type Config struct {
 	PollInterval  time.Duration // longest sleep between passes; default 1m
@@ -38,6 +56,8 @@ type Config struct {
 	// ReauthWarning: a refresh whose refresh token dies sooner than this
 	// is logged as a warning, so someone re-authorizes in time; default 7 days.
 	ReauthWarning time.Duration
+	// Observer receives events for metrics; nil means none.
+	Observer Observer
 	// StopTimeout bounds how long a stopping worker keeps retrying to store
 	// results it already has; default Lease.
 	StopTimeout time.Duration
@@ -61,6 +81,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.ClaimBatch <= 0 {
 		c.ClaimBatch = min(c.Concurrency, 1000)
+	}
+	if c.Observer == nil {
+		c.Observer = nopObserver{}
 	}
 	if c.FlushSize <= 0 {
 		c.FlushSize = 500
@@ -219,6 +242,7 @@ func (w *Worker) claimAll(ctx context.Context, jobs chan<- store.Claimed, slots 
 		total += len(rows)
 		for _, r := range rows {
 			if r.TakenOver {
+				w.cfg.Observer.TakenOver()
 				w.log.Warn("took over an expired claim", "name", r.Name)
 			}
 			jobs <- r
