@@ -185,6 +185,14 @@ func (w *Worker) logFailures(b *batch, released []uuid.UUID) Stats {
 			w.cfg.Observer.Refreshed(o.claim.Provider, "transient", o.took)
 			w.log.Warn("refresh failed; will retry", "name", name, "err", f.LastError, "retry_in", f.Delay.Round(time.Second))
 		}
+		if ok[f.ID] {
+			ev := FailureEvent{Name: name, Provider: o.claim.Provider, NeedsReauth: f.Reauth,
+				Failures: o.claim.FailureCount + 1, LastError: f.LastError}
+			if !f.Reauth {
+				ev.RetryIn = f.Delay
+			}
+			w.cfg.Observer.Failed(ev)
+		}
 	}
 	return s
 }

@@ -31,6 +31,18 @@ type Observer interface {
 	TakenOver()
 	// StoreRetried reports a failed store of a batch that will be retried.
 	StoreRetried()
+	// Failed reports a connection whose refresh failed, after the failure
+	// was stored (for webhooks: needs_reauth, or failing again and again).
+	Failed(FailureEvent)
+}
+
+// FailureEvent describes a stored refresh failure. It never holds a secret.
+type FailureEvent struct {
+	Name, Provider string
+	NeedsReauth    bool
+	Failures       int // consecutive failures, this one included
+	LastError      string
+	RetryIn        time.Duration // 0 with NeedsReauth
 }
 
 type nopObserver struct{}
@@ -38,6 +50,7 @@ type nopObserver struct{}
 func (nopObserver) Refreshed(string, string, time.Duration) {}
 func (nopObserver) TakenOver()                              {}
 func (nopObserver) StoreRetried()                           {}
+func (nopObserver) Failed(FailureEvent)                     {}
 
 // Config tunes a Worker. Zero values take the documented defaults.
 type Config struct {
