@@ -54,7 +54,10 @@ func (e *session) refresher() *provider.Refresher {
 	lookup := func(ctx context.Context, name string) (string, error) {
 		return e.store.CurrentAccessToken(ctx, name, 10*time.Second)
 	}
-	return provider.NewRefresher(e.catalogue, client, lookup)
+	return provider.NewRefresher(e.catalogue, client, lookup).WithEndpointPolicy(provider.EndpointPolicy{
+		AllowInsecureHTTP: e.cfg.AllowInsecureHTTP,
+		AllowedHosts:      e.cfg.AllowedTokenHosts,
+	})
 }
 
 func (e *session) worker() *refresh.Worker {

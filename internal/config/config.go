@@ -28,6 +28,10 @@ type Config struct {
 	LogFormat     string        `env:"TOKENS_LOG_FORMAT" envDefault:"text"`
 	ProvidersFile string        `env:"TOKENS_PROVIDERS_FILE"`
 	ReauthWarning time.Duration `env:"TOKENS_REAUTH_WARNING" envDefault:"168h"`
+	// AllowInsecureHTTP permits http:// token endpoints beyond loopback.
+	AllowInsecureHTTP bool `env:"TOKENS_ALLOW_INSECURE_HTTP" envDefault:"false"`
+	// AllowedTokenHosts restricts token endpoints to these host patterns.
+	AllowedTokenHosts []string `env:"TOKENS_ALLOWED_TOKEN_HOSTS" envSeparator:","`
 }
 
 // Load reads the process environment; see LoadFrom.

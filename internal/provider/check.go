@@ -53,6 +53,9 @@ func (r *Refresher) Check(ctx context.Context, row *model.OAuthToken) (*CheckRes
 	if err != nil {
 		return nil, configError("%v", err)
 	}
+	if err := r.policy.Check(u); err != nil {
+		return nil, configError("%v", err)
+	}
 	token := model.Str(row.AccessToken)
 	if token == "" {
 		return nil, errors.New("no access token to check")

@@ -35,6 +35,7 @@ type Refresher struct {
 	catalogue *Catalogue
 	client    *http.Client
 	lookup    TokenLookup
+	policy    EndpointPolicy
 }
 
 // NewRefresher returns a Refresher that sends requests with client. The
@@ -124,6 +125,9 @@ func (r *Refresher) standard(ctx context.Context, c *conn) (*Result, error) {
 	}
 	tokenURL, err := fill(tokenURL, c.params, c.tmpl.Params)
 	if err != nil {
+		return nil, configError("%v", err)
+	}
+	if err := r.policy.Check(tokenURL); err != nil {
 		return nil, configError("%v", err)
 	}
 	auth := c.tmpl.Auth

@@ -56,6 +56,9 @@ func (r *Refresher) webexAppToken(ctx context.Context, c *conn) (*Result, error)
 	if err != nil {
 		return nil, configError("%v", err)
 	}
+	if err := r.policy.Check(appURL); err != nil {
+		return nil, configError("%v", err)
+	}
 	body, _ := json.Marshal(map[string]string{
 		"clientId":     model.Str(c.row.ClientID),
 		"clientSecret": model.Str(c.row.ClientSecret),
