@@ -82,6 +82,26 @@ BEGIN
     RETURN NEW;
 END $$;
 
+-- Every refresh attempt, so an operator can answer "why did this
+-- connection die" (`worker events NAME`). No foreign key: events outlive a
+-- deleted connection, and the worker's batch writes stay cheap. Pruned by
+-- the worker after TOKENS_EVENTS_RETENTION.
+CREATE TABLE IF NOT EXISTS oauth_token_events (
+    id          bigserial PRIMARY KEY,
+    token_id    uuid NOT NULL,
+    name        text NOT NULL,
+    at          timestamptz NOT NULL DEFAULT now(),
+    -- success, transient, reauth, or fenced (the claim had been taken over
+    -- and the result was refused).
+    outcome     text NOT NULL,
+    duration_ms int,
+    http_status int,
+    error       text,
+    version     bigint
+);
+CREATE INDEX IF NOT EXISTS oauth_token_events_name_at_idx ON oauth_token_events (name, at DESC);
+CREATE INDEX IF NOT EXISTS oauth_token_events_at_idx ON oauth_token_events (at);
+
 DROP TRIGGER IF EXISTS oauth_tokens_before_write ON oauth_tokens;
 CREATE TRIGGER oauth_tokens_before_write
     BEFORE INSERT OR UPDATE ON oauth_tokens
@@ -103,3 +123,16 @@ DROP TRIGGER IF EXISTS oauth_tokens_notify_insert_delete ON oauth_tokens;
 CREATE TRIGGER oauth_tokens_notify_insert_delete
     AFTER INSERT OR DELETE ON oauth_tokens
     FOR EACH ROW EXECUTE FUNCTION tokenwarden_notify_change();
+
+-- API keys of the token HTTP API (`worker apikey create|list|revoke`). Only
+-- a SHA-256 hash of each key is stored; patterns is a JSON array of
+-- path.Match globs naming the connections the key may read.
+CREATE TABLE IF NOT EXISTS api_keys (
+    id           text PRIMARY KEY,
+    label        text NOT NULL DEFAULT '',
+    key_hash     bytea NOT NULL,
+    patterns     jsonb NOT NULL CHECK (jsonb_typeof(patterns) = 'array'),
+    created_at   timestamptz NOT NULL DEFAULT now(),
+    last_used_at timestamptz,
+    revoked_at   timestamptz
+);

@@ -99,14 +99,15 @@ func (a *app) get(ctx context.Context, args []string) error {
 	if *timeout <= 0 {
 		return cli.UsageError("--timeout must be positive")
 	}
-	ctx, cancel := context.WithTimeout(ctx, *timeout)
-	defer cancel()
 	c, err := a.open(ctx)
 	if err != nil {
 		return err
 	}
 	defer c.Close()
-	tok, err := c.Get(ctx, pos[0])
+	// --timeout bounds the wait for the token, not the connection set-up.
+	wctx, cancel := context.WithTimeout(ctx, *timeout)
+	defer cancel()
+	tok, err := c.Get(wctx, pos[0])
 	if err != nil {
 		return err
 	}

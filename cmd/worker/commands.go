@@ -62,12 +62,13 @@ func (e *session) refresher() *provider.Refresher {
 
 func (e *session) worker() *refresh.Worker {
 	return refresh.New(e.store, e.refresher(), refresh.Config{
-		PollInterval:  e.cfg.PollInterval,
-		RefreshBefore: e.cfg.RefreshBefore,
-		Lease:         e.cfg.Lease,
-		HTTPTimeout:   e.cfg.HTTPTimeout,
-		Concurrency:   e.cfg.Concurrency,
-		ReauthWarning: e.cfg.ReauthWarning,
+		PollInterval:    e.cfg.PollInterval,
+		RefreshBefore:   e.cfg.RefreshBefore,
+		Lease:           e.cfg.Lease,
+		HTTPTimeout:     e.cfg.HTTPTimeout,
+		Concurrency:     e.cfg.Concurrency,
+		ReauthWarning:   e.cfg.ReauthWarning,
+		EventsRetention: e.cfg.EventsRetention,
 	}, e.log)
 }
 

@@ -7,6 +7,7 @@
 //	worker refresh NAME        refresh one connection now
 //	worker clear NAME          drop a connection's access token; it is refreshed next
 //	worker check NAME          ask the provider whether it accepts the access token
+//	worker events NAME         the connection's latest refresh attempts
 //	worker import [FILE|-]     upsert connections from JSON (object, array or JSON Lines)
 //	worker migrate             apply the schema
 //	worker providers           list the known providers
@@ -53,6 +54,7 @@ commands:
   refresh NAME        refresh one connection now, whatever its expiry
   clear NAME          drop a connection's access token so it is refreshed next
   check NAME          ask the provider whether it accepts the current access token
+  events NAME         the connection's latest refresh attempts [--limit 50] [--json]
   import [FILE|-]     upsert connections from JSON (object, array or JSON Lines)
   migrate             apply the schema (idempotent)
   providers           list the known providers
@@ -74,6 +76,7 @@ func (a *app) main(ctx context.Context, args []string) int {
 		"refresh":   a.refresh,
 		"clear":     a.clear,
 		"check":     a.check,
+		"events":    a.events,
 		"import":    a.importCmd,
 		"migrate":   a.migrate,
 		"providers": a.providers,

@@ -17,17 +17,18 @@ import (
 
 // Config is the worker's and the consumer CLI's configuration.
 type Config struct {
-	DatabaseURL   string        `env:"DATABASE_URL"`
-	PollInterval  time.Duration `env:"TOKENS_POLL_INTERVAL" envDefault:"1m"`
-	RefreshBefore time.Duration `env:"TOKENS_REFRESH_BEFORE" envDefault:"5m"`
-	Concurrency   int           `env:"TOKENS_CONCURRENCY" envDefault:"16"`
-	DBMaxConns    int           `env:"TOKENS_DB_MAX_CONNS" envDefault:"4"`
-	Lease         time.Duration `env:"TOKENS_LEASE" envDefault:"2m"`
-	HTTPTimeout   time.Duration `env:"TOKENS_HTTP_TIMEOUT" envDefault:"30s"`
-	LogLevel      string        `env:"TOKENS_LOG_LEVEL" envDefault:"info"`
-	LogFormat     string        `env:"TOKENS_LOG_FORMAT" envDefault:"text"`
-	ProvidersFile string        `env:"TOKENS_PROVIDERS_FILE"`
-	ReauthWarning time.Duration `env:"TOKENS_REAUTH_WARNING" envDefault:"168h"`
+	DatabaseURL     string        `env:"DATABASE_URL"`
+	PollInterval    time.Duration `env:"TOKENS_POLL_INTERVAL" envDefault:"1m"`
+	RefreshBefore   time.Duration `env:"TOKENS_REFRESH_BEFORE" envDefault:"5m"`
+	Concurrency     int           `env:"TOKENS_CONCURRENCY" envDefault:"16"`
+	DBMaxConns      int           `env:"TOKENS_DB_MAX_CONNS" envDefault:"4"`
+	Lease           time.Duration `env:"TOKENS_LEASE" envDefault:"2m"`
+	HTTPTimeout     time.Duration `env:"TOKENS_HTTP_TIMEOUT" envDefault:"30s"`
+	LogLevel        string        `env:"TOKENS_LOG_LEVEL" envDefault:"info"`
+	LogFormat       string        `env:"TOKENS_LOG_FORMAT" envDefault:"text"`
+	ProvidersFile   string        `env:"TOKENS_PROVIDERS_FILE"`
+	ReauthWarning   time.Duration `env:"TOKENS_REAUTH_WARNING" envDefault:"168h"`
+	EventsRetention time.Duration `env:"TOKENS_EVENTS_RETENTION" envDefault:"720h"`
 	// AllowInsecureHTTP permits http:// token endpoints beyond loopback.
 	AllowInsecureHTTP bool `env:"TOKENS_ALLOW_INSECURE_HTTP" envDefault:"false"`
 	// AllowedTokenHosts restricts token endpoints to these host patterns.

@@ -95,7 +95,8 @@ func decode(data []byte) ([]Record, error) {
 		if err := dec.Decode(&recs); err != nil {
 			return nil, fmt.Errorf("malformed JSON: %s", jsonErr(err))
 		}
-		if dec.More() {
+		// More is false before a stray ] or }, so ask for the end itself.
+		if _, err := dec.Token(); err != io.EOF {
 			return nil, errors.New("malformed JSON: data after the array")
 		}
 		return recs, nil

@@ -24,10 +24,10 @@ func (b *batch) add(o outcome) {
 	case o.skipped:
 		b.skipped = append(b.skipped, *o.claim.ClaimID)
 	case o.err != nil:
-		b.failures = append(b.failures, failureOf(o.claim, o.err))
+		b.failures = append(b.failures, failureOf(o))
 		b.failed = append(b.failed, o)
 	default:
-		b.successes = append(b.successes, successOf(o.claim, o.res))
+		b.successes = append(b.successes, successOf(o))
 	}
 }
 

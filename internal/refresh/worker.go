@@ -69,6 +69,9 @@ type Config struct {
 	// ReauthWarning: a refresh whose refresh token dies sooner than this
 	// is logged as a warning, so someone re-authorizes in time; default 7 days.
 	ReauthWarning time.Duration
+	// EventsRetention is how long refresh events are kept; Run prunes
+	// older ones hourly. Default 30 days.
+	EventsRetention time.Duration
 	// Observer receives events for metrics; nil means none.
 	Observer Observer
 	// StopTimeout bounds how long a stopping worker keeps retrying to store
@@ -89,6 +92,7 @@ func (c Config) withDefaults() Config {
 	def(&c.FlushInterval, 5*time.Millisecond)
 	def(&c.StopTimeout, c.Lease)
 	def(&c.ReauthWarning, 7*24*time.Hour)
+	def(&c.EventsRetention, 30*24*time.Hour)
 	if c.Concurrency <= 0 {
 		c.Concurrency = 16
 	}
@@ -154,7 +158,12 @@ func (w *Worker) Run(ctx context.Context, dsn string) error {
 		go notify.Listen(lctx, dsn, []string{notify.RefreshChannel}, wakeHandler{w}, w.log)
 	}
 	errBackoff := time.Second
+	var pruned time.Time
 	for {
+		if time.Since(pruned) > time.Hour {
+			pruned = time.Now()
+			w.pruneEvents(ctx)
+		}
 		stats, err := w.Pass(ctx)
 		if ctx.Err() != nil {
 			return nil
@@ -180,6 +189,16 @@ func (w *Worker) Run(ctx context.Context, dsn string) error {
 		case <-t.C:
 		}
 		t.Stop()
+	}
+}
+
+func (w *Worker) pruneEvents(ctx context.Context) {
+	n, err := w.store.PruneEvents(ctx, w.cfg.EventsRetention)
+	switch {
+	case err != nil && ctx.Err() == nil:
+		w.log.Warn("pruning old refresh events failed", "err", err)
+	case n > 0:
+		w.log.Info("pruned old refresh events", "deleted", n, "retention", w.cfg.EventsRetention)
 	}
 }
 
@@ -296,11 +315,13 @@ func retryDelay(failures int, retryAfter time.Duration) time.Duration {
 }
 
 // failureOf turns a refresh error into the row's failure record.
-func failureOf(c store.Claimed, err error) store.Failure {
-	f := store.Failure{ID: c.ID, ClaimID: *c.ClaimID, LastError: err.Error()}
+func failureOf(o outcome) store.Failure {
+	c, err := o.claim, o.err
+	f := store.Failure{ID: c.ID, ClaimID: *c.ClaimID, Name: c.Name, LastError: err.Error(), DurationMS: o.took.Milliseconds()}
 	var pe *provider.Error
 	if errors.As(err, &pe) {
 		f.Reauth = pe.Reauth
+		f.HTTPStatus = pe.Status
 		f.Delay = retryDelay(c.FailureCount+1, pe.RetryAfter)
 		if pe.RetryWithin > 0 {
 			f.Delay = min(f.Delay, pe.RetryWithin)
@@ -311,10 +332,13 @@ func failureOf(c store.Claimed, err error) store.Failure {
 	return f
 }
 
-func successOf(c store.Claimed, r *provider.Result) store.Success {
+func successOf(o outcome) store.Success {
+	c, r := o.claim, o.res
 	return store.Success{
 		ID:                  c.ID,
 		ClaimID:             *c.ClaimID,
+		Name:                c.Name,
+		DurationMS:          o.took.Milliseconds(),
 		AccessToken:         r.AccessToken,
 		RefreshToken:        r.RefreshToken,
 		AccessTokenExpires:  r.Expiry,

@@ -53,6 +53,8 @@ var (
 	requestRefreshSQL = query("request_refresh")
 	nextDueSQL        = query("next_due")
 	importSQL         = query("import")
+	eventsSQL         = query("events")
+	pruneEventsSQL    = query("prune_events")
 )
 
 // ErrNotFound is returned for a connection name that is not in the table.
@@ -188,6 +190,8 @@ func whyNotClaimable(t *model.OAuthToken) string {
 type Success struct {
 	ID                  uuid.UUID       `json:"id"`
 	ClaimID             uuid.UUID       `json:"claim_id"`
+	Name                string          `json:"name"`
+	DurationMS          int64           `json:"duration_ms"`
 	AccessToken         string          `json:"access_token"`
 	RefreshToken        string          `json:"refresh_token,omitempty"`
 	AccessTokenExpires  *time.Time      `json:"access_token_expires"`
@@ -218,8 +222,11 @@ func (s *Store) StoreSuccesses(ctx context.Context, batch []Success) ([]Stored, 
 
 // Failure is the outcome of a refresh that did not produce tokens.
 type Failure struct {
-	ID      uuid.UUID `json:"id"`
-	ClaimID uuid.UUID `json:"claim_id"`
+	ID         uuid.UUID `json:"id"`
+	ClaimID    uuid.UUID `json:"claim_id"`
+	Name       string    `json:"name"`
+	HTTPStatus int       `json:"http_status"`
+	DurationMS int64     `json:"duration_ms"`
 	// Reauth marks the connection needs_reauth: retrying cannot help.
 	Reauth bool `json:"reauth"`
 	// Delay is how long to wait before the next attempt.
@@ -350,6 +357,42 @@ func (s *Store) countRows(ctx context.Context, q string, args map[string]any) (i
 		return 0, err
 	}
 	return len(rows), nil
+}
+
+// Event is one recorded refresh attempt.
+type Event struct {
+	At         time.Time `gorm:"column:at" json:"at"`
+	Outcome    string    `gorm:"column:outcome" json:"outcome"`
+	DurationMS *int64    `gorm:"column:duration_ms" json:"duration_ms,omitempty"`
+	HTTPStatus *int      `gorm:"column:http_status" json:"http_status,omitempty"`
+	Error      *string   `gorm:"column:error" json:"error,omitempty"`
+	Version    *int64    `gorm:"column:version" json:"version,omitempty"`
+}
+
+// Events returns the latest limit refresh attempts of a connection, newest
+// first.
+func (s *Store) Events(ctx context.Context, name string, limit int) ([]Event, error) {
+	var out []Event
+	if err := s.db.WithContext(ctx).Raw(eventsSQL, map[string]any{"name": name, "limit": limit}).Scan(&out).Error; err != nil {
+		return nil, fmt.Errorf("events of %s: %w", name, err)
+	}
+	return out, nil
+}
+
+// PruneEvents deletes events older than retention, in bounded batches, and
+// returns how many it deleted.
+func (s *Store) PruneEvents(ctx context.Context, retention time.Duration) (int64, error) {
+	var total int64
+	for {
+		res := s.db.WithContext(ctx).Exec(pruneEventsSQL, map[string]any{"retention_us": retention.Microseconds()})
+		if res.Error != nil {
+			return total, fmt.Errorf("prune events: %w", res.Error)
+		}
+		total += res.RowsAffected
+		if res.RowsAffected < 10000 {
+			return total, nil
+		}
+	}
 }
 
 // IsUndefinedTable reports whether err says the schema has not been applied.

@@ -300,3 +300,46 @@ func names(rows []store.Claimed) []string {
 	}
 	return out
 }
+
+func TestEveryAttemptIsRecordedAsAnEvent(t *testing.T) {
+	t.Parallel()
+	st := setup(t)
+	ctx := t.Context()
+	insert(t, st, "a", 0)
+	insert(t, st, "b", 0)
+	rows, err := st.Claim(ctx, 10, time.Minute, time.Minute)
+	if err != nil || len(rows) != 2 {
+		t.Fatal(names(rows), err)
+	}
+	byName := map[string]store.Claimed{rows[0].Name: rows[0], rows[1].Name: rows[1]}
+	exp := time.Now().Add(time.Hour)
+	a, b := byName["a"], byName["b"]
+	if _, err := st.StoreSuccesses(ctx, []store.Success{{ID: a.ID, ClaimID: *a.ClaimID, Name: "a", AccessToken: "at-2", AccessTokenExpires: &exp, DurationMS: 42}}); err != nil {
+		t.Fatal(err)
+	}
+	// A late write under a stale claim is refused, and still recorded.
+	if _, err := st.StoreSuccesses(ctx, []store.Success{{ID: a.ID, ClaimID: *a.ClaimID, Name: "a", AccessToken: "at-late", AccessTokenExpires: &exp}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.StoreFailures(ctx, []store.Failure{{ID: b.ID, ClaimID: *b.ClaimID, Name: "b", Reauth: true, HTTPStatus: 400, LastError: "invalid_grant"}}); err != nil {
+		t.Fatal(err)
+	}
+	evs, err := st.Events(ctx, "a", 10)
+	if err != nil || len(evs) != 2 || evs[0].Outcome != "fenced" || evs[1].Outcome != "success" ||
+		evs[1].DurationMS == nil || *evs[1].DurationMS != 42 || evs[1].Version == nil || *evs[1].Version != 1 {
+		t.Fatalf("events of a: %+v %v", evs, err)
+	}
+	evs, err = st.Events(ctx, "b", 10)
+	if err != nil || len(evs) != 1 || evs[0].Outcome != "reauth" || model.Str(evs[0].Error) != "invalid_grant" || *evs[0].HTTPStatus != 400 {
+		t.Fatalf("events of b: %+v %v", evs, err)
+	}
+
+	exec(t, st, "UPDATE oauth_token_events SET at = now() - interval '40 days' WHERE name = 'b'")
+	n, err := st.PruneEvents(ctx, 30*24*time.Hour)
+	if err != nil || n != 1 {
+		t.Fatalf("pruned %d (%v), want 1", n, err)
+	}
+	if evs, _ := st.Events(ctx, "a", 10); len(evs) != 2 {
+		t.Fatalf("recent events pruned: %d left", len(evs))
+	}
+}
