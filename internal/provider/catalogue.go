@@ -30,6 +30,11 @@ type Template struct {
 	// (then the template's Params defaults).
 	TokenURL string            `json:"token_url,omitempty"`
 	Params   map[string]string `json:"params,omitempty"`
+	// AuthURL is the authorization endpoint `worker authorize` sends the
+	// user to, with the same {placeholders}. Fixed query parameters a
+	// provider needs to issue a refresh token (Google's access_type=offline)
+	// are part of it.
+	AuthURL string `json:"authorize_url,omitempty"`
 	// Auth is how the client authenticates: "basic" (HTTP Basic), "post"
 	// (client_id and client_secret in the body), "bearer" (the client
 	// secret as a bearer token) or "none" (client_id only). It is never
@@ -43,10 +48,12 @@ type Template struct {
 	// (Microsoft requires it).
 	SendScope bool `json:"send_scope,omitempty"`
 	// DefaultLifetime is the access token's lifetime when the response has
-	// no expires_in. Zero means such tokens never expire, which only
-	// providers documented that way (Mailchimp) may say: a provider that
-	// merely omits the field still expires its tokens.
+	// no expires_in. It is required: a provider that merely omits the field
+	// still expires its tokens, and "never refresh" has lost connections.
 	DefaultLifetime Duration `json:"default_lifetime"`
+	// TokensNeverExpire marks a provider documented to issue access tokens
+	// that never expire (Mailchimp); DefaultLifetime is then unused.
+	TokensNeverExpire bool `json:"tokens_never_expire,omitempty"`
 	// Rotates says the provider issues a new refresh token on each
 	// refresh and rejects the old one; ReuseGrace is how long the old one
 	// still works if the answer was lost (Xero: 30 minutes).
@@ -185,14 +192,17 @@ func parseCatalogue(base *Catalogue, data []byte) (*Catalogue, error) {
 		c.names = append(c.names, name)
 		c.templates[name] = t
 	}
-	for _, t := range byName {
+	sort.Strings(c.names)
+	// In name order, so that an alias two templates claim resolves the
+	// same way on every run.
+	for _, name := range c.names {
+		t := byName[name]
 		for _, a := range t.Aliases {
 			if _, taken := c.templates[a]; !taken {
 				c.templates[a] = t
 			}
 		}
 	}
-	sort.Strings(c.names)
 	return c, nil
 }
 
@@ -202,6 +212,9 @@ func (t *Template) check() error {
 	}
 	if _, err := ParseAuthStyle(t.Auth); err != nil {
 		return fmt.Errorf("provider %s: %w", t.Name, err)
+	}
+	if t.DefaultLifetime <= 0 && !t.TokensNeverExpire {
+		return fmt.Errorf("provider %s: default_lifetime is required (the lifetime of a token whose response has no expires_in)", t.Name)
 	}
 	if t.Encoding != "" && t.Encoding != "form" && t.Encoding != "json" {
 		return fmt.Errorf("provider %s: encoding must be form or json", t.Name)

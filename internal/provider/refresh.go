@@ -200,7 +200,7 @@ func result(tok *oauth2.Token, oldRT string, c *conn, now time.Time) *Result {
 	case !tok.Expiry.IsZero():
 		e := tok.Expiry
 		res.Expiry = &e
-	case isZeroNumber(tok.Extra("expires_in")), c.lifetime == 0:
+	case isZeroNumber(tok.Extra("expires_in")), c.tmpl.TokensNeverExpire:
 		// An explicit expires_in of 0, or a provider documented to issue
 		// non-expiring tokens: leave Expiry nil.
 	default:

@@ -33,10 +33,22 @@ func (s *shaper) RoundTrip(req *http.Request) (*http.Response, error) {
 		return nil, err
 	}
 	resp, err := s.base.RoundTrip(req)
-	if err != nil || s.tmpl.Response == nil || resp.StatusCode < 200 || resp.StatusCode > 299 {
-		return resp, err
+	if err != nil {
+		return nil, err
 	}
-	return s.mapResponse(resp)
+	// Read the answer here rather than leave it to x/oauth2, which folds
+	// a read error into text: a connection cut mid-answer must stay
+	// recognisable as a lost answer (see isLostAnswer).
+	body, err := io.ReadAll(io.LimitReader(resp.Body, maxBody))
+	resp.Body.Close()
+	if err != nil {
+		return nil, err
+	}
+	resp.Body = io.NopCloser(bytes.NewReader(body))
+	if s.tmpl.Response == nil || resp.StatusCode < 200 || resp.StatusCode > 299 {
+		return resp, nil
+	}
+	return s.mapResponse(resp, body)
 }
 
 func (s *shaper) shapeRequest(req *http.Request) (*http.Request, error) {
@@ -86,12 +98,7 @@ func (s *shaper) shapeRequest(req *http.Request) (*http.Request, error) {
 // mapResponse rewrites a non-standard success response into a standard
 // one. Fields it cannot find are left out, so x/oauth2 reports a missing
 // access_token as it would for any provider.
-func (s *shaper) mapResponse(resp *http.Response) (*http.Response, error) {
-	body, err := io.ReadAll(io.LimitReader(resp.Body, maxBody))
-	resp.Body.Close()
-	if err != nil {
-		return nil, err
-	}
+func (s *shaper) mapResponse(resp *http.Response, body []byte) (*http.Response, error) {
 	var in map[string]any
 	if err := json.Unmarshal(body, &in); err != nil {
 		resp.Body = io.NopCloser(bytes.NewReader(body))

@@ -46,7 +46,9 @@ func (r *Refresher) webexAppToken(ctx context.Context, c *conn) (*Result, error)
 	if err != nil {
 		// The manager connection may be mid-refresh or briefly unreadable:
 		// retry later rather than give up on the service app.
-		return nil, &Error{Err: err, msg: fmt.Sprintf("token manager %s has no usable token: %v", manager, err)}
+		e := &Error{Err: err, msg: fmt.Sprintf("token manager %s has no usable token: %v", manager, err)}
+		e.scrub(model.Str(c.row.RefreshToken), model.Str(c.row.ClientSecret))
+		return nil, e
 	}
 	appURL := c.params["app_token_url"]
 	if appURL == "" {
@@ -103,10 +105,12 @@ func appTokenResult(c *conn, resp *http.Response, data []byte, managerToken stri
 	if err := json.Unmarshal(data, &tj); err != nil || tj.AccessToken == "" {
 		return nil, &Error{Status: resp.StatusCode, msg: "webex application token response has no access_token"}
 	}
-	tok := (&oauth2.Token{AccessToken: tj.AccessToken, RefreshToken: tj.RefreshToken, TokenType: tj.TokenType}).WithExtra(map[string]any{
-		"expires_in":               tj.ExpiresIn,
-		"refresh_token_expires_in": tj.RefreshTokenExpiresIn,
-	})
+	// The whole answer as extras: result reads expires_in only if the
+	// provider sent it (a missing one must not mean "never expires") and
+	// keeps the template's fields.
+	var raw map[string]any
+	_ = json.Unmarshal(data, &raw)
+	tok := (&oauth2.Token{AccessToken: tj.AccessToken, RefreshToken: tj.RefreshToken, TokenType: tj.TokenType}).WithExtra(raw)
 	if tj.ExpiresIn > 0 {
 		tok.Expiry = time.Now().Add(time.Duration(tj.ExpiresIn) * time.Second)
 	}
