@@ -102,6 +102,39 @@ CREATE TABLE IF NOT EXISTS oauth_token_events (
 CREATE INDEX IF NOT EXISTS oauth_token_events_name_at_idx ON oauth_token_events (name, at DESC);
 CREATE INDEX IF NOT EXISTS oauth_token_events_at_idx ON oauth_token_events (at);
 
+-- Lets a consumer role, which may not read refresh_token, know whether a
+-- connection can be refreshed at all.
+ALTER TABLE oauth_tokens ADD COLUMN IF NOT EXISTS has_refresh_token boolean
+    GENERATED ALWAYS AS (refresh_token IS NOT NULL AND refresh_token <> '') STORED;
+
+-- A consumer got 401 with the token stored as p_access_token (the stored
+-- value, sealed or not). Make the row due only if it still holds that
+-- value, so many consumers failing with one token cause one refresh, and
+-- wake the workers. SECURITY DEFINER: the consumer role may call this but
+-- may not update the table itself (sql/roles.sql).
+CREATE OR REPLACE FUNCTION tokenwarden_invalidate(p_name text, p_access_token text) RETURNS boolean
+LANGUAGE plpgsql SECURITY DEFINER SET search_path FROM CURRENT AS $$
+BEGIN
+    -- LEAST ignores NULL, so a never-expiring token becomes due too.
+    UPDATE oauth_tokens
+    SET access_token_expires = LEAST(access_token_expires, now())
+    WHERE name = p_name
+      AND access_token = p_access_token
+      AND status = 'active'
+      AND refresh_token IS NOT NULL;
+    IF NOT FOUND THEN
+        RETURN false;
+    END IF;
+    PERFORM pg_notify('tokenwarden_refresh', p_name);
+    RETURN true;
+END $$;
+
+-- Wake the workers for a connection a consumer is waiting on.
+CREATE OR REPLACE FUNCTION tokenwarden_request_refresh(p_name text) RETURNS void
+LANGUAGE sql SECURITY DEFINER SET search_path FROM CURRENT AS $$
+    SELECT pg_notify('tokenwarden_refresh', p_name);
+$$;
+
 DROP TRIGGER IF EXISTS oauth_tokens_before_write ON oauth_tokens;
 CREATE TRIGGER oauth_tokens_before_write
     BEFORE INSERT OR UPDATE ON oauth_tokens

@@ -8,3 +8,9 @@ import _ "embed"
 //
 //go:embed schema.sql
 var Schema string
+
+// Roles is the idempotent DDL of sql/roles.sql: the least-privilege worker
+// and consumer roles. It needs a role that may create roles.
+//
+//go:embed roles.sql
+var Roles string

@@ -43,9 +43,12 @@ type app struct {
 
 const usage = `usage:
   consumer get NAME [--timeout 30s] [--json]   print the current access token (or the whole token as JSON)
+  consumer get NAME --write FILE [--format json|env] [--watch]
+                                               write the token to FILE (mode 0600, replaced atomically);
+                                               --watch keeps it current until SIGINT/SIGTERM
   consumer invalidate NAME                     report the token on standard input as refused (401); a refresh follows
 
-DATABASE_URL is read from the environment.`
+DATABASE_URL (and TOKENS_ENCRYPTION_KEYS when tokens are encrypted) are read from the environment.`
 
 func (a *app) main(ctx context.Context, args []string) int {
 	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
@@ -82,13 +85,17 @@ func (a *app) open(ctx context.Context) (*tokens.Client, error) {
 	// The client's reconnect warnings would interleave with a one-line
 	// error; the command reports failures itself.
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
-	return tokens.Open(ctx, dsn, &tokens.Options{MaxConns: 2, Logger: quiet})
+	return tokens.Open(ctx, dsn, &tokens.Options{MaxConns: 2, Logger: quiet, EncryptionKeys: a.getenv("TOKENS_ENCRYPTION_KEYS")})
 }
 
 func (a *app) get(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("get", flag.ContinueOnError)
 	timeout := fs.Duration("timeout", 30*time.Second, "how long to wait for a refresh")
 	asJSON := fs.Bool("json", false, "print the whole token as JSON")
+	write := fs.String("write", "", "write the token to FILE (replaced atomically, mode 0600) instead of printing it")
+	format := fs.String("format", "", "format of --write FILE: json (default) or env")
+	watch := fs.Bool("watch", false, "with --write, keep the file current until SIGINT/SIGTERM")
+	interval := fs.Duration("interval", 5*time.Second, "with --watch, the longest wait between checks for a new token")
 	pos, err := cli.Parse(fs, args)
 	if err != nil {
 		return err
@@ -98,6 +105,10 @@ func (a *app) get(ctx context.Context, args []string) error {
 	}
 	if *timeout <= 0 {
 		return cli.UsageError("--timeout must be positive")
+	}
+	if *write != "" || *watch || *format != "" {
+		return a.writeFile(ctx, pos[0], fileOptions{Path: *write, Format: *format, Watch: *watch, JSON: *asJSON,
+			Timeout: *timeout, Interval: *interval})
 	}
 	c, err := a.open(ctx)
 	if err != nil {

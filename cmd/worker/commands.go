@@ -17,9 +17,13 @@ import (
 	"github.com/tokenwarden/tokenwarden/internal/cli"
 	"github.com/tokenwarden/tokenwarden/internal/config"
 	"github.com/tokenwarden/tokenwarden/internal/connfile"
+	"github.com/tokenwarden/tokenwarden/internal/keyring"
+	"github.com/tokenwarden/tokenwarden/internal/metrics"
 	"github.com/tokenwarden/tokenwarden/internal/provider"
 	"github.com/tokenwarden/tokenwarden/internal/refresh"
+	"github.com/tokenwarden/tokenwarden/internal/spool"
 	"github.com/tokenwarden/tokenwarden/internal/store"
+	"github.com/tokenwarden/tokenwarden/internal/webhook"
 	"github.com/tokenwarden/tokenwarden/pkg/model"
 )
 
@@ -28,7 +32,14 @@ type session struct {
 	cfg       *config.Config
 	log       *slog.Logger
 	store     *store.Store
+	keys      *keyring.Keyring
 	catalogue *provider.Catalogue
+	// spool keeps unstored results when TOKENS_SPOOL_DIR is set.
+	spool *spool.Spool
+	// webhooks delivers failure events when TOKENS_WEBHOOK_URL is set.
+	webhooks refresh.Observer
+	// metrics is set while the HTTP API serves /metrics; see serve.go.
+	metrics *metrics.Metrics
 }
 
 func (a *app) open(ctx context.Context) (*session, error) {
@@ -40,27 +51,57 @@ func (a *app) open(ctx context.Context) (*session, error) {
 	if err != nil {
 		return nil, err
 	}
+	keys, err := keyring.Parse(cfg.EncryptionKeys)
+	if err != nil {
+		return nil, err
+	}
+	var sp *spool.Spool
+	if cfg.SpoolDir != "" {
+		if sp, err = spool.Open(cfg.SpoolDir, keys); err != nil {
+			return nil, err
+		}
+	}
 	st, err := store.Open(ctx, cfg.DatabaseURL, cfg.DBMaxConns)
 	if err != nil {
 		return nil, err
 	}
-	return &session{cfg: cfg, log: cli.Logger(cfg, a.stderr), store: st, catalogue: cat}, nil
+	log := cli.Logger(cfg, a.stderr)
+	return &session{cfg: cfg, log: log, store: st.WithKeyring(keys), keys: keys, catalogue: cat,
+		spool: sp, webhooks: webhook.FromConfig(cfg, log)}, nil
 }
 
-func (e *session) close() { e.store.Close() }
+// close flushes queued webhook events (bounded: a dead endpoint must not
+// hold the process) and closes the pool.
+func (e *session) close() {
+	if n, ok := e.webhooks.(*webhook.Notifier); ok {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		if err := n.Flush(ctx); err != nil {
+			e.log.Warn("webhook events not delivered before exit", "err", err)
+		}
+		cancel()
+		n.Close()
+	}
+	e.store.Close()
+}
+
+// policy is the endpoint policy every request carrying secrets obeys.
+func (e *session) policy() provider.EndpointPolicy {
+	return provider.EndpointPolicy{AllowInsecureHTTP: e.cfg.AllowInsecureHTTP, AllowedHosts: e.cfg.AllowedTokenHosts}
+}
 
 func (e *session) refresher() *provider.Refresher {
 	client := provider.NewHTTPClient(e.cfg.HTTPTimeout, e.cfg.Concurrency)
 	lookup := func(ctx context.Context, name string) (string, error) {
 		return e.store.CurrentAccessToken(ctx, name, 10*time.Second)
 	}
-	return provider.NewRefresher(e.catalogue, client, lookup).WithEndpointPolicy(provider.EndpointPolicy{
-		AllowInsecureHTTP: e.cfg.AllowInsecureHTTP,
-		AllowedHosts:      e.cfg.AllowedTokenHosts,
-	})
+	return provider.NewRefresher(e.catalogue, client, lookup).WithEndpointPolicy(e.policy())
 }
 
 func (e *session) worker() *refresh.Worker {
+	var sp refresh.Spooler
+	if e.spool != nil {
+		sp = e.spool // a nil *spool.Spool in the interface would not be nil
+	}
 	return refresh.New(e.store, e.refresher(), refresh.Config{
 		PollInterval:    e.cfg.PollInterval,
 		RefreshBefore:   e.cfg.RefreshBefore,
@@ -69,6 +110,8 @@ func (e *session) worker() *refresh.Worker {
 		Concurrency:     e.cfg.Concurrency,
 		ReauthWarning:   e.cfg.ReauthWarning,
 		EventsRetention: e.cfg.EventsRetention,
+		Observer:        webhook.Tee(e.observer(), e.webhooks),
+		Spool:           sp,
 	}, e.log)
 }
 
@@ -105,13 +148,30 @@ func (a *app) run(ctx context.Context, args []string) error {
 		return err
 	}
 	defer e.close()
-	if err := e.checkSchema(ctx); err != nil {
+	if err := e.checkReady(ctx); err != nil {
 		return err
+	}
+	// With TOKENS_HTTP_ADDR, serve the token API and /metrics too; started
+	// before the worker is made, so that the worker reports to /metrics.
+	var httpDone func() error
+	if e.cfg.HTTPAddr != "" {
+		if httpDone, err = e.startHTTP(ctx); err != nil {
+			return err
+		}
+	}
+	w := e.worker()
+	if e.spool == nil {
+		e.log.Warn("TOKENS_SPOOL_DIR is not set: refresh results the database cannot take before the worker stops are lost")
 	}
 	e.log.Info("worker started", "poll_interval", e.cfg.PollInterval, "refresh_before", e.cfg.RefreshBefore,
 		"concurrency", e.cfg.Concurrency, "db_max_conns", e.cfg.DBMaxConns, "lease", e.cfg.Lease)
-	err = e.worker().Run(ctx, e.cfg.DatabaseURL)
+	err = w.Run(ctx, e.cfg.DatabaseURL)
 	e.log.Info("worker stopped")
+	if httpDone != nil {
+		if herr := httpDone(); err == nil {
+			err = herr
+		}
+	}
 	return err
 }
 
@@ -124,10 +184,11 @@ func (a *app) once(ctx context.Context, args []string) error {
 		return err
 	}
 	defer e.close()
-	if err := e.checkSchema(ctx); err != nil {
+	if err := e.checkReady(ctx); err != nil {
 		return err
 	}
-	stats, err := e.worker().Pass(ctx)
+	w := e.worker()
+	stats, err := w.Pass(ctx)
 	if err != nil {
 		return err
 	}
@@ -139,9 +200,27 @@ func (a *app) once(ctx context.Context, args []string) error {
 	return nil
 }
 
-func (e *session) checkSchema(ctx context.Context) error {
+// checkReady fails before any refresh when the schema is missing or the
+// table holds secrets sealed with a key the worker does not have: sending
+// undecryptable values to providers would only burn the connections.
+func (e *session) checkReady(ctx context.Context) error {
 	if _, err := e.store.Get(ctx, ""); store.IsUndefinedTable(err) {
 		return errors.New("the schema is not applied; run `worker migrate` first")
+	}
+	ids, err := e.store.SealedKeyIDs(ctx)
+	if err != nil {
+		return err
+	}
+	for _, id := range ids {
+		if _, err := e.keys.Open(keyring.Prefix+id+":", nil); errors.Is(err, keyring.ErrUnknownKey) {
+			if !e.keys.Enabled() {
+				return fmt.Errorf("the table holds tokens encrypted with key %q but TOKENS_ENCRYPTION_KEYS is not set", id)
+			}
+			return fmt.Errorf("the table holds tokens encrypted with key %q, which is not in TOKENS_ENCRYPTION_KEYS", id)
+		}
+	}
+	if !e.keys.Enabled() {
+		e.log.Warn("TOKENS_ENCRYPTION_KEYS is not set: tokens and client secrets are stored in plaintext")
 	}
 	return nil
 }
@@ -156,7 +235,8 @@ func (a *app) refresh(ctx context.Context, args []string) error {
 		return err
 	}
 	defer e.close()
-	if err := e.worker().RefreshByName(ctx, name); err != nil {
+	w := e.worker()
+	if err := w.RefreshByName(ctx, name); err != nil {
 		return err
 	}
 	row, err := e.store.Get(ctx, name)
@@ -250,7 +330,9 @@ func (a *app) importCmd(ctx context.Context, args []string) error {
 }
 
 func (a *app) migrate(ctx context.Context, args []string) error {
-	if err := noArgs(flag.NewFlagSet("migrate", flag.ContinueOnError), args); err != nil {
+	fs := flag.NewFlagSet("migrate", flag.ContinueOnError)
+	roles := fs.Bool("roles", false, "also create the least-privilege roles of sql/roles.sql")
+	if err := noArgs(fs, args); err != nil {
 		return err
 	}
 	e, err := a.open(ctx)
@@ -262,6 +344,12 @@ func (a *app) migrate(ctx context.Context, args []string) error {
 		return err
 	}
 	fmt.Fprintln(a.stdout, "schema applied")
+	if *roles {
+		if err := e.store.ApplyRoles(ctx); err != nil {
+			return err
+		}
+		fmt.Fprintln(a.stdout, "roles tokenwarden_worker and tokenwarden_consumer applied")
+	}
 	return nil
 }
 
@@ -279,7 +367,7 @@ func (a *app) providers(_ context.Context, args []string) error {
 		t, _ := cat.Lookup(n)
 		u := cmp.Or(t.TokenURL, "(token_url of the connection)")
 		lifetime := t.DefaultLifetime.D().String()
-		if t.DefaultLifetime == 0 {
+		if t.TokensNeverExpire {
 			lifetime = "never expires"
 		}
 		rotates := "no"

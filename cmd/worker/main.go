@@ -11,6 +11,9 @@
 //	worker import [FILE|-]     upsert connections from JSON (object, array or JSON Lines)
 //	worker migrate             apply the schema
 //	worker providers           list the known providers
+//	worker authorize NAME       authorize a connection in a browser (code flow with PKCE) and store it
+//	worker serve               serve the token HTTP API on TOKENS_HTTP_ADDR
+//	worker apikey create --names GLOBS [--label L] | list | revoke ID
 //
 // Configuration comes from the environment; see the README.
 package main
@@ -56,8 +59,18 @@ commands:
   check NAME          ask the provider whether it accepts the current access token
   events NAME         the connection's latest refresh attempts [--limit 50] [--json]
   import [FILE|-]     upsert connections from JSON (object, array or JSON Lines)
-  migrate             apply the schema (idempotent)
+  migrate [--roles]   apply the schema (idempotent); --roles also creates the least-privilege roles
+  rekey               re-encrypt every secret under the first key of TOKENS_ENCRYPTION_KEYS
   providers           list the known providers
+  authorize NAME --provider P [--client-id ID] [--scopes S] [--port 3000] [--auth-url U] [--token-url U] [--params JSON] [--timeout 5m]
+                      authorize a connection in a browser and store its tokens; the URL to
+                      open is the first line of output; the client secret is read from
+                      standard input or the environment (see the README), never a flag
+  serve               serve the token HTTP API, /healthz, /readyz, /metrics on TOKENS_HTTP_ADDR
+  apikey create --names 'xero-*,hubspot-acme' [--label L]
+                      make an API key for those connections; printed once
+  apikey list         every API key, never the key itself
+  apikey revoke ID    revoke an API key at once
 
 Configuration is read from the environment (DATABASE_URL, TOKENS_*).`
 
@@ -77,9 +90,13 @@ func (a *app) main(ctx context.Context, args []string) int {
 		"clear":     a.clear,
 		"check":     a.check,
 		"events":    a.events,
+		"rekey":     a.rekey,
 		"import":    a.importCmd,
 		"migrate":   a.migrate,
 		"providers": a.providers,
+		"authorize": a.authorize,
+		"serve":     a.serve,
+		"apikey":    a.apikey,
 	}
 	cmd, ok := cmds[args[0]]
 	if !ok {

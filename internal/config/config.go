@@ -29,10 +29,24 @@ type Config struct {
 	ProvidersFile   string        `env:"TOKENS_PROVIDERS_FILE"`
 	ReauthWarning   time.Duration `env:"TOKENS_REAUTH_WARNING" envDefault:"168h"`
 	EventsRetention time.Duration `env:"TOKENS_EVENTS_RETENTION" envDefault:"720h"`
+	// SpoolDir holds refresh results the database could not take before
+	// the worker stopped, replayed on the next start.
+	SpoolDir string `env:"TOKENS_SPOOL_DIR"`
+	// EncryptionKeys seal the table's secrets: "id:base64key[,...]", the
+	// first encrypts, all decrypt.
+	EncryptionKeys string `env:"TOKENS_ENCRYPTION_KEYS"`
 	// AllowInsecureHTTP permits http:// token endpoints beyond loopback.
 	AllowInsecureHTTP bool `env:"TOKENS_ALLOW_INSECURE_HTTP" envDefault:"false"`
 	// AllowedTokenHosts restricts token endpoints to these host patterns.
 	AllowedTokenHosts []string `env:"TOKENS_ALLOWED_TOKEN_HOSTS" envSeparator:","`
+	// HTTPAddr is where `worker serve` (and `worker run`, when set) serves
+	// the token HTTP API, health, readiness and metrics, e.g. 127.0.0.1:8080.
+	// Empty: `worker run` serves no HTTP.
+	HTTPAddr string `env:"TOKENS_HTTP_ADDR"`
+	// WebhookURL receives needs_reauth and failing events, signed with
+	// WebhookSecret (HMAC-SHA256); empty sends none.
+	WebhookURL    string `env:"TOKENS_WEBHOOK_URL"`
+	WebhookSecret string `env:"TOKENS_WEBHOOK_SECRET"`
 }
 
 // Load reads the process environment; see LoadFrom.
@@ -79,6 +93,9 @@ func (c *Config) Validate() error {
 	if f := strings.ToLower(c.LogFormat); f != "json" && f != "text" {
 		return fmt.Errorf("TOKENS_LOG_FORMAT must be json or text, not %q", c.LogFormat)
 	}
+	if err := checkWebhook(c.WebhookURL, c.WebhookSecret); err != nil {
+		return err
+	}
 	return nil
 }
 
@@ -91,6 +108,22 @@ func CheckDatabaseURL(s string) error {
 	u, err := url.Parse(s)
 	if err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") || u.Host == "" && u.Query().Get("host") == "" {
 		return errors.New("DATABASE_URL is malformed: want postgres://user:pass@host:port/dbname")
+	}
+	return nil
+}
+
+// checkWebhook validates TOKENS_WEBHOOK_URL without repeating it (a webhook
+// URL often embeds a token) and insists on a secret to sign with.
+func checkWebhook(u, secret string) error {
+	if u == "" {
+		return nil
+	}
+	p, err := url.Parse(u)
+	if err != nil || (p.Scheme != "https" && p.Scheme != "http") || p.Host == "" {
+		return errors.New("TOKENS_WEBHOOK_URL is malformed: want an absolute http(s) URL")
+	}
+	if secret == "" {
+		return errors.New("TOKENS_WEBHOOK_SECRET must be set with TOKENS_WEBHOOK_URL: events are signed with it")
 	}
 	return nil
 }

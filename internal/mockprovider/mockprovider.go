@@ -89,6 +89,7 @@ type Server struct {
 	calls     int64
 	successes int64
 	reuses    int64
+	authz     authzState // authorization codes (authorize.go)
 }
 
 // New returns a Server configured by opts. Defaults are applied here so the
@@ -202,8 +203,13 @@ type errorResponse struct {
 }
 
 // ServeHTTP answers POST /token and POST /oauth/token, the two paths
-// providers commonly use, so client configuration can mimic either.
+// providers commonly use, so client configuration can mimic either, and GET
+// /authorize (authorize.go).
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.URL.Path == "/authorize" {
+		s.serveAuthorize(w, r)
+		return
+	}
 	if r.URL.Path != "/token" && r.URL.Path != "/oauth/token" {
 		http.NotFound(w, r)
 		return
@@ -270,11 +276,14 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 	switch gt := form.Get("grant_type"); gt {
 	case "refresh_token":
+	case "authorization_code":
+		s.serveAuthorizationCode(w, r, form)
+		return
 	case "":
 		writeError(w, http.StatusBadRequest, "invalid_request", "missing grant_type")
 		return
 	default:
-		writeError(w, http.StatusBadRequest, "unsupported_grant_type", "only refresh_token is supported")
+		writeError(w, http.StatusBadRequest, "unsupported_grant_type", "only refresh_token and authorization_code are supported")
 		return
 	}
 

@@ -251,7 +251,7 @@ func TestRequestValidation(t *testing.T) {
 	if a.status != http.StatusMethodNotAllowed || a.header.Get("Allow") != http.MethodPost {
 		t.Errorf("GET: %d allow=%q", a.status, a.header.Get("Allow"))
 	}
-	wantError(t, post(t, srv, reqOpts{form: url.Values{"grant_type": {"authorization_code"}, "code": {"x"}}}),
+	wantError(t, post(t, srv, reqOpts{form: url.Values{"grant_type": {"password"}, "username": {"x"}}}),
 		http.StatusBadRequest, "unsupported_grant_type")
 	wantError(t, post(t, srv, reqOpts{form: url.Values{"grant_type": {"refresh_token"}}}),
 		http.StatusBadRequest, "invalid_request")

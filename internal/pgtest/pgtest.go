@@ -54,7 +54,7 @@ func New(t testing.TB) string {
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
-		if err := exec(ctx, base, "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)"); err != nil {
+		if err := execSQL(ctx, base, "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)"); err != nil {
 			t.Errorf("pgtest: drop %s: %v", name, err)
 		}
 	})
@@ -100,7 +100,7 @@ func ensureTemplate(ctx context.Context, base string) (string, error) {
 	if _, err := conn.Exec(ctx, "CREATE DATABASE "+building); err != nil {
 		return "", err
 	}
-	if err := exec(ctx, WithDatabase(base, building), twsql.Schema); err != nil {
+	if err := execSQL(ctx, WithDatabase(base, building), twsql.Schema); err != nil {
 		return "", fmt.Errorf("apply schema to template: %w", err)
 	}
 	// Renaming last means a crash mid-build never leaves a half-made template
@@ -114,7 +114,7 @@ func ensureTemplate(ctx context.Context, base string) (string, error) {
 func createFromTemplate(ctx context.Context, base, name, tmpl string) error {
 	var err error
 	for attempt := 0; attempt < 50; attempt++ {
-		err = exec(ctx, base, "CREATE DATABASE "+name+" TEMPLATE "+tmpl)
+		err = execSQL(ctx, base, "CREATE DATABASE "+name+" TEMPLATE "+tmpl)
 		var pgErr *pgconn.PgError
 		// 55006: another CREATE DATABASE is copying the template right now.
 		if err == nil || !errors.As(err, &pgErr) || pgErr.Code != "55006" {
@@ -129,7 +129,7 @@ func createFromTemplate(ctx context.Context, base, name, tmpl string) error {
 	return err
 }
 
-func exec(ctx context.Context, dsn, sql string) error {
+func execSQL(ctx context.Context, dsn, sql string) error {
 	conn, err := pgx.Connect(ctx, dsn)
 	if err != nil {
 		return err

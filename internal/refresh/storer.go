@@ -2,10 +2,14 @@ package refresh
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"time"
 
 	"github.com/google/uuid"
 
+	"github.com/tokenwarden/tokenwarden/internal/provider"
+	"github.com/tokenwarden/tokenwarden/internal/spool"
 	"github.com/tokenwarden/tokenwarden/internal/store"
 )
 
@@ -78,29 +82,103 @@ func (s *Stats) add(o Stats) {
 
 // flush writes one batch, retrying until it lands. While the worker runs it
 // never gives up: the batch may hold refresh tokens the provider has
-// already rotated, which exist nowhere else. Once ctx has ended it keeps
-// trying for StopTimeout, then logs what it could not store.
+// already rotated, which exist nowhere else. If the batch cannot be stored
+// within the lease it is also written to the spool, so a crash from then on
+// loses nothing; once ctx has ended, a spooled batch is left for the next
+// start to replay, and an unspooled one is retried for StopTimeout.
 func (w *Worker) flush(ctx context.Context, b *batch) Stats {
 	sctx := context.WithoutCancel(ctx)
+	start := time.Now()
+	var spooled string
 	var deadline time.Time
 	backoff := 50 * time.Millisecond
 	for attempt := 1; ; attempt++ {
 		stats, err := w.write(sctx, b)
 		if err == nil {
+			w.unspool(spooled)
 			return stats
 		}
-		if ctx.Err() != nil && deadline.IsZero() {
-			deadline = time.Now().Add(w.cfg.StopTimeout)
+		stopping := ctx.Err() != nil
+		if spooled == "" && w.cfg.Spool != nil && (stopping || time.Since(start) > w.cfg.Lease) {
+			spooled = w.spool(b)
 		}
-		if !deadline.IsZero() && time.Now().After(deadline) {
-			w.log.Error("gave up storing refresh results while stopping", "count", b.len(), "names", names(b), "err", err)
-			return Stats{}
+		if stopping {
+			if spooled != "" {
+				return Stats{}
+			}
+			if deadline.IsZero() {
+				deadline = time.Now().Add(w.cfg.StopTimeout)
+			}
+			if time.Now().After(deadline) {
+				w.log.Error("gave up storing refresh results while stopping", "count", b.len(), "names", names(b), "err", err)
+				return Stats{}
+			}
 		}
 		w.cfg.Observer.StoreRetried()
 		w.log.Warn("storing refresh results failed; retrying", "count", b.len(), "attempt", attempt, "err", err, "retry_in", backoff)
 		time.Sleep(backoff)
 		backoff = min(backoff*2, 5*time.Second)
 	}
+}
+
+func (w *Worker) spool(b *batch) string {
+	path, err := w.cfg.Spool.Write(spool.Batch{Successes: b.successes, Failures: b.failures})
+	if err != nil {
+		w.log.Error("writing unstored refresh results to the spool failed", "count", b.len(), "names", names(b), "err", err)
+		return ""
+	}
+	w.log.Warn("refresh results spooled until the database takes them", "count", b.len(), "file", path)
+	return path
+}
+
+func (w *Worker) unspool(path string) {
+	if path == "" {
+		return
+	}
+	if err := w.cfg.Spool.Remove(path); err != nil {
+		// Replaying it later is harmless: its claims are fenced.
+		w.log.Warn("removing a stored batch from the spool failed", "file", path, "err", err)
+	}
+}
+
+// replaySpool stores the batches an earlier run spooled, before anything is
+// claimed. A batch whose claims were taken over meanwhile is refused row by
+// row by the fence, as it would have been then.
+func (w *Worker) replaySpool(ctx context.Context) error {
+	if w.cfg.Spool == nil {
+		return nil
+	}
+	entries, err := w.cfg.Spool.Pending()
+	if err != nil {
+		return err
+	}
+	for _, e := range entries {
+		b := &batch{}
+		for _, s := range e.Batch.Successes {
+			b.successes = append(b.successes, s)
+			res := &provider.Result{RefreshToken: s.RefreshToken, Expiry: s.AccessTokenExpires, RefreshExpiry: s.RefreshTokenExpires}
+			b.outcomes = append(b.outcomes, outcome{claim: replayed(s.ID, s.Name), res: res})
+		}
+		for _, f := range e.Batch.Failures {
+			o := outcome{claim: replayed(f.ID, f.Name), err: errors.New(f.LastError)}
+			b.failures = append(b.failures, f)
+			b.failed = append(b.failed, o)
+			b.outcomes = append(b.outcomes, o)
+		}
+		stats, err := w.write(ctx, b)
+		if err != nil {
+			return fmt.Errorf("replay spooled results: %w", err)
+		}
+		w.log.Info("replayed spooled refresh results", "file", e.Path, "stored", stats.Refreshed, "fenced", stats.Fenced)
+		w.unspool(e.Path)
+	}
+	return nil
+}
+
+func replayed(id uuid.UUID, name string) store.Claimed {
+	var c store.Claimed
+	c.ID, c.Name = id, name
+	return c
 }
 
 // write stores a batch: successes, failures and unattempted claims, each

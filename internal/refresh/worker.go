@@ -12,6 +12,7 @@ import (
 
 	"github.com/tokenwarden/tokenwarden/internal/notify"
 	"github.com/tokenwarden/tokenwarden/internal/provider"
+	"github.com/tokenwarden/tokenwarden/internal/spool"
 	"github.com/tokenwarden/tokenwarden/internal/store"
 	"github.com/tokenwarden/tokenwarden/pkg/model"
 )
@@ -52,6 +53,13 @@ func (nopObserver) TakenOver()                              {}
 func (nopObserver) StoreRetried()                           {}
 func (nopObserver) Failed(FailureEvent)                     {}
 
+// Spooler keeps batches of results on disk until they are stored.
+type Spooler interface {
+	Write(spool.Batch) (path string, err error)
+	Remove(path string) error
+	Pending() ([]spool.Entry, error)
+}
+
 // Config tunes a Worker. Zero values take the documented defaults.
 type Config struct {
 	PollInterval  time.Duration // longest sleep between passes; default 1m
@@ -72,6 +80,9 @@ type Config struct {
 	// EventsRetention is how long refresh events are kept; Run prunes
 	// older ones hourly. Default 30 days.
 	EventsRetention time.Duration
+	// Spool keeps results durable when they cannot be stored in time;
+	// nil means none (results are then only retried in memory).
+	Spool Spooler
 	// Observer receives events for metrics; nil means none.
 	Observer Observer
 	// StopTimeout bounds how long a stopping worker keeps retrying to store
@@ -231,6 +242,9 @@ type outcome struct {
 // Pass claims and refreshes due rows until none is left. When ctx ends it
 // stops claiming and returns after the claimed rows are stored or released.
 func (w *Worker) Pass(ctx context.Context) (Stats, error) {
+	if err := w.replaySpool(ctx); err != nil {
+		return Stats{}, err
+	}
 	slots := newSlots(2 * w.cfg.Concurrency)
 	jobs := make(chan store.Claimed, 2*w.cfg.Concurrency)
 	outcomes := make(chan outcome, 2*w.cfg.Concurrency)
@@ -291,6 +305,11 @@ func (w *Worker) claimAll(ctx context.Context, jobs chan<- store.Claimed, slots 
 func (w *Worker) attempt(ctx context.Context, c store.Claimed) outcome {
 	if ctx.Err() != nil {
 		return outcome{claim: c, skipped: true}
+	}
+	if c.UnsealErr != nil {
+		// Sending an undecryptable value would be sending garbage to the
+		// provider, which may count it against the connection.
+		return outcome{claim: c, err: fmt.Errorf("cannot decrypt the connection's secrets: %w", c.UnsealErr)}
 	}
 	hctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), w.cfg.HTTPTimeout)
 	defer cancel()

@@ -35,9 +35,20 @@ func (s *Store) Import(ctx context.Context, rows []ImportRow) error {
 	return s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 		for i := range rows {
 			r := &rows[i]
-			id, err := uuid.NewV7()
+			id, err := s.importID(tx, r.Name)
 			if err != nil {
-				return err
+				return fmt.Errorf("import %s: %w", r.Name, err)
+			}
+			// Secrets are sealed bound to the row's id, so the id must be
+			// known before the upsert: the existing row's, or a new one.
+			var sealed [3]*string
+			for j, f := range []struct {
+				col string
+				v   *string
+			}{{"client_secret", r.ClientSecret}, {"access_token", r.AccessToken}, {"refresh_token", r.RefreshToken}} {
+				if sealed[j], err = s.sealPtr(id, f.col, f.v); err != nil {
+					return err
+				}
 			}
 			err = tx.Exec(importSQL, map[string]any{
 				"id":                    id,
@@ -45,11 +56,11 @@ func (s *Store) Import(ctx context.Context, rows []ImportRow) error {
 				"provider":              r.Provider,
 				"token_url":             r.TokenURL,
 				"client_id":             r.ClientID,
-				"client_secret":         r.ClientSecret,
+				"client_secret":         sealed[0],
 				"scopes":                r.Scopes,
 				"auth_style":            r.AuthStyle,
-				"access_token":          r.AccessToken,
-				"refresh_token":         r.RefreshToken,
+				"access_token":          sealed[1],
+				"refresh_token":         sealed[2],
 				"access_token_expires":  r.AccessTokenExpires,
 				"refresh_token_expires": r.RefreshTokenExpires,
 				"params":                r.Params,
@@ -61,4 +72,21 @@ func (s *Store) Import(ctx context.Context, rows []ImportRow) error {
 		}
 		return nil
 	})
+}
+
+// importID returns the id of the named row, locking it, or a new UUIDv7.
+func (s *Store) importID(tx *gorm.DB, name string) (uuid.UUID, error) {
+	// Two imports of the same new name must agree on its id, or one's
+	// secrets would be sealed for an id the row does not get.
+	if err := tx.Exec("SELECT pg_advisory_xact_lock(hashtext(@name))", map[string]any{"name": name}).Error; err != nil {
+		return uuid.Nil, err
+	}
+	var ids []uuid.UUID
+	if err := tx.Raw(importIDSQL, map[string]any{"name": name}).Scan(&ids).Error; err != nil {
+		return uuid.Nil, err
+	}
+	if len(ids) == 1 {
+		return ids[0], nil
+	}
+	return uuid.NewV7()
 }

@@ -2,11 +2,15 @@ package store
 
 import (
 	"context"
+	"crypto/subtle"
+	"database/sql/driver"
 	"embed"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/google/uuid"
@@ -15,6 +19,7 @@ import (
 	"gorm.io/gorm"
 	"gorm.io/gorm/logger"
 
+	"github.com/tokenwarden/tokenwarden/internal/keyring"
 	"github.com/tokenwarden/tokenwarden/pkg/model"
 	twsql "github.com/tokenwarden/tokenwarden/sql"
 )
@@ -54,6 +59,11 @@ var (
 	nextDueSQL        = query("next_due")
 	importSQL         = query("import")
 	eventsSQL         = query("events")
+	consumerGetSQL    = query("consumer_get")
+	importIDSQL       = query("import_id")
+	rekeyBatchSQL     = query("rekey_batch")
+	rekeyRowSQL       = query("rekey_row")
+	sealedKeyIDsSQL   = query("sealed_key_ids")
 	pruneEventsSQL    = query("prune_events")
 )
 
@@ -62,7 +72,16 @@ var ErrNotFound = errors.New("no such connection")
 
 // Store runs tokenwarden's statements on a bounded pool of connections.
 type Store struct {
-	db *gorm.DB
+	db   *gorm.DB
+	keys *keyring.Keyring
+}
+
+// WithKeyring returns a Store on the same pool that seals secrets on write
+// and opens them on read with k (nil: plaintext).
+func (s *Store) WithKeyring(k *keyring.Keyring) *Store {
+	c := *s
+	c.keys = k
+	return &c
 }
 
 // Open connects to PostgreSQL with at most maxConns connections and checks
@@ -128,12 +147,24 @@ func (s *Store) Migrate(ctx context.Context) error {
 	return nil
 }
 
+// ApplyRoles applies sql/roles.sql.
+func (s *Store) ApplyRoles(ctx context.Context) error {
+	if err := s.db.WithContext(ctx).Exec(twsql.Roles).Error; err != nil {
+		return fmt.Errorf("apply roles: %w", err)
+	}
+	return nil
+}
+
 // Claimed is a row claimed for refresh.
 type Claimed struct {
 	model.OAuthToken `gorm:"embedded"`
 	// TakenOver reports that the row was claimed over another worker's
 	// expired lease.
 	TakenOver bool `gorm:"column:taken_over"`
+	// UnsealErr is set when the row's secrets could not be decrypted (a
+	// key missing from TOKENS_ENCRYPTION_KEYS); the row must not be sent
+	// to its provider.
+	UnsealErr error `gorm:"-"`
 }
 
 // Claim claims up to limit rows whose access token expires within before,
@@ -147,6 +178,9 @@ func (s *Store) Claim(ctx context.Context, limit int, before, lease time.Duratio
 	}).Scan(&rows).Error
 	if err != nil {
 		return nil, fmt.Errorf("claim due rows: %w", err)
+	}
+	for i := range rows {
+		rows[i].UnsealErr = s.unseal(&rows[i].OAuthToken)
 	}
 	return rows, nil
 }
@@ -166,6 +200,7 @@ func (s *Store) ClaimByName(ctx context.Context, name string, lease time.Duratio
 		return nil, fmt.Errorf("claim %s: %w", name, err)
 	}
 	if len(rows) == 1 {
+		rows[0].UnsealErr = s.unseal(&rows[0].OAuthToken)
 		return &rows[0], nil
 	}
 	row, err := s.Get(ctx, name)
@@ -209,7 +244,11 @@ type Stored struct {
 // returns the rows it wrote. A row missing from the result was fenced off:
 // its claim was taken over or cancelled since.
 func (s *Store) StoreSuccesses(ctx context.Context, batch []Success) ([]Stored, error) {
-	payload, err := json.Marshal(batch)
+	sealed, err := s.sealSuccesses(batch)
+	if err != nil {
+		return nil, err
+	}
+	payload, err := json.Marshal(sealed)
 	if err != nil {
 		return nil, fmt.Errorf("encode batch: %w", err)
 	}
@@ -239,7 +278,9 @@ type Failure struct {
 // returns the ids it released; the others were fenced off.
 func (s *Store) StoreFailures(ctx context.Context, batch []Failure) ([]uuid.UUID, error) {
 	for i := range batch {
-		batch[i].DelayMS = batch[i].Delay.Milliseconds()
+		if batch[i].Delay != 0 {
+			batch[i].DelayMS = batch[i].Delay.Milliseconds()
+		}
 	}
 	payload, err := json.Marshal(batch)
 	if err != nil {
@@ -267,10 +308,38 @@ func (s *Store) Release(ctx context.Context, claims []uuid.UUID) error {
 	return nil
 }
 
-// Get reads one connection by name.
+// Get reads one connection by name, secrets opened.
 func (s *Store) Get(ctx context.Context, name string) (*model.OAuthToken, error) {
+	row, err := s.getRaw(ctx, getSQL, name)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.unseal(row); err != nil {
+		return nil, fmt.Errorf("read %s: %w", name, err)
+	}
+	return row, nil
+}
+
+// GetForConsumer reads what a consumer needs of a connection (never the
+// refresh token or client secret), the access token opened.
+func (s *Store) GetForConsumer(ctx context.Context, name string) (*model.OAuthToken, error) {
+	row, err := s.getRaw(ctx, consumerGetSQL, name)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.unseal(row); err != nil {
+		return nil, fmt.Errorf("read %s: %w", name, err)
+	}
+	return row, nil
+}
+
+func (s *Store) getRaw(ctx context.Context, q, name string) (*model.OAuthToken, error) {
 	var rows []model.OAuthToken
-	if err := s.db.WithContext(ctx).Raw(getSQL, map[string]any{"name": name}).Scan(&rows).Error; err != nil {
+	err := retryOnce(func() error {
+		rows = nil
+		return s.db.WithContext(ctx).Raw(q, map[string]any{"name": name}).Scan(&rows).Error
+	})
+	if err != nil {
 		return nil, fmt.Errorf("read %s: %w", name, err)
 	}
 	if len(rows) == 0 {
@@ -297,7 +366,8 @@ func (s *Store) CurrentAccessToken(ctx context.Context, name string, minValidity
 	return model.Str(row.AccessToken), nil
 }
 
-// List reads every connection, ordered by name.
+// List reads every connection, ordered by name. Secrets are left sealed:
+// listing never needs them.
 func (s *Store) List(ctx context.Context) ([]model.OAuthToken, error) {
 	var rows []model.OAuthToken
 	if err := s.db.WithContext(ctx).Raw(listSQL).Scan(&rows).Error; err != nil {
@@ -320,17 +390,35 @@ func (s *Store) Clear(ctx context.Context, name string) error {
 
 // Invalidate makes a connection due if it still holds the stale access
 // token, and wakes the workers. It reports whether the row was marked.
+// Sealed tokens cannot be compared in SQL, so the stored value is read,
+// opened and compared here, then passed back so the update applies only if
+// the row still holds that exact value.
 func (s *Store) Invalidate(ctx context.Context, name, stale string) (bool, error) {
-	n, err := s.countRows(ctx, invalidateSQL, map[string]any{"name": name, "stale": stale})
+	row, err := s.getRaw(ctx, consumerGetSQL, name)
+	if err != nil {
+		return false, err
+	}
+	stored := model.Str(row.AccessToken)
+	plain, err := s.keys.Open(stored, keyring.AAD(row.ID.String(), "access_token"))
+	if err != nil || stored == "" || subtle.ConstantTimeCompare([]byte(plain), []byte(stale)) != 1 {
+		return false, nil
+	}
+	var marked bool
+	err = retryOnce(func() error {
+		return s.db.WithContext(ctx).Raw(invalidateSQL, map[string]any{"name": name, "stored": stored}).Row().Scan(&marked)
+	})
 	if err != nil {
 		return false, fmt.Errorf("invalidate %s: %w", name, err)
 	}
-	return n > 0, nil
+	return marked, nil
 }
 
 // RequestRefresh wakes the workers for a connection a consumer waits on.
 func (s *Store) RequestRefresh(ctx context.Context, name string) error {
-	if err := s.db.WithContext(ctx).Exec(requestRefreshSQL, map[string]any{"name": name}).Error; err != nil {
+	err := retryOnce(func() error {
+		return s.db.WithContext(ctx).Exec(requestRefreshSQL, map[string]any{"name": name}).Error
+	})
+	if err != nil {
 		return fmt.Errorf("request refresh of %s: %w", name, err)
 	}
 	return nil
@@ -393,6 +481,32 @@ func (s *Store) PruneEvents(ctx context.Context, retention time.Duration) (int64
 			return total, nil
 		}
 	}
+}
+
+// retryOnce runs an idempotent statement again if its connection was lost:
+// after a server restart every pooled connection fails once before the
+// pool drops it. Consumers' reads and refresh requests use it.
+func retryOnce(f func() error) error {
+	err := f()
+	if IsConnectionLost(err) {
+		err = f()
+	}
+	return err
+}
+
+// IsConnectionLost reports an error from a connection the server closed
+// (a restart, an administrator's termination, a network cut): the pool
+// drops such a connection, so the next attempt gets a new one.
+func IsConnectionLost(err error) bool {
+	if err == nil {
+		return false
+	}
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) {
+		return strings.HasPrefix(pgErr.Code, "57P") || strings.HasPrefix(pgErr.Code, "08")
+	}
+	return pgconn.SafeToRetry(err) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
+		errors.Is(err, driver.ErrBadConn) || errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.ECONNREFUSED)
 }
 
 // IsUndefinedTable reports whether err says the schema has not been applied.

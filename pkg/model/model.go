@@ -57,6 +57,7 @@ type OAuthToken struct {
 	AuthStyle           *string         `gorm:"column:auth_style" json:"auth_style,omitempty"`
 	AccessToken         *Secret         `gorm:"column:access_token" json:"-"`
 	RefreshToken        *Secret         `gorm:"column:refresh_token" json:"-"`
+	HasRefreshToken     bool            `gorm:"column:has_refresh_token;->" json:"has_refresh_token"`
 	AccessTokenExpires  *time.Time      `gorm:"column:access_token_expires" json:"access_token_expires"`
 	RefreshTokenExpires *time.Time      `gorm:"column:refresh_token_expires" json:"refresh_token_expires,omitempty"`
 	Updating            bool            `gorm:"column:updating" json:"updating"`

@@ -8,6 +8,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/tokenwarden/tokenwarden/internal/keyring"
 	"github.com/tokenwarden/tokenwarden/internal/notify"
 	"github.com/tokenwarden/tokenwarden/internal/store"
 	"github.com/tokenwarden/tokenwarden/pkg/model"
@@ -27,6 +28,10 @@ type Options struct {
 	// WaitTimeout bounds the wait of TokenSource's Token, which has no
 	// context. Default 30s.
 	WaitTimeout time.Duration
+	// EncryptionKeys are the keys the worker seals tokens with, in the
+	// format of TOKENS_ENCRYPTION_KEYS; empty when tokens are stored in
+	// plaintext.
+	EncryptionKeys string
 	// DisableCache turns off the in-memory cache.
 	DisableCache bool
 	// Logger receives the client's warnings; default slog.Default().
@@ -68,10 +73,15 @@ func Open(ctx context.Context, databaseURL string, opts *Options) (*Client, erro
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
+	keys, err := keyring.Parse(o.EncryptionKeys)
+	if err != nil {
+		return nil, fmt.Errorf("tokens: %w", err)
+	}
 	st, err := store.Open(ctx, databaseURL, o.MaxConns)
 	if err != nil {
 		return nil, fmt.Errorf("tokens: %w", err)
 	}
+	st = st.WithKeyring(keys)
 	lctx, stop := context.WithCancel(context.Background())
 	c := &Client{store: st, hub: newHub(o.DisableCache), opts: o, stop: stop, done: make(chan struct{})}
 	go func() {
@@ -135,7 +145,7 @@ func (c *Client) wait(ctx context.Context, wake <-chan struct{}, d time.Duration
 // check reads the row once. It returns the token if one can be handed out;
 // otherwise how long to wait at most before reading again and what for.
 func (c *Client) check(ctx context.Context, name string, st stamp, requested *bool) (*Token, time.Duration, string, error) {
-	row, err := c.store.Get(ctx, name)
+	row, err := c.store.GetForConsumer(ctx, name)
 	switch {
 	case errors.Is(err, store.ErrNotFound):
 		return nil, 0, "", fmt.Errorf("%w: %s", ErrNotFound, name)
@@ -160,7 +170,7 @@ func (c *Client) check(ctx context.Context, name string, st stamp, requested *bo
 		c.hub.put(name, tok, st)
 		return tok, 0, "", nil
 	}
-	if model.Str(row.RefreshToken) == "" {
+	if !row.HasRefreshToken {
 		return nil, 0, "", &ReauthError{Name: name, LastError: "access token expired and there is no refresh token"}
 	}
 	if !*requested {
@@ -183,15 +193,12 @@ func (c *Client) check(ctx context.Context, name string, st stamp, requested *bo
 // refresh. A following Get waits for the new token.
 func (c *Client) Invalidate(ctx context.Context, name, staleAccessToken string) error {
 	c.hub.drop(name)
-	marked, err := c.store.Invalidate(ctx, name, staleAccessToken)
-	if err != nil {
-		return fmt.Errorf("tokens: %w", err)
-	}
-	if marked {
-		return nil
-	}
-	if _, err := c.store.Get(ctx, name); errors.Is(err, store.ErrNotFound) {
+	_, err := c.store.Invalidate(ctx, name, staleAccessToken)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
 		return fmt.Errorf("%w: %s", ErrNotFound, name)
+	case err != nil:
+		return fmt.Errorf("tokens: %w", err)
 	}
 	return nil
 }

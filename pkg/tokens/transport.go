@@ -76,4 +76,3 @@ func closeBody(req *http.Request) {
 		req.Body.Close()
 	}
 }
-

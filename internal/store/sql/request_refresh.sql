@@ -1,2 +1,1 @@
--- Wake the workers for a connection a consumer is waiting on.
-SELECT pg_notify('tokenwarden_refresh', @name)
+SELECT tokenwarden_request_refresh(@name)

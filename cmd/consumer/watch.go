@@ -1,0 +1,237 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/tokenwarden/tokenwarden/internal/cli"
+	"github.com/tokenwarden/tokenwarden/pkg/tokens"
+)
+
+// fileOptions are `consumer get NAME --write FILE [--watch] [--format F]`.
+type fileOptions struct {
+	Path   string
+	Format string // json (default) or env
+	Watch  bool
+	JSON   bool // --json, which contradicts --write
+	// Timeout bounds each Get; Interval is the longest wait between two
+	// checks of a watch.
+	Timeout, Interval time.Duration
+}
+
+// expiryMargin is how long before the mirrored token's expiry a watch
+// checks again: the client hands out no token closer to expiry than its
+// MinValidity (10s), so the check finds the refreshed one, or waits for it.
+const expiryMargin = 10 * time.Second
+
+// writeFile writes the connection's token to a file, and with Watch keeps
+// rewriting it whenever the token changes until ctx ends (SIGINT/SIGTERM),
+// then returns nil. Each write replaces the file atomically with mode 0600.
+func (a *app) writeFile(ctx context.Context, name string, o fileOptions) error {
+	switch {
+	case o.Path == "" && o.Watch:
+		return cli.UsageError("--watch needs --write FILE")
+	case o.Path == "":
+		return cli.UsageError("--format needs --write FILE")
+	case o.JSON:
+		return cli.UsageError("--json prints the token; with --write choose --format json")
+	case o.Format == "":
+		o.Format = "json"
+	}
+	if o.Format != "json" && o.Format != "env" {
+		return cli.UsageError("--format must be json or env, not %q", o.Format)
+	}
+	if o.Interval <= 0 {
+		return cli.UsageError("--interval must be positive")
+	}
+	render := renderJSON
+	if o.Format == "env" {
+		prefix := envPrefix(name)
+		render = func(t *tokens.Token) ([]byte, error) { return renderEnv(prefix, t) }
+	}
+
+	c, err := a.open(ctx)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+
+	var cur *tokens.Token
+	reported := ""
+	for {
+		gctx, cancel := context.WithTimeout(ctx, o.Timeout)
+		tok, err := c.Get(gctx, name)
+		cancel()
+		if ctx.Err() != nil && o.Watch {
+			return nil
+		}
+		switch {
+		case err != nil && cur == nil:
+			// Nothing mirrored yet: a wrong name or a connection that needs
+			// re-authorization is the caller's to fix.
+			return err
+		case err != nil:
+			// The file keeps the last token; say why it is not replaced,
+			// once per distinct reason.
+			if msg := cli.OneLine(err); msg != reported {
+				fmt.Fprintf(a.stderr, "consumer: %s (still watching)\n", msg)
+				reported = msg
+			}
+		case cur == nil || tok.Version != cur.Version || tok.AccessToken != cur.AccessToken:
+			data, err := render(tok)
+			if err != nil {
+				return err
+			}
+			if err := writeAtomic(o.Path, data); err != nil {
+				return err
+			}
+			cur, reported = tok, ""
+			fmt.Fprintf(a.stdout, "wrote %s: version %d, expires %s\n", o.Path, tok.Version, expiresAt(tok))
+		}
+		if !o.Watch {
+			return nil
+		}
+		wait := o.Interval
+		if cur != nil && !cur.Expiry.IsZero() {
+			wait = max(min(wait, time.Until(cur.Expiry)-expiryMargin), 100*time.Millisecond)
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil
+		case <-t.C:
+		}
+	}
+}
+
+func expiresAt(t *tokens.Token) string {
+	if t.Expiry.IsZero() {
+		return "never"
+	}
+	return t.Expiry.UTC().Format(time.RFC3339)
+}
+
+// fileToken is the json format, as the seed's JSON credentials file.
+type fileToken struct {
+	AccessToken string     `json:"access_token"`
+	TokenType   string     `json:"token_type"`
+	ExpiresAt   *time.Time `json:"expires_at"` // null: never expires
+	Version     int64      `json:"version"`
+}
+
+func renderJSON(t *tokens.Token) ([]byte, error) {
+	f := fileToken{AccessToken: t.AccessToken, TokenType: t.TokenType, Version: t.Version}
+	if !t.Expiry.IsZero() {
+		e := t.Expiry.UTC()
+		f.ExpiresAt = &e
+	}
+	b, err := json.MarshalIndent(f, "", "  ")
+	if err != nil {
+		return nil, err
+	}
+	return append(b, '\n'), nil
+}
+
+// renderEnv writes a .env file: PREFIX_ACCESS_TOKEN, _TOKEN_TYPE,
+// _EXPIRES_AT (empty: never) and _VERSION.
+func renderEnv(prefix string, t *tokens.Token) ([]byte, error) {
+	exp := ""
+	if !t.Expiry.IsZero() {
+		exp = t.Expiry.UTC().Format(time.RFC3339)
+	}
+	var b strings.Builder
+	for _, kv := range [][2]string{
+		{"ACCESS_TOKEN", t.AccessToken},
+		{"TOKEN_TYPE", t.TokenType},
+		{"EXPIRES_AT", exp},
+		{"VERSION", fmt.Sprint(t.Version)},
+	} {
+		if strings.ContainsAny(kv[1], "\n\r\x00") {
+			return nil, fmt.Errorf("the %s of %s cannot be written to a .env file", strings.ToLower(kv[0]), prefix)
+		}
+		fmt.Fprintf(&b, "%s_%s=%s\n", prefix, kv[0], envQuote(kv[1]))
+	}
+	return []byte(b.String()), nil
+}
+
+// envPrefix upper-cases name and turns everything but letters and digits
+// into _, so xero-acme becomes XERO_ACME.
+func envPrefix(name string) string {
+	p := []byte(strings.ToUpper(name))
+	for i, c := range p {
+		if (c < 'A' || c > 'Z') && (c < '0' || c > '9') {
+			p[i] = '_'
+		}
+	}
+	if len(p) == 0 || (p[0] >= '0' && p[0] <= '9') {
+		p = append([]byte{'_'}, p...)
+	}
+	return string(p)
+}
+
+// envQuote leaves token-shaped values bare and double-quotes anything else,
+// escaping what a shell or dotenv parser would interpret.
+func envQuote(v string) string {
+	bare := true
+	for _, c := range v {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.ContainsRune("-._~+/=:", c)) {
+			bare = false
+			break
+		}
+	}
+	if bare {
+		return v
+	}
+	r := strings.NewReplacer(`\`, `\\`, `"`, `\"`, "$", `\$`, "`", "\\`")
+	return `"` + r.Replace(v) + `"`
+}
+
+// writeAtomic replaces path with data: a temporary file in the same
+// directory, mode 0600, synced, then renamed over path, so a reader sees the
+// old file or the new one, never a part.
+func writeAtomic(path string, data []byte) (err error) {
+	dir, base := filepath.Split(path)
+	if dir == "" {
+		dir = "."
+	}
+	f, err := os.CreateTemp(dir, "."+base+".tmp-*")
+	if err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	tmp := f.Name()
+	defer func() {
+		if err != nil {
+			f.Close()
+			os.Remove(tmp)
+			err = fmt.Errorf("write %s: %w", path, err)
+		}
+	}()
+	if err = f.Chmod(0o600); err != nil {
+		return err
+	}
+	if _, err = f.Write(data); err != nil {
+		return err
+	}
+	if err = f.Sync(); err != nil {
+		return err
+	}
+	if err = f.Close(); err != nil {
+		return err
+	}
+	if err = os.Rename(tmp, path); err != nil {
+		return err
+	}
+	// Make the rename itself durable; not every platform can sync a
+	// directory, and the file is in place either way.
+	if d, derr := os.Open(dir); derr == nil {
+		_ = d.Sync()
+		d.Close()
+	}
+	return nil
+}

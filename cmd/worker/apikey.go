@@ -1,0 +1,141 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/tokenwarden/tokenwarden/internal/apikey"
+	"github.com/tokenwarden/tokenwarden/internal/cli"
+)
+
+// apikey manages the keys of the token HTTP API:
+//
+//	worker apikey create --names 'xero-*,hubspot-acme' [--label L]
+//	worker apikey list [--json]
+//	worker apikey revoke ID
+func (a *app) apikey(ctx context.Context, args []string) error {
+	if len(args) == 0 {
+		return cli.UsageError("apikey needs a subcommand: create, list or revoke")
+	}
+	switch args[0] {
+	case "create":
+		return a.apikeyCreate(ctx, args[1:])
+	case "list":
+		return a.apikeyList(ctx, args[1:])
+	case "revoke":
+		return a.apikeyRevoke(ctx, args[1:])
+	}
+	return cli.UsageError("unknown apikey subcommand %q: want create, list or revoke", args[0])
+}
+
+// apikeyCreate prints the new key, alone on stdout, so that it can be
+// captured; it is never shown again (only its hash is stored).
+func (a *app) apikeyCreate(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("apikey create", flag.ContinueOnError)
+	names := fs.String("names", "", "comma-separated globs of the connection names the key may read, e.g. 'xero-*,hubspot-acme'")
+	label := fs.String("label", "", "a note saying who or what the key is for")
+	if err := noArgs(fs, args); err != nil {
+		return err
+	}
+	if *names == "" {
+		return cli.UsageError("apikey create needs --names, e.g. --names 'xero-*,hubspot-acme'")
+	}
+	patterns, err := apikey.ParsePatterns(*names)
+	if err != nil {
+		return cli.UsageError("--names: %v", err)
+	}
+	e, err := a.open(ctx)
+	if err != nil {
+		return err
+	}
+	defer e.close()
+	k, err := apikey.Generate()
+	if err != nil {
+		return err
+	}
+	if err := e.store.CreateAPIKey(ctx, k.ID, *label, k.Hash, patterns); err != nil {
+		return err
+	}
+	fmt.Fprintln(a.stdout, k.Secret)
+	fmt.Fprintf(a.stderr, "created API key %s for %s; it is shown only this once\n", k.ID, strings.Join(patterns, ","))
+	return nil
+}
+
+// apikeyEntry is what `apikey list --json` prints: never the key or its hash.
+type apikeyEntry struct {
+	ID         string     `json:"id"`
+	Label      string     `json:"label"`
+	Patterns   []string   `json:"patterns"`
+	CreatedAt  time.Time  `json:"created_at"`
+	LastUsedAt *time.Time `json:"last_used_at"`
+	RevokedAt  *time.Time `json:"revoked_at,omitempty"`
+}
+
+func (a *app) apikeyList(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("apikey list", flag.ContinueOnError)
+	asJSON := fs.Bool("json", false, "print JSON")
+	if err := noArgs(fs, args); err != nil {
+		return err
+	}
+	e, err := a.open(ctx)
+	if err != nil {
+		return err
+	}
+	defer e.close()
+	keys, err := e.store.ListAPIKeys(ctx)
+	if err != nil {
+		return err
+	}
+	if *asJSON {
+		out := make([]apikeyEntry, 0, len(keys))
+		for _, k := range keys {
+			out = append(out, apikeyEntry{ID: k.ID, Label: k.Label, Patterns: k.Patterns,
+				CreatedAt: k.CreatedAt, LastUsedAt: k.LastUsedAt, RevokedAt: k.RevokedAt})
+		}
+		enc := json.NewEncoder(a.stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(out)
+	}
+	stamp := func(t *time.Time) string {
+		if t == nil {
+			return "-"
+		}
+		return t.UTC().Format(time.RFC3339)
+	}
+	w := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(w, "ID\tLABEL\tPATTERNS\tCREATED\tLAST USED\tREVOKED")
+	for _, k := range keys {
+		label := k.Label
+		if label == "" {
+			label = "-"
+		}
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\n", k.ID, label, strings.Join(k.Patterns, ","),
+			stamp(&k.CreatedAt), stamp(k.LastUsedAt), stamp(k.RevokedAt))
+	}
+	return w.Flush()
+}
+
+func (a *app) apikeyRevoke(ctx context.Context, args []string) error {
+	pos, err := cli.Parse(flag.NewFlagSet("apikey revoke", flag.ContinueOnError), args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 1 {
+		return cli.UsageError("apikey revoke takes one key id (see worker apikey list)")
+	}
+	e, err := a.open(ctx)
+	if err != nil {
+		return err
+	}
+	defer e.close()
+	if err := e.store.RevokeAPIKey(ctx, pos[0]); err != nil {
+		return err
+	}
+	fmt.Fprintf(a.stdout, "revoked API key %s\n", pos[0])
+	return nil
+}

@@ -1,0 +1,238 @@
+package authorize_test
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/tokenwarden/tokenwarden/internal/authorize"
+	"github.com/tokenwarden/tokenwarden/internal/mockprovider"
+	"github.com/tokenwarden/tokenwarden/internal/provider"
+)
+
+const secret = "cs-SECRET-1"
+
+type run struct {
+	urls  chan string
+	done  chan struct{}
+	res   *authorize.Result
+	err   error
+	saved atomic.Int32
+}
+
+func template(t *testing.T, name string) provider.Template {
+	t.Helper()
+	tmpl, ok := provider.NewCatalogue().Lookup(name)
+	if !ok {
+		t.Fatalf("no template %s", name)
+	}
+	return tmpl
+}
+
+// start runs a flow against a mock provider with a free port; the URL to
+// open arrives on r.urls.
+func start(t *testing.T, mp *mockprovider.Server, mutate func(*authorize.Options)) *run {
+	t.Helper()
+	srv := httptest.NewServer(mp)
+	t.Cleanup(srv.Close)
+	opts := authorize.Options{
+		Template: template(t, "oauth2"), AuthURL: srv.URL + "/authorize", TokenURL: srv.URL + "/token",
+		ClientID: "cid", ClientSecret: secret, Scopes: "read write", Timeout: 10 * time.Second,
+		HTTPClient: provider.NewHTTPClient(5*time.Second, 1),
+	}
+	if mutate != nil {
+		mutate(&opts)
+	}
+	f, err := authorize.New(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := &run{urls: make(chan string, 1), done: make(chan struct{})}
+	go func() {
+		defer close(r.done)
+		r.res, r.err = f.Run(t.Context(),
+			func(u string) error { r.urls <- u; return nil },
+			func(context.Context, *authorize.Result) error { r.saved.Add(1); return nil })
+	}()
+	return r
+}
+
+func (r *run) url(t *testing.T) *url.URL {
+	t.Helper()
+	select {
+	case s := <-r.urls:
+		u, err := url.Parse(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return u
+	case <-r.done:
+		t.Fatalf("Run ended before showing the URL: %v", r.err)
+	}
+	return nil
+}
+
+func (r *run) wait(t *testing.T) {
+	t.Helper()
+	select {
+	case <-r.done:
+	case <-time.After(30 * time.Second):
+		t.Fatal("Run did not return")
+	}
+}
+
+// browse GETs u following redirects, as a browser would.
+func browse(t *testing.T, u string) (int, string) {
+	t.Helper()
+	req, err := http.NewRequestWithContext(t.Context(), http.MethodGet, u, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+func TestFlow(t *testing.T) {
+	t.Parallel()
+	mp := mockprovider.New(mockprovider.Options{Lifetime: 30 * time.Minute, ClientID: "cid", ClientSecret: secret})
+	r := start(t, mp, nil)
+	u := r.url(t)
+	q := u.Query()
+	redirect, _ := url.Parse(q.Get("redirect_uri"))
+	if q.Get("code_challenge_method") != "S256" || q.Get("code_challenge") == "" || len(q.Get("state")) < 32 ||
+		q.Get("scope") != "read write" || redirect.Hostname() != "127.0.0.1" || redirect.Port() == "0" || redirect.Path != "/callback" {
+		t.Fatalf("authorization URL %s", u)
+	}
+	if strings.Contains(u.String(), secret) {
+		t.Fatal("the authorization URL holds the client secret")
+	}
+	status, body := browse(t, u.String())
+	if status != http.StatusOK || !strings.Contains(body, "Authorized") {
+		t.Fatalf("browser got %d %s", status, body)
+	}
+	r.wait(t)
+	if r.err != nil {
+		t.Fatal(r.err)
+	}
+	granted := mp.Authorized()
+	if len(granted) != 1 || r.res.AccessToken != granted[0].AccessToken || r.res.RefreshToken != granted[0].RefreshToken {
+		t.Fatalf("result %+v, issued %+v", r.res, granted)
+	}
+	if r.res.Expiry == nil || time.Until(*r.res.Expiry) < 29*time.Minute || time.Until(*r.res.Expiry) > 31*time.Minute {
+		t.Errorf("expiry %v, want in 30m", r.res.Expiry)
+	}
+	if r.saved.Load() != 1 {
+		t.Errorf("save called %d times", r.saved.Load())
+	}
+	// The callback server is gone.
+	if _, err := http.Get("http://" + redirect.Host + "/callback"); err == nil {
+		t.Error("the callback server still answers")
+	}
+}
+
+func TestWrongStateIsRefused(t *testing.T) {
+	t.Parallel()
+	mp := mockprovider.New(mockprovider.Options{})
+	r := start(t, mp, nil)
+	redirect := r.url(t).Query().Get("redirect_uri")
+	status, body := browse(t, redirect+"?code=stolen&state=forged")
+	if status != http.StatusBadRequest || !strings.Contains(body, "state") {
+		t.Errorf("browser got %d %s", status, body)
+	}
+	r.wait(t)
+	if r.err == nil || !strings.Contains(r.err.Error(), "state does not match") || r.saved.Load() != 0 || mp.Calls() != 0 {
+		t.Fatalf("err %v, saved %d, token calls %d", r.err, r.saved.Load(), mp.Calls())
+	}
+}
+
+func TestAccessDenied(t *testing.T) {
+	t.Parallel()
+	mp := mockprovider.New(mockprovider.Options{})
+	mp.DenyAuthorization(true)
+	r := start(t, mp, nil)
+	status, body := browse(t, r.url(t).String())
+	if status != http.StatusOK || !strings.Contains(body, "access_denied") {
+		t.Errorf("browser got %d %s", status, body)
+	}
+	r.wait(t)
+	if r.err == nil || !strings.Contains(r.err.Error(), "access_denied") || r.saved.Load() != 0 {
+		t.Fatalf("err %v, saved %d", r.err, r.saved.Load())
+	}
+}
+
+func TestExchangeRefusedWithoutSecrets(t *testing.T) {
+	t.Parallel()
+	// The provider knows another secret: invalid_client.
+	mp := mockprovider.New(mockprovider.Options{ClientID: "cid", ClientSecret: "other"})
+	r := start(t, mp, nil)
+	status, _ := browse(t, r.url(t).String())
+	r.wait(t)
+	if status != http.StatusBadGateway || r.err == nil || !strings.Contains(r.err.Error(), "invalid_client") {
+		t.Fatalf("status %d, err %v", status, r.err)
+	}
+	if strings.Contains(r.err.Error(), secret) {
+		t.Fatalf("error repeats the secret: %v", r.err)
+	}
+}
+
+func TestTimeout(t *testing.T) {
+	t.Parallel()
+	r := start(t, mockprovider.New(mockprovider.Options{}), func(o *authorize.Options) { o.Timeout = 50 * time.Millisecond })
+	r.url(t)
+	r.wait(t)
+	if !errors.Is(r.err, context.DeadlineExceeded) || !strings.Contains(r.err.Error(), "no redirect") {
+		t.Fatalf("err %v", r.err)
+	}
+}
+
+func TestNewValidates(t *testing.T) {
+	t.Parallel()
+	base := func() authorize.Options {
+		return authorize.Options{Template: template(t, "xero"), ClientID: "cid", ClientSecret: secret}
+	}
+	if _, err := authorize.New(base()); err != nil {
+		t.Fatalf("xero: %v", err)
+	}
+	for _, tc := range []struct {
+		name   string
+		mutate func(*authorize.Options)
+		want   string
+	}{
+		{"no auth URL", func(o *authorize.Options) { o.Template = template(t, "oauth2"); o.TokenURL = "https://x/token" }, "--auth-url"},
+		{"no token URL", func(o *authorize.Options) { o.Template = template(t, "oauth2"); o.AuthURL = "https://x/auth" }, "--token-url"},
+		{"service app", func(o *authorize.Options) { o.Template = template(t, "webex_service_app") }, "exchange"},
+		{"json", func(o *authorize.Options) { o.Template = template(t, "quartile") }, "JSON"},
+		{"no secret", func(o *authorize.Options) { o.ClientSecret = "" }, "client secret"},
+		{"no client", func(o *authorize.Options) { o.ClientID = "" }, "client ID"},
+		{"bad URL", func(o *authorize.Options) { o.AuthURL = "ftp://x" }, "http(s)"},
+		{"missing param", func(o *authorize.Options) {
+			o.Template = template(t, "microsoft")
+			o.Template.Params = nil
+		}, "tenant"},
+		{"bad lifetime", func(o *authorize.Options) { o.Params = map[string]string{"lifetime": "-1h"} }, "lifetime"},
+	} {
+		o := base()
+		tc.mutate(&o)
+		if _, err := authorize.New(o); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: err %v, want it to mention %q", tc.name, err, tc.want)
+		}
+	}
+	// A public client (auth none) needs no secret.
+	o := base()
+	o.AuthStyle, o.ClientSecret = "none", ""
+	if _, err := authorize.New(o); err != nil {
+		t.Errorf("auth none: %v", err)
+	}
+}

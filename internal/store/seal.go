@@ -1,0 +1,154 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"sort"
+
+	"github.com/google/uuid"
+	"gorm.io/gorm"
+
+	"github.com/tokenwarden/tokenwarden/internal/keyring"
+	"github.com/tokenwarden/tokenwarden/pkg/model"
+)
+
+// unseal opens the row's sealed secrets in place.
+func (s *Store) unseal(row *model.OAuthToken) error {
+	id := row.ID.String()
+	for col, p := range map[string]**model.Secret{
+		"access_token":  &row.AccessToken,
+		"refresh_token": &row.RefreshToken,
+		"client_secret": &row.ClientSecret,
+	} {
+		if *p == nil {
+			continue
+		}
+		plain, err := s.keys.Open(string(**p), keyring.AAD(id, col))
+		if err != nil {
+			return fmt.Errorf("%s of %s: %w", col, row.Name, err)
+		}
+		v := model.Secret(plain)
+		*p = &v
+	}
+	return nil
+}
+
+func (s *Store) seal(id uuid.UUID, col, plain string) (string, error) {
+	return s.keys.Seal(plain, keyring.AAD(id.String(), col))
+}
+
+func (s *Store) sealPtr(id uuid.UUID, col string, p *string) (*string, error) {
+	if p == nil {
+		return nil, nil
+	}
+	v, err := s.seal(id, col, *p)
+	return &v, err
+}
+
+// sealSuccesses returns a copy of batch with its tokens sealed.
+func (s *Store) sealSuccesses(batch []Success) ([]Success, error) {
+	if !s.keys.Enabled() {
+		return batch, nil
+	}
+	out := make([]Success, len(batch))
+	for i, b := range batch {
+		var err error
+		if b.AccessToken, err = s.seal(b.ID, "access_token", b.AccessToken); err != nil {
+			return nil, err
+		}
+		if b.RefreshToken, err = s.seal(b.ID, "refresh_token", b.RefreshToken); err != nil {
+			return nil, err
+		}
+		out[i] = b
+	}
+	return out, nil
+}
+
+// SealedKeyIDs returns the ids of the keys the table's sealed values name.
+func (s *Store) SealedKeyIDs(ctx context.Context) ([]string, error) {
+	var ids []string
+	if err := s.db.WithContext(ctx).Raw(sealedKeyIDsSQL).Scan(&ids).Error; err != nil {
+		return nil, fmt.Errorf("find encryption keys in use: %w", err)
+	}
+	sort.Strings(ids)
+	return ids, nil
+}
+
+// Rekey seals every secret in the table under the keyring's primary key,
+// plaintext included, a batch of rows per transaction. It returns how many
+// rows it rewrote.
+func (s *Store) Rekey(ctx context.Context) (int, error) {
+	if !s.keys.Enabled() {
+		return 0, fmt.Errorf("rekey needs TOKENS_ENCRYPTION_KEYS")
+	}
+	total := 0
+	after := uuid.Nil
+	for {
+		n, last, err := s.rekeyBatch(ctx, after)
+		total += n
+		if err != nil || last == uuid.Nil {
+			return total, err
+		}
+		after = last
+	}
+}
+
+type rekeyRow struct {
+	ID           uuid.UUID `gorm:"column:id"`
+	AccessToken  *string   `gorm:"column:access_token"`
+	RefreshToken *string   `gorm:"column:refresh_token"`
+	ClientSecret *string   `gorm:"column:client_secret"`
+}
+
+// rekeyBatch rewrites one batch; last is the batch's highest id, or Nil
+// when there were no rows left.
+func (s *Store) rekeyBatch(ctx context.Context, after uuid.UUID) (n int, last uuid.UUID, err error) {
+	err = s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		var rows []rekeyRow
+		if err := tx.Raw(rekeyBatchSQL, map[string]any{"after": after}).Scan(&rows).Error; err != nil {
+			return err
+		}
+		for _, r := range rows {
+			last = r.ID
+			changed, err := s.reseal(&r)
+			if err != nil {
+				return err
+			}
+			if !changed {
+				continue
+			}
+			if err := tx.Exec(rekeyRowSQL, map[string]any{"id": r.ID, "access_token": r.AccessToken,
+				"refresh_token": r.RefreshToken, "client_secret": r.ClientSecret}).Error; err != nil {
+				return err
+			}
+			n++
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, uuid.Nil, fmt.Errorf("rekey: %w", err)
+	}
+	return n, last, nil
+}
+
+// reseal opens each secret of r and seals it under the primary key; it
+// reports whether any value changed.
+func (s *Store) reseal(r *rekeyRow) (bool, error) {
+	changed := false
+	for col, p := range map[string]**string{"access_token": &r.AccessToken, "refresh_token": &r.RefreshToken, "client_secret": &r.ClientSecret} {
+		if *p == nil || **p == "" || keyring.KeyID(**p) == s.keys.Primary() {
+			continue
+		}
+		plain, err := s.keys.Open(**p, keyring.AAD(r.ID.String(), col))
+		if err != nil {
+			return false, err
+		}
+		sealed, err := s.seal(r.ID, col, plain)
+		if err != nil {
+			return false, err
+		}
+		*p = &sealed
+		changed = true
+	}
+	return changed, nil
+}

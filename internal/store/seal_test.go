@@ -1,0 +1,169 @@
+package store_test
+
+import (
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/tokenwarden/tokenwarden/internal/keyring"
+	"github.com/tokenwarden/tokenwarden/internal/store"
+)
+
+func newKeyring(t *testing.T, ids ...string) (*keyring.Keyring, string) {
+	t.Helper()
+	var parts []string
+	for _, id := range ids {
+		b := make([]byte, 32)
+		rand.Read(b)
+		parts = append(parts, id+":"+base64.StdEncoding.EncodeToString(b))
+	}
+	spec := strings.Join(parts, ",")
+	k, err := keyring.Parse(spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k, spec
+}
+
+// raw reads a column as stored, bypassing the keyring.
+func raw(t *testing.T, st *store.Store, name, col string) string {
+	t.Helper()
+	var v *string
+	if err := st.DB().Raw("SELECT "+col+" FROM oauth_tokens WHERE name = ?", name).Row().Scan(&v); err != nil {
+		t.Fatal(err)
+	}
+	if v == nil {
+		return ""
+	}
+	return *v
+}
+
+func TestSecretsAreSealedAtRest(t *testing.T) {
+	t.Parallel()
+	plain := setup(t)
+	k, _ := newKeyring(t, "k1")
+	st := plain.WithKeyring(k)
+	ctx := t.Context()
+	err := st.Import(ctx, []store.ImportRow{{Name: "a", ClientSecret: ptr("cs-SECRET"), AccessToken: ptr("at-SECRET"),
+		RefreshToken: ptr("rt-SECRET"), AccessTokenExpires: ptr(time.Now())}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, col := range []string{"access_token", "refresh_token", "client_secret"} {
+		if v := raw(t, st, "a", col); !strings.HasPrefix(v, keyring.Prefix+"k1:") || strings.Contains(v, "SECRET") {
+			t.Fatalf("%s stored as %q", col, v)
+		}
+	}
+	row := get(t, st, "a")
+	if row.AccessToken.Reveal() != "at-SECRET" || row.RefreshToken.Reveal() != "rt-SECRET" || row.ClientSecret.Reveal() != "cs-SECRET" {
+		t.Fatal("sealed secrets do not read back")
+	}
+
+	// A refresh stores sealed tokens too.
+	claimed, err := st.Claim(ctx, 1, time.Minute, time.Minute)
+	if err != nil || len(claimed) != 1 || claimed[0].UnsealErr != nil || claimed[0].RefreshToken.Reveal() != "rt-SECRET" {
+		t.Fatalf("claim: %v %v", err, claimed)
+	}
+	exp := time.Now().Add(time.Hour)
+	if _, err := st.StoreSuccesses(ctx, []store.Success{{ID: claimed[0].ID, ClaimID: *claimed[0].ClaimID, Name: "a",
+		AccessToken: "at-NEW-SECRET", RefreshToken: "rt-NEW-SECRET", AccessTokenExpires: &exp}}); err != nil {
+		t.Fatal(err)
+	}
+	if v := raw(t, st, "a", "refresh_token"); strings.Contains(v, "SECRET") {
+		t.Fatalf("refreshed token stored in plaintext: %q", v)
+	}
+	if got := get(t, st, "a").RefreshToken.Reveal(); got != "rt-NEW-SECRET" {
+		t.Fatalf("read %q", got)
+	}
+
+	// Invalidate compares the opened token.
+	if marked, err := st.Invalidate(ctx, "a", "at-NEW-SECRET"); err != nil || !marked {
+		t.Fatalf("invalidate of a sealed token: %v %v", marked, err)
+	}
+}
+
+func TestCiphertextCopiedToAnotherRowDoesNotOpen(t *testing.T) {
+	t.Parallel()
+	k, _ := newKeyring(t, "k1")
+	st := setup(t).WithKeyring(k)
+	for _, n := range []string{"a", "b"} {
+		if err := st.Import(t.Context(), []store.ImportRow{{Name: n, RefreshToken: ptr("rt-" + n)}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	exec(t, st, "UPDATE oauth_tokens SET refresh_token = (SELECT refresh_token FROM oauth_tokens WHERE name = 'a') WHERE name = 'b'")
+	if _, err := st.Get(t.Context(), "b"); err == nil || !strings.Contains(err.Error(), "another row") {
+		t.Fatalf("a ciphertext copied from another row opened: %v", err)
+	}
+	claimed, err := st.Claim(t.Context(), 10, time.Minute, time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range claimed {
+		if (c.Name == "b") != (c.UnsealErr != nil) {
+			t.Fatalf("%s: unseal error %v", c.Name, c.UnsealErr)
+		}
+	}
+}
+
+func TestMissingKeyIsReported(t *testing.T) {
+	t.Parallel()
+	k, _ := newKeyring(t, "k1")
+	plain := setup(t)
+	if err := plain.WithKeyring(k).Import(t.Context(), []store.ImportRow{{Name: "a", RefreshToken: ptr("rt-a")}}); err != nil {
+		t.Fatal(err)
+	}
+	if ids, err := plain.SealedKeyIDs(t.Context()); err != nil || len(ids) != 1 || ids[0] != "k1" {
+		t.Fatalf("key ids %v %v", ids, err)
+	}
+	if _, err := plain.Get(t.Context(), "a"); !errors.Is(err, keyring.ErrUnknownKey) {
+		t.Fatalf("read without the key: %v", err)
+	}
+	other, _ := newKeyring(t, "k2")
+	if _, err := plain.WithKeyring(other).Get(t.Context(), "a"); !errors.Is(err, keyring.ErrUnknownKey) {
+		t.Fatalf("read with another key: %v", err)
+	}
+}
+
+func TestRekeyMovesEveryRowToThePrimaryKey(t *testing.T) {
+	t.Parallel()
+	plain := setup(t)
+	ctx := t.Context()
+	// Rows from before encryption, and rows under an old key.
+	if err := plain.Import(ctx, []store.ImportRow{{Name: "legacy", RefreshToken: ptr("rt-legacy"), ClientSecret: ptr("cs-legacy")}}); err != nil {
+		t.Fatal(err)
+	}
+	old, oldSpec := newKeyring(t, "old")
+	if err := plain.WithKeyring(old).Import(ctx, []store.ImportRow{{Name: "sealed", RefreshToken: ptr("rt-sealed"), AccessToken: ptr("at-sealed")}}); err != nil {
+		t.Fatal(err)
+	}
+	_, newSpec := newKeyring(t, "new")
+	both, err := keyring.Parse(newSpec + "," + oldSpec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := plain.WithKeyring(both)
+	n, err := st.Rekey(ctx)
+	if err != nil || n != 2 {
+		t.Fatalf("rekey rewrote %d rows (%v), want 2", n, err)
+	}
+	if ids, _ := st.SealedKeyIDs(ctx); len(ids) != 1 || ids[0] != "new" {
+		t.Fatalf("keys in use after rekey: %v", ids)
+	}
+	if got := get(t, st, "legacy").ClientSecret.Reveal(); got != "cs-legacy" {
+		t.Fatalf("legacy secret after rekey: %q", got)
+	}
+	if got := get(t, st, "sealed").RefreshToken.Reveal(); got != "rt-sealed" {
+		t.Fatalf("sealed token after rekey: %q", got)
+	}
+	newOnly, _ := keyring.Parse(newSpec)
+	if _, err := plain.WithKeyring(newOnly).Get(ctx, "sealed"); err != nil {
+		t.Fatalf("the old key is still needed after rekey: %v", err)
+	}
+	if n, err := st.Rekey(ctx); err != nil || n != 0 {
+		t.Fatalf("second rekey rewrote %d (%v), want 0", n, err)
+	}
+}

@@ -1,0 +1,1 @@
+SELECT id FROM oauth_tokens WHERE name = @name FOR UPDATE

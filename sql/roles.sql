@@ -1,0 +1,33 @@
+-- Least-privilege roles for tokenwarden. Apply after schema.sql as a role
+-- that may create roles (`worker migrate --roles`, or psql -f). Idempotent.
+-- Grant them to login roles, e.g.
+--   CREATE ROLE billing_app LOGIN PASSWORD '...' IN ROLE tokenwarden_consumer;
+--
+-- tokenwarden_worker: refreshes and manages connections.
+-- tokenwarden_consumer: reads access tokens and asks for refreshes (through
+-- tokenwarden_invalidate and tokenwarden_request_refresh), but can neither
+-- read refresh tokens or client secrets nor change any row.
+DO $$
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'tokenwarden_worker') THEN
+        CREATE ROLE tokenwarden_worker NOLOGIN;
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'tokenwarden_consumer') THEN
+        CREATE ROLE tokenwarden_consumer NOLOGIN;
+    END IF;
+END $$;
+
+GRANT SELECT, INSERT, UPDATE, DELETE ON oauth_tokens TO tokenwarden_worker;
+GRANT SELECT, INSERT, DELETE ON oauth_token_events TO tokenwarden_worker;
+GRANT USAGE ON SEQUENCE oauth_token_events_id_seq TO tokenwarden_worker;
+GRANT SELECT, INSERT, UPDATE ON api_keys TO tokenwarden_worker;
+
+REVOKE ALL ON oauth_tokens FROM tokenwarden_consumer;
+GRANT SELECT (id, name, provider, access_token, access_token_expires, updating, updating_until,
+              status, last_error, version, json_data, has_refresh_token)
+    ON oauth_tokens TO tokenwarden_consumer;
+
+REVOKE ALL ON FUNCTION tokenwarden_invalidate(text, text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION tokenwarden_request_refresh(text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION tokenwarden_invalidate(text, text) TO tokenwarden_consumer, tokenwarden_worker;
+GRANT EXECUTE ON FUNCTION tokenwarden_request_refresh(text) TO tokenwarden_consumer, tokenwarden_worker;
