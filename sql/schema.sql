@@ -135,6 +135,14 @@ LANGUAGE sql SECURITY DEFINER SET search_path FROM CURRENT AS $$
     SELECT pg_notify('tokenwarden_refresh', p_name);
 $$;
 
+-- The encryption keys the table's sealed values may name, recorded when a
+-- key first seals something, so that start-up can check the configured
+-- keys without reading every row. worker rekey trims it.
+CREATE TABLE IF NOT EXISTS oauth_token_keys (
+    key_id        text PRIMARY KEY,
+    first_used_at timestamptz NOT NULL DEFAULT now()
+);
+
 DROP TRIGGER IF EXISTS oauth_tokens_before_write ON oauth_tokens;
 CREATE TRIGGER oauth_tokens_before_write
     BEFORE INSERT OR UPDATE ON oauth_tokens

@@ -84,6 +84,15 @@ func (e *session) close() {
 	e.store.Close()
 }
 
+// consumerPoll is how often a waiting consumer re-reads a row without
+// notifications: 0 (the library's default) unless in poll-only mode.
+func (e *session) consumerPoll() time.Duration {
+	if e.cfg.PollOnly {
+		return time.Second
+	}
+	return 0
+}
+
 // policy is the endpoint policy every request carrying secrets obeys.
 func (e *session) policy() provider.EndpointPolicy {
 	return provider.EndpointPolicy{AllowInsecureHTTP: e.cfg.AllowInsecureHTTP, AllowedHosts: e.cfg.AllowedTokenHosts}
@@ -165,7 +174,11 @@ func (a *app) run(ctx context.Context, args []string) error {
 	}
 	e.log.Info("worker started", "poll_interval", e.cfg.PollInterval, "refresh_before", e.cfg.RefreshBefore,
 		"concurrency", e.cfg.Concurrency, "db_max_conns", e.cfg.DBMaxConns, "lease", e.cfg.Lease)
-	err = w.Run(ctx, e.cfg.DatabaseURL)
+	listen := e.cfg.DatabaseURL
+	if e.cfg.PollOnly {
+		listen = "" // no LISTEN: refresh requests wait for the next poll
+	}
+	err = w.Run(ctx, listen)
 	e.log.Info("worker stopped")
 	if httpDone != nil {
 		if herr := httpDone(); err == nil {

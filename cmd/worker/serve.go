@@ -48,7 +48,8 @@ func (e *session) startHTTP(ctx context.Context) (done func() error, err error) 
 	if err != nil {
 		return nil, fmt.Errorf("TOKENS_HTTP_ADDR: %w", err)
 	}
-	client, err := tokens.Open(ctx, e.cfg.DatabaseURL, &tokens.Options{MaxConns: e.cfg.DBMaxConns, Logger: e.log})
+	client, err := tokens.Open(ctx, e.cfg.DatabaseURL, &tokens.Options{MaxConns: e.cfg.DBMaxConns, Logger: e.log,
+		EncryptionKeys: e.cfg.EncryptionKeys, PollOnly: e.cfg.PollOnly, PollInterval: e.consumerPoll()})
 	if err != nil {
 		ln.Close()
 		return nil, err

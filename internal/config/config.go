@@ -43,6 +43,10 @@ type Config struct {
 	// the token HTTP API, health, readiness and metrics, e.g. 127.0.0.1:8080.
 	// Empty: `worker run` serves no HTTP.
 	HTTPAddr string `env:"TOKENS_HTTP_ADDR"`
+	// PollOnly runs without LISTEN/NOTIFY, for PgBouncer in transaction
+	// mode: the worker finds work only by polling (TOKENS_POLL_INTERVAL)
+	// and consumers re-read waiting rows every second.
+	PollOnly bool `env:"TOKENS_POLL_ONLY" envDefault:"false"`
 	// WebhookURL receives needs_reauth and failing events, signed with
 	// WebhookSecret (HMAC-SHA256); empty sends none.
 	WebhookURL    string `env:"TOKENS_WEBHOOK_URL"`

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"time"
 
 	"github.com/google/uuid"
@@ -226,6 +227,14 @@ func (w *Worker) write(ctx context.Context, b *batch) (Stats, error) {
 }
 
 func (w *Worker) logSuccess(o outcome, version int64) {
+	if rx := o.res.RefreshExpiry; rx != nil && time.Until(*rx) < w.cfg.ReauthWarning {
+		w.log.Warn("refresh token expires soon; re-authorize the connection before then",
+			"name", o.claim.Name, "refresh_token_expires", rx.UTC().Format(time.RFC3339))
+	}
+	// A burst stores thousands a second: build the line only if it is kept.
+	if !w.log.Enabled(context.Background(), slog.LevelInfo) {
+		return
+	}
 	attrs := []any{"name", o.claim.Name, "provider", o.claim.Provider, "version", version,
 		"rotated", o.res.RefreshToken != "", "took", o.took.Round(time.Millisecond)}
 	if o.res.Expiry != nil {
@@ -234,10 +243,6 @@ func (w *Worker) logSuccess(o outcome, version int64) {
 		attrs = append(attrs, "expires_in", "never")
 	}
 	w.log.Info("refreshed", attrs...)
-	if rx := o.res.RefreshExpiry; rx != nil && time.Until(*rx) < w.cfg.ReauthWarning {
-		w.log.Warn("refresh token expires soon; re-authorize the connection before then",
-			"name", o.claim.Name, "refresh_token_expires", rx.UTC().Format(time.RFC3339))
-	}
 }
 
 func (w *Worker) logFailures(b *batch, released []uuid.UUID) Stats {

@@ -32,6 +32,9 @@ func (r *ImportRow) hasTokens() bool { return r.AccessToken != nil || r.RefreshT
 // Import upserts connections by name in one transaction: either every row
 // lands or none does.
 func (s *Store) Import(ctx context.Context, rows []ImportRow) error {
+	if err := s.recordKey(ctx); err != nil {
+		return err
+	}
 	return s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 		for i := range rows {
 			r := &rows[i]

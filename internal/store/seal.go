@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sort"
+	"strings"
 
 	"github.com/google/uuid"
 	"gorm.io/gorm"
@@ -64,14 +65,27 @@ func (s *Store) sealSuccesses(batch []Success) ([]Success, error) {
 	return out, nil
 }
 
-// SealedKeyIDs returns the ids of the keys the table's sealed values name.
+// SealedKeyIDs returns the ids of the keys the table's sealed values may
+// name, from oauth_token_keys: its cost does not grow with the table.
 func (s *Store) SealedKeyIDs(ctx context.Context) ([]string, error) {
 	var ids []string
 	if err := s.db.WithContext(ctx).Raw(sealedKeyIDsSQL).Scan(&ids).Error; err != nil {
 		return nil, fmt.Errorf("find encryption keys in use: %w", err)
 	}
-	sort.Strings(ids)
 	return ids, nil
+}
+
+// recordKey notes the primary key in oauth_token_keys before it first
+// seals anything this process writes.
+func (s *Store) recordKey(ctx context.Context) error {
+	if !s.keys.Enabled() || s.recorded == nil || s.recorded.Load() {
+		return nil
+	}
+	if err := s.db.WithContext(ctx).Exec(recordKeySQL, map[string]any{"key_id": s.keys.Primary()}).Error; err != nil {
+		return fmt.Errorf("record encryption key: %w", err)
+	}
+	s.recorded.Store(true)
+	return nil
 }
 
 // Rekey seals every secret in the table under the keyring's primary key,
@@ -81,16 +95,37 @@ func (s *Store) Rekey(ctx context.Context) (int, error) {
 	if !s.keys.Enabled() {
 		return 0, fmt.Errorf("rekey needs TOKENS_ENCRYPTION_KEYS")
 	}
+	if err := s.recordKey(ctx); err != nil {
+		return 0, err
+	}
 	total := 0
 	after := uuid.Nil
 	for {
 		n, last, err := s.rekeyBatch(ctx, after)
 		total += n
-		if err != nil || last == uuid.Nil {
+		if err != nil {
 			return total, err
+		}
+		if last == uuid.Nil {
+			return total, s.trimKeys(ctx)
 		}
 		after = last
 	}
+}
+
+// trimKeys forgets the keys no row names any more, so that they may be
+// removed from TOKENS_ENCRYPTION_KEYS.
+func (s *Store) trimKeys(ctx context.Context) error {
+	var inUse []string
+	if err := s.db.WithContext(ctx).Raw(keysInRowsSQL).Scan(&inUse).Error; err != nil {
+		return fmt.Errorf("rekey: %w", err)
+	}
+	sort.Strings(inUse)
+	keep := "{" + strings.Join(append(inUse, s.keys.Primary()), ",") + "}"
+	if err := s.db.WithContext(ctx).Exec(trimKeysSQL, map[string]any{"keep": keep}).Error; err != nil {
+		return fmt.Errorf("rekey: %w", err)
+	}
+	return nil
 }
 
 type rekeyRow struct {

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -64,6 +65,9 @@ var (
 	rekeyBatchSQL     = query("rekey_batch")
 	rekeyRowSQL       = query("rekey_row")
 	sealedKeyIDsSQL   = query("sealed_key_ids")
+	recordKeySQL      = query("record_key")
+	keysInRowsSQL     = query("keys_in_rows")
+	trimKeysSQL       = query("trim_keys")
 	pruneEventsSQL    = query("prune_events")
 )
 
@@ -74,6 +78,8 @@ var ErrNotFound = errors.New("no such connection")
 type Store struct {
 	db   *gorm.DB
 	keys *keyring.Keyring
+	// recorded is set once the primary key is in oauth_token_keys.
+	recorded *atomic.Bool
 }
 
 // WithKeyring returns a Store on the same pool that seals secrets on write
@@ -81,6 +87,7 @@ type Store struct {
 func (s *Store) WithKeyring(k *keyring.Keyring) *Store {
 	c := *s
 	c.keys = k
+	c.recorded = new(atomic.Bool)
 	return &c
 }
 
@@ -244,6 +251,9 @@ type Stored struct {
 // returns the rows it wrote. A row missing from the result was fenced off:
 // its claim was taken over or cancelled since.
 func (s *Store) StoreSuccesses(ctx context.Context, batch []Success) ([]Stored, error) {
+	if err := s.recordKey(ctx); err != nil {
+		return nil, err
+	}
 	sealed, err := s.sealSuccesses(batch)
 	if err != nil {
 		return nil, err

@@ -32,6 +32,11 @@ type Options struct {
 	// format of TOKENS_ENCRYPTION_KEYS; empty when tokens are stored in
 	// plaintext.
 	EncryptionKeys string
+	// PollOnly keeps no LISTEN connection, for connection poolers in
+	// transaction mode (PgBouncer) where LISTEN does not work: waits then
+	// re-read the row every PollInterval, and nothing is cached (the cache
+	// is safe only while change notifications arrive).
+	PollOnly bool
 	// DisableCache turns off the in-memory cache.
 	DisableCache bool
 	// Logger receives the client's warnings; default slog.Default().
@@ -86,7 +91,9 @@ func Open(ctx context.Context, databaseURL string, opts *Options) (*Client, erro
 	c := &Client{store: st, hub: newHub(o.DisableCache), opts: o, stop: stop, done: make(chan struct{})}
 	go func() {
 		defer close(c.done)
-		notify.Listen(lctx, databaseURL, []string{notify.TokensChannel}, c.hub, o.Logger)
+		if !o.PollOnly {
+			notify.Listen(lctx, databaseURL, []string{notify.TokensChannel}, c.hub, o.Logger)
+		}
 	}()
 	return c, nil
 }
@@ -173,7 +180,7 @@ func (c *Client) check(ctx context.Context, name string, st stamp, requested *bo
 	if !row.HasRefreshToken {
 		return nil, 0, "", &ReauthError{Name: name, LastError: "access token expired and there is no refresh token"}
 	}
-	if !*requested {
+	if !*requested && !c.hub.recentlyRequested(name, now) {
 		if err := c.store.RequestRefresh(ctx, name); err != nil {
 			return nil, 0, "", fmt.Errorf("tokens: %w", err)
 		}
@@ -193,7 +200,12 @@ func (c *Client) check(ctx context.Context, name string, st stamp, requested *bo
 // refresh. A following Get waits for the new token.
 func (c *Client) Invalidate(ctx context.Context, name, staleAccessToken string) error {
 	c.hub.drop(name)
-	_, err := c.store.Invalidate(ctx, name, staleAccessToken)
+	marked, err := c.store.Invalidate(ctx, name, staleAccessToken)
+	if marked {
+		// The invalidation already woke the workers; a Get that follows
+		// need not ask again.
+		c.hub.requested(name)
+	}
 	switch {
 	case errors.Is(err, store.ErrNotFound):
 		return fmt.Errorf("%w: %s", ErrNotFound, name)

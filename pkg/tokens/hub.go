@@ -17,6 +17,8 @@ type hub struct {
 	waiters   map[string]map[chan struct{}]struct{}
 	cache     map[string]*Token
 	noCache   bool
+	// asked records when this client last woke the workers for a name.
+	asked map[string]time.Time
 }
 
 func newHub(noCache bool) *hub {
@@ -25,6 +27,7 @@ func newHub(noCache bool) *hub {
 		waiters: map[string]map[chan struct{}]struct{}{},
 		cache:   map[string]*Token{},
 		noCache: noCache,
+		asked:   map[string]time.Time{},
 	}
 }
 
@@ -69,6 +72,26 @@ func (h *hub) put(name string, t *Token, st stamp) {
 		return
 	}
 	h.cache[name] = t
+}
+
+// requested notes that the workers were just asked to refresh name.
+func (h *hub) requested(name string) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.asked[name] = time.Now()
+}
+
+// recentlyRequested reports a request for name in the last second; it
+// forgets older ones so the map stays small.
+func (h *hub) recentlyRequested(name string, now time.Time) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	at, ok := h.asked[name]
+	if ok && now.Sub(at) >= time.Second {
+		delete(h.asked, name)
+		return false
+	}
+	return ok
 }
 
 func (h *hub) drop(name string) {
