@@ -1,0 +1,85 @@
+package refresh_test
+
+import (
+	"bytes"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/tokenwarden/tokenwarden/internal/mockprovider"
+	"github.com/tokenwarden/tokenwarden/internal/provider"
+	"github.com/tokenwarden/tokenwarden/internal/refresh"
+	"github.com/tokenwarden/tokenwarden/internal/store"
+)
+
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// A worker stalls past its lease; another takes the row over and stores
+// newer tokens. The stalled worker's late answer must be refused and
+// logged, not written over them.
+func TestLateWriteOfATakenOverClaimIsRefusedAndLogged(t *testing.T) {
+	t.Parallel()
+	e := setup(t, mockprovider.Options{Rotate: true, Lifetime: time.Hour})
+	arrived, proceed := make(chan struct{}, 1), make(chan struct{})
+	gated := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		arrived <- struct{}{}
+		<-proceed
+		e.prov.ServeHTTP(w, r)
+	}))
+	defer gated.Close()
+	e.srv = gated
+	e.insert(t, 0, "a")
+
+	var logs lockedBuffer
+	ex := provider.NewRefresher(provider.NewCatalogue(), gated.Client(), nil)
+	stalled := refresh.New(e.st, ex, refresh.Config{}, slog.New(slog.NewTextHandler(&logs, nil)))
+	done := make(chan refresh.Stats, 1)
+	go func() {
+		stats, _ := stalled.Pass(t.Context())
+		done <- stats
+	}()
+	<-arrived
+
+	// Its lease runs out; a second worker claims the row and stores.
+	e.exec(t, "UPDATE oauth_tokens SET updating_until = now() - interval '1 second'")
+	claimed, err := e.st.Claim(t.Context(), 1, 5*time.Minute, time.Minute)
+	if err != nil || len(claimed) != 1 || !claimed[0].TakenOver {
+		t.Fatalf("takeover: %v %v", claimed, err)
+	}
+	exp := time.Now().Add(time.Hour)
+	if _, err := e.st.StoreSuccesses(t.Context(), []store.Success{{ID: claimed[0].ID, ClaimID: *claimed[0].ClaimID,
+		Name: "a", AccessToken: "at-second-worker", RefreshToken: "rt-second-worker", AccessTokenExpires: &exp}}); err != nil {
+		t.Fatal(err)
+	}
+
+	close(proceed)
+	stats := <-done
+	if stats.Fenced != 1 || stats.Refreshed != 0 {
+		t.Fatalf("stalled worker's stats = %+v, want its write fenced", stats)
+	}
+	if r := e.row(t, "a"); r.AccessToken.Reveal() != "at-second-worker" || r.Version != 1 {
+		t.Fatalf("the late write landed: version %d", r.Version)
+	}
+	if !strings.Contains(logs.String(), "refused") || !strings.Contains(logs.String(), "name=a") {
+		t.Fatalf("the refusal was not logged:\n%s", logs.String())
+	}
+}
