@@ -63,4 +63,5 @@ cat >&2 <<EOF2
 EOF2
 export TOKENS_REFRESH_BEFORE="${TOKENS_REFRESH_BEFORE:-30s}"
 export TOKENS_POLL_INTERVAL="${TOKENS_POLL_INTERVAL:-10s}"
+export TOKENS_SPOOL_DIR="${TOKENS_SPOOL_DIR:-$root/.dev/spool}"
 "$bin/worker" run

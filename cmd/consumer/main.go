@@ -85,7 +85,8 @@ func (a *app) open(ctx context.Context) (*tokens.Client, error) {
 	// The client's reconnect warnings would interleave with a one-line
 	// error; the command reports failures itself.
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
-	return tokens.Open(ctx, dsn, &tokens.Options{MaxConns: 2, Logger: quiet, EncryptionKeys: a.getenv("TOKENS_ENCRYPTION_KEYS")})
+	return tokens.Open(ctx, dsn, &tokens.Options{MaxConns: 2, Logger: quiet, EncryptionKeys: a.getenv("TOKENS_ENCRYPTION_KEYS"),
+		PollOnly: a.getenv("TOKENS_POLL_ONLY") == "true", PollInterval: time.Second})
 }
 
 func (a *app) get(ctx context.Context, args []string) error {
