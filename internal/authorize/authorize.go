@@ -151,7 +151,7 @@ func endpoint(what, override, tmpl string, params, defaults map[string]string) (
 	if s == "" {
 		return "", fmt.Errorf("no %s URL for this provider", what)
 	}
-	s, err := fill(s, params, defaults)
+	s, err := provider.Fill(s, params, defaults)
 	if err != nil {
 		return "", err
 	}
@@ -160,34 +160,6 @@ func endpoint(what, override, tmpl string, params, defaults map[string]string) (
 		return "", fmt.Errorf("the %s URL must be an absolute http(s) URL without credentials", what)
 	}
 	return s, nil
-}
-
-// fill replaces {name} placeholders in s from params, then defaults.
-func fill(s string, params, defaults map[string]string) (string, error) {
-	var b strings.Builder
-	for {
-		i := strings.IndexByte(s, '{')
-		if i < 0 {
-			b.WriteString(s)
-			return b.String(), nil
-		}
-		j := strings.IndexByte(s[i:], '}')
-		if j < 0 {
-			b.WriteString(s)
-			return b.String(), nil
-		}
-		key := s[i+1 : i+j]
-		v := params[key]
-		if v == "" {
-			v = defaults[key]
-		}
-		if v == "" {
-			return "", fmt.Errorf("missing parameter %q (give --params)", key)
-		}
-		b.WriteString(s[:i])
-		b.WriteString(url.PathEscape(v))
-		s = s[i+j+1:]
-	}
 }
 
 // SaveFunc stores the tokens. It runs before the browser is answered, so

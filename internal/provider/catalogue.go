@@ -248,8 +248,9 @@ func ParseAuthStyle(s string) (oauth2.AuthStyle, error) {
 	}
 }
 
-// fill replaces {name} placeholders in s from params, then defaults.
-func fill(s string, params, defaults map[string]string) (string, error) {
+// Fill replaces {name} placeholders in s from params, then defaults; a
+// placeholder with no value is an error.
+func Fill(s string, params, defaults map[string]string) (string, error) {
 	var b strings.Builder
 	for {
 		i := strings.IndexByte(s, '{')

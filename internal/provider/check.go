@@ -49,7 +49,7 @@ func (r *Refresher) Check(ctx context.Context, row *model.OAuthToken) (*CheckRes
 	for k, s := range c.params {
 		vars[k] = s
 	}
-	u, err := fill(v.URL, vars, c.tmpl.Params)
+	u, err := Fill(v.URL, vars, c.tmpl.Params)
 	if err != nil {
 		return nil, configError("%v", err)
 	}

@@ -123,7 +123,7 @@ func (r *Refresher) standard(ctx context.Context, c *conn) (*Result, error) {
 	if tokenURL == "" {
 		return nil, configError("no token_url for provider %s", c.tmpl.Name)
 	}
-	tokenURL, err := fill(tokenURL, c.params, c.tmpl.Params)
+	tokenURL, err := Fill(tokenURL, c.params, c.tmpl.Params)
 	if err != nil {
 		return nil, configError("%v", err)
 	}

@@ -54,7 +54,7 @@ func (r *Refresher) webexAppToken(ctx context.Context, c *conn) (*Result, error)
 	if appURL == "" {
 		appURL = c.tmpl.AppTokenURL
 	}
-	appURL, err = fill(appURL, c.params, c.tmpl.Params)
+	appURL, err = Fill(appURL, c.params, c.tmpl.Params)
 	if err != nil {
 		return nil, configError("%v", err)
 	}

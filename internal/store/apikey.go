@@ -98,7 +98,7 @@ func (s *Store) ListAPIKeys(ctx context.Context) ([]APIKey, error) {
 // RevokeAPIKey revokes a key at once; it is ErrAPIKeyNotFound for an
 // unknown id and a no-op for a key already revoked.
 func (s *Store) RevokeAPIKey(ctx context.Context, id string) error {
-	n, err := s.countRowsOf(ctx, apiKeyRevokeSQL, map[string]any{"id": id})
+	n, err := s.countRows(ctx, apiKeyRevokeSQL, map[string]any{"id": id})
 	if err != nil {
 		return fmt.Errorf("revoke API key: %w", err)
 	}
@@ -124,14 +124,4 @@ func (s *Store) Ready(ctx context.Context) error {
 		return fmt.Errorf("readiness check: %w", err)
 	}
 	return nil
-}
-
-func (s *Store) countRowsOf(ctx context.Context, q string, args map[string]any) (int, error) {
-	var rows []struct {
-		ID string `gorm:"column:id"`
-	}
-	if err := s.db.WithContext(ctx).Raw(q, args).Scan(&rows).Error; err != nil {
-		return 0, err
-	}
-	return len(rows), nil
 }

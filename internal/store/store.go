@@ -448,13 +448,16 @@ func (s *Store) NextDue(ctx context.Context, before time.Duration) (d time.Durat
 }
 
 func (s *Store) countRows(ctx context.Context, q string, args map[string]any) (int, error) {
-	var rows []struct {
-		Name string `gorm:"column:name"`
-	}
-	if err := s.db.WithContext(ctx).Raw(q, args).Scan(&rows).Error; err != nil {
+	rows, err := s.db.WithContext(ctx).Raw(q, args).Rows()
+	if err != nil {
 		return 0, err
 	}
-	return len(rows), nil
+	defer rows.Close()
+	n := 0
+	for rows.Next() {
+		n++
+	}
+	return n, rows.Err()
 }
 
 // Event is one recorded refresh attempt.
