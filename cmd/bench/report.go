@@ -1,6 +1,7 @@
 package main
 
 import (
+	_ "embed"
 	"fmt"
 	"runtime"
 	"slices"
@@ -93,12 +94,19 @@ func (r *report) header() string {
 	return sb.String()
 }
 
+// analysis explains the misses; it is prose kept beside the code that
+// measures, and revised when the figures move.
+//
+//go:embed analysis.md
+var analysis string
+
 func (r *report) markdown() string {
 	var sb strings.Builder
 	sb.WriteString(r.header())
 	for _, t := range r.tables {
 		sb.WriteString(t.markdown())
 	}
+	sb.WriteString(analysis)
 	return sb.String()
 }
 
