@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net/url"
 	"os"
+	"reflect"
 	"strings"
 	"time"
 
@@ -61,7 +62,7 @@ func Load() (*Config, error) { return LoadFrom(env.ToMap(os.Environ())) }
 func LoadFrom(environ map[string]string) (*Config, error) {
 	var c Config
 	if err := env.ParseWithOptions(&c, env.Options{Environment: environ}); err != nil {
-		return nil, fmt.Errorf("configuration: %s", oneLine(err))
+		return nil, parseError(err)
 	}
 	if err := c.Validate(); err != nil {
 		return nil, err
@@ -139,6 +140,18 @@ func (c *Config) Level() (slog.Level, error) {
 		return 0, fmt.Errorf("TOKENS_LOG_LEVEL must be debug, info, warn or error, not %q", c.LogLevel)
 	}
 	return l, nil
+}
+
+// parseError names the variable whose value did not parse; the library's
+// message names the Go field instead.
+func parseError(err error) error {
+	var pe env.ParseError
+	if errors.As(err, &pe) {
+		if f, ok := reflect.TypeOf(Config{}).FieldByName(pe.Name); ok {
+			return fmt.Errorf("%s: %s", f.Tag.Get("env"), oneLine(pe.Err))
+		}
+	}
+	return fmt.Errorf("configuration: %s", oneLine(err))
 }
 
 func oneLine(err error) string {
