@@ -11,7 +11,7 @@ WITH_DB = DATABASE_URL="$${DATABASE_URL:-$$(bash scripts/pg.sh start)}"; export 
 
 .DEFAULT_GOAL := help
 
-.PHONY: help build test run bench db-start db-stop db-status db-url fmt vet lint clean
+.PHONY: help build test run bench check-deploy db-start db-stop db-status db-url fmt vet lint clean
 
 help: ## List targets
 	@echo "Usage: make <target>"
@@ -32,6 +32,9 @@ test: ## go vet + go test -race (starts the local PostgreSQL unless DATABASE_URL
 
 run: ## Run the service locally (scripts/dev-run.sh)
 	bash scripts/dev-run.sh
+
+check-deploy: ## Build with the Dockerfile's flags and parse the compose, Kubernetes and Grafana files
+	bash scripts/check-deploy.sh
 
 bench: ## Run ./cmd/bench against the database
 	@set -euo pipefail; $(WITH_DB) $(GO) run ./cmd/bench
