@@ -43,6 +43,14 @@ for _ in $(seq 50); do
   sleep 0.1
 done
 
+# A local encryption key, so the demo stores tokens sealed as production
+# should; kept under .dev/ so later runs can read what earlier ones wrote.
+keyfile="$root/.dev/encryption-key"
+if [[ ! -s "$keyfile" ]]; then
+  (umask 077; printf 'dev:%s\n' "$(head -c 32 /dev/urandom | base64)" > "$keyfile")
+fi
+export TOKENS_ENCRYPTION_KEYS="${TOKENS_ENCRYPTION_KEYS:-$(cat "$keyfile")}"
+
 echo "==> applying the schema" >&2
 "$bin/worker" migrate >&2
 
@@ -59,7 +67,7 @@ cat >&2 <<EOF2
 ==> running the worker (Ctrl-C stops everything)
     in another terminal:
       DATABASE_URL='$DATABASE_URL' $bin/worker list
-      DATABASE_URL='$DATABASE_URL' $bin/consumer get demo-xero --json
+      DATABASE_URL='$DATABASE_URL' TOKENS_ENCRYPTION_KEYS="\$(cat $keyfile)" $bin/consumer get demo-xero --json
 EOF2
 export TOKENS_REFRESH_BEFORE="${TOKENS_REFRESH_BEFORE:-30s}"
 export TOKENS_POLL_INTERVAL="${TOKENS_POLL_INTERVAL:-10s}"
