@@ -55,12 +55,16 @@ func runSteady(ctx context.Context, b *bench) ([]*table, error) {
 	o := b.opts
 	t := &table{
 		title: "steady",
-		setup: fmt.Sprintf("%d rows with %s tokens, initial expiries spread uniformly over the next %s; `worker run` with TOKENS_REFRESH_BEFORE=%s, TOKENS_POLL_INTERVAL=1s, TOKENS_CONCURRENCY=%d, provider latency %s, for %s, then SIGTERM.",
-			o.steadyRows, o.steadyLifetime, o.steadyLifetime, o.steadyBefore, o.steadyConc, o.latency, o.steadyDuration),
+		setup: fmt.Sprintf("%d rows with %s tokens, each at a uniformly random point of its refresh cycle (initial expiries spread over %s to %s from now, so the run starts in the steady state rather than with a backlog); `worker run` with TOKENS_REFRESH_BEFORE=%s, TOKENS_POLL_INTERVAL=1s, TOKENS_CONCURRENCY=%d, provider latency %s, for %s, then SIGTERM.",
+			o.steadyRows, o.steadyLifetime, o.steadyBefore, o.steadyBefore+o.steadyLifetime, o.steadyBefore, o.steadyConc, o.latency, o.steadyDuration),
 	}
 	p := startProvider(o.steadyLifetime, o.latency)
 	defer p.Close()
-	spread := fmt.Sprintf("now() + (g - 1) * (interval '%d microseconds' / %d)", o.steadyLifetime.Microseconds(), o.steadyRows)
+	// A token is refreshed RefreshBefore ahead of its expiry, once per
+	// lifetime: in the steady state the next expiries are spread evenly
+	// over (RefreshBefore, RefreshBefore + lifetime] from now.
+	spread := fmt.Sprintf("now() + interval '%d microseconds' + g * (interval '%d microseconds' / %d)",
+		o.steadyBefore.Microseconds(), o.steadyLifetime.Microseconds(), o.steadyRows)
 	if err := b.seed(ctx, o.steadyRows, p.TokenURL(), spread); err != nil {
 		return []*table{t}, err
 	}
