@@ -687,9 +687,9 @@ func TestLoadCatalogueInvalidFile(t *testing.T) {
 func TestImitationsRefuseWrongRequests(t *testing.T) {
 	t.Parallel()
 	type shape struct {
-		basic, post, json bool
-		fields            url.Values
-		path, accept      string
+		basic, json  bool
+		fields       url.Values
+		path, accept string
 	}
 	build := func(im imitation, s shape) *http.Request {
 		var body string

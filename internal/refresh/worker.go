@@ -180,7 +180,7 @@ func (w *Worker) Run(ctx context.Context, dsn string) error {
 			return nil
 		}
 		w.passes.Add(1)
-		wait := w.cfg.PollInterval
+		var wait time.Duration
 		if err != nil {
 			w.log.Error("refresh pass failed; retrying", "err", err, "retry_in", errBackoff)
 			wait, errBackoff = errBackoff, min(errBackoff*2, 30*time.Second)
