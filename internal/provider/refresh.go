@@ -1,13 +1,16 @@
 package provider
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
+	"unicode/utf8"
 
 	"golang.org/x/oauth2"
 
@@ -158,7 +161,25 @@ func (r *Refresher) standard(ctx context.Context, c *conn) (*Result, error) {
 		e.scrub(rt, cfg.ClientSecret)
 		return nil, e
 	}
-	return result(tok, rt, c, time.Now()), nil
+	return checked(result(tok, rt, c, time.Now()))
+}
+
+// maxTokenLen bounds a token; real ones (JWTs included) are a few KB.
+const maxTokenLen = 64 << 10
+
+// checked refuses an answer whose tokens PostgreSQL could not store or no
+// API would accept (control characters, NUL, absurd length) as a malformed,
+// transient answer: stored, it would fail every batch it was part of.
+func checked(r *Result) (*Result, error) {
+	for _, t := range []string{r.AccessToken, r.RefreshToken, r.TokenType} {
+		if len(t) > maxTokenLen || strings.IndexFunc(t, func(c rune) bool { return c < 0x20 || c == 0x7f || c == utf8.RuneError }) >= 0 {
+			return nil, &Error{msg: "token endpoint answered with a malformed token"}
+		}
+	}
+	if bytes.Contains(r.JSONData, []byte(`\u0000`)) {
+		r.JSONData = nil // the kept fields are informative; drop what jsonb cannot hold
+	}
+	return r, nil
 }
 
 func transport(c *http.Client) http.RoundTripper {

@@ -264,3 +264,26 @@ func TestHugeAnswerIsCutAndClassified(t *testing.T) {
 		}
 	}
 }
+
+// An answer the database could not store (a NUL in a token) would poison
+// every batch it joined: it is refused at the source as malformed.
+func TestMalformedTokensAreRefused(t *testing.T) {
+	t.Parallel()
+	for _, body := range []string{
+		`{"access_token":"at\u0000x","expires_in":60}`,
+		`{"access_token":"at","refresh_token":"rt\nx","expires_in":60}`,
+		`{"access_token":"` + strings.Repeat("a", 70<<10) + `","expires_in":60}`,
+	} {
+		r, conn := serve(t, answer(200, body))
+		res, err := r.Refresh(t.Context(), conn)
+		var pe *Error
+		if res != nil || !errors.As(err, &pe) || pe.Reauth || !strings.Contains(err.Error(), "malformed") {
+			t.Errorf("%.40s: got %v, %v", body, res, err)
+		}
+	}
+	r, conn := serve(t, answer(200, `{"access_token":"at","expires_in":60,"scope":"a\u0000b"}`))
+	res, err := r.Refresh(t.Context(), conn)
+	if err != nil || res.AccessToken != "at" || res.JSONData != nil {
+		t.Fatalf("NUL in a kept field: %v %s", err, res.JSONData)
+	}
+}

@@ -114,5 +114,5 @@ func appTokenResult(c *conn, resp *http.Response, data []byte, managerToken stri
 	if tj.ExpiresIn > 0 {
 		tok.Expiry = time.Now().Add(time.Duration(tj.ExpiresIn) * time.Second)
 	}
-	return result(tok, model.Str(c.row.RefreshToken), c, time.Now()), nil
+	return checked(result(tok, model.Str(c.row.RefreshToken), c, time.Now()))
 }

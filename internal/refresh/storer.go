@@ -99,6 +99,12 @@ func (w *Worker) flush(ctx context.Context, b *batch) Stats {
 			w.unspool(spooled)
 			return stats
 		}
+		if store.IsDataError(err) {
+			// Retrying the same data fails the same way: find the row at
+			// fault instead of stalling every refresh behind it.
+			w.unspool(spooled)
+			return w.flushPoisoned(ctx, b, err)
+		}
 		stopping := ctx.Err() != nil
 		if spooled == "" && w.cfg.Spool != nil && (stopping || time.Since(start) > w.cfg.Lease) {
 			spooled = w.spool(b)
@@ -120,6 +126,33 @@ func (w *Worker) flush(ctx context.Context, b *batch) Stats {
 		time.Sleep(backoff)
 		backoff = min(backoff*2, 5*time.Second)
 	}
+}
+
+// flushPoisoned stores a batch the database refused for its data: one
+// outcome at a time, so that only the outcome at fault is lost. A success
+// that cannot be stored is recorded as a failure, loudly: its answer is
+// gone, and with a rotating provider the connection may need
+// re-authorization.
+func (w *Worker) flushPoisoned(ctx context.Context, b *batch, cause error) Stats {
+	if b.len() > 1 {
+		var total Stats
+		for _, o := range b.outcomes {
+			single := &batch{}
+			single.add(o)
+			total.add(w.flush(ctx, single))
+		}
+		return total
+	}
+	o := b.outcomes[0]
+	if o.err != nil || o.skipped {
+		w.log.Error("a refresh result could not be stored", "name", o.claim.Name, "err", cause)
+		return Stats{}
+	}
+	w.log.Error("the database refused a provider's answer; it is lost", "name", o.claim.Name, "err", cause)
+	o.err, o.res = fmt.Errorf("the provider's answer could not be stored: %v", cause), nil
+	single := &batch{}
+	single.add(o)
+	return w.flush(ctx, single)
 }
 
 func (w *Worker) spool(b *batch) string {

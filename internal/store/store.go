@@ -522,6 +522,17 @@ func IsConnectionLost(err error) bool {
 		errors.Is(err, driver.ErrBadConn) || errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.ECONNREFUSED)
 }
 
+// IsDataError reports an error in the data of a statement (SQLSTATE
+// classes 22, 23 and 54): sending the same data again fails again.
+func IsDataError(err error) bool {
+	var pgErr *pgconn.PgError
+	if !errors.As(err, &pgErr) {
+		return false
+	}
+	class := pgErr.Code[:2]
+	return class == "22" || class == "23" || class == "54"
+}
+
 // IsUndefinedTable reports whether err says the schema has not been applied.
 func IsUndefinedTable(err error) bool {
 	var pgErr *pgconn.PgError

@@ -1,0 +1,51 @@
+package refresh_test
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/tokenwarden/tokenwarden/internal/mockprovider"
+	"github.com/tokenwarden/tokenwarden/internal/provider"
+	"github.com/tokenwarden/tokenwarden/internal/refresh"
+	"github.com/tokenwarden/tokenwarden/pkg/model"
+)
+
+// poisoner answers for one connection with a token PostgreSQL cannot store.
+type poisoner struct {
+	refresh.Exchanger
+	name string
+}
+
+func (p poisoner) Refresh(ctx context.Context, conn *model.OAuthToken) (*provider.Result, error) {
+	if conn.Name == p.name {
+		exp := time.Now().Add(time.Hour)
+		return &provider.Result{AccessToken: "at\x00poison", Expiry: &exp}, nil
+	}
+	return p.Exchanger.Refresh(ctx, conn)
+}
+
+// One answer the database refuses must not stall the others in its batch
+// (nor the worker, retrying it forever): the rest are stored and the bad
+// one is recorded as a failure.
+func TestAnAnswerTheDatabaseRefusesDoesNotStallTheBatch(t *testing.T) {
+	t.Parallel()
+	e := setup(t, mockprovider.Options{Rotate: true, Lifetime: time.Hour})
+	e.insert(t, 0, "a", "b", "poison", "c")
+	ex := poisoner{Exchanger: provider.NewRefresher(provider.NewCatalogue(), e.srv.Client(), nil), name: "poison"}
+	w := refresh.New(e.st, ex, refresh.Config{FlushSize: 10, FlushInterval: time.Second}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	stats, err := w.Pass(t.Context())
+	if err != nil || stats.Refreshed != 3 || stats.Failed != 1 {
+		t.Fatalf("stats = %+v, %v; want 3 stored and 1 failed", stats, err)
+	}
+	for _, n := range []string{"a", "b", "c"} {
+		e.assertHoldsIssued(t, n)
+	}
+	r := e.row(t, "poison")
+	if r.Updating || r.Version != 0 || !strings.Contains(model.Str(r.LastError), "could not be stored") {
+		t.Fatalf("poison row: updating=%v version=%d last_error=%q", r.Updating, r.Version, model.Str(r.LastError))
+	}
+}
