@@ -28,6 +28,8 @@ GRANT SELECT (id, name, provider, access_token, access_token_expires, updating, 
     ON oauth_tokens TO tokenwarden_consumer;
 
 REVOKE ALL ON FUNCTION tokenwarden_invalidate(text, text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION tokenwarden_invalidate_hash(text, bytea) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION tokenwarden_invalidate_hash(text, bytea) TO tokenwarden_consumer, tokenwarden_worker;
 REVOKE ALL ON FUNCTION tokenwarden_request_refresh(text) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION tokenwarden_invalidate(text, text) TO tokenwarden_consumer, tokenwarden_worker;
 GRANT EXECUTE ON FUNCTION tokenwarden_request_refresh(text) TO tokenwarden_consumer, tokenwarden_worker;

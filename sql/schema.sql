@@ -56,10 +56,22 @@ CREATE INDEX IF NOT EXISTS oauth_tokens_due_idx
     ON oauth_tokens (access_token_expires)
     WHERE status = 'active' AND refresh_token IS NOT NULL;
 
+-- SHA-256 of the plaintext access token, so that Invalidate can compare a
+-- consumer's stale token in one statement even when the token is sealed. A
+-- hash of a high-entropy token reveals nothing usable.
+ALTER TABLE oauth_tokens ADD COLUMN IF NOT EXISTS access_token_sha256 bytea;
+
 CREATE OR REPLACE FUNCTION tokenwarden_before_write() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN
     NEW.updated_at := now();
+    -- Plaintext tokens (an operator's SQL, or no encryption) are hashed
+    -- here; the worker supplies the hash of the tokens it seals.
+    IF NEW.access_token IS NULL THEN
+        NEW.access_token_sha256 := NULL;
+    ELSIF NEW.access_token NOT LIKE 'twenc:v1:%' THEN
+        NEW.access_token_sha256 := sha256(convert_to(NEW.access_token, 'UTF8'));
+    END IF;
     -- A row without an access token must be refreshed now; treating a NULL
     -- expiry as "never" here would leave it unusable forever.
     IF NEW.access_token IS NULL OR NEW.access_token = '' THEN
@@ -127,6 +139,35 @@ BEGIN
     END IF;
     PERFORM pg_notify('tokenwarden_refresh', p_name);
     RETURN true;
+END $$;
+
+-- The same in one statement, comparing the SHA-256 of the stale token:
+-- 'marked', 'stale' (the row holds another token), 'missing' (no such
+-- connection) or 'unhashed' (a sealed token stored before the hash column
+-- existed: compare it the long way, tokenwarden_invalidate).
+CREATE OR REPLACE FUNCTION tokenwarden_invalidate_hash(p_name text, p_sha256 bytea) RETURNS text
+LANGUAGE plpgsql SECURITY DEFINER SET search_path FROM CURRENT AS $$
+DECLARE
+    r record;
+BEGIN
+    UPDATE oauth_tokens
+    SET access_token_expires = LEAST(access_token_expires, now())
+    WHERE name = p_name
+      AND access_token_sha256 = p_sha256
+      AND status = 'active'
+      AND refresh_token IS NOT NULL;
+    IF FOUND THEN
+        PERFORM pg_notify('tokenwarden_refresh', p_name);
+        RETURN 'marked';
+    END IF;
+    SELECT access_token, access_token_sha256 INTO r FROM oauth_tokens WHERE name = p_name;
+    IF NOT FOUND THEN
+        RETURN 'missing';
+    END IF;
+    IF r.access_token IS NOT NULL AND r.access_token_sha256 IS NULL THEN
+        RETURN 'unhashed';
+    END IF;
+    RETURN 'stale';
 END $$;
 
 -- Wake the workers for a connection a consumer is waiting on.

@@ -2,6 +2,8 @@ package store
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"time"
 
@@ -63,6 +65,7 @@ func (s *Store) Import(ctx context.Context, rows []ImportRow) error {
 				"scopes":                r.Scopes,
 				"auth_style":            r.AuthStyle,
 				"access_token":          sealed[1],
+				"access_token_sha256":   hashOf(r.AccessToken),
 				"refresh_token":         sealed[2],
 				"access_token_expires":  r.AccessTokenExpires,
 				"refresh_token_expires": r.RefreshTokenExpires,
@@ -75,6 +78,17 @@ func (s *Store) Import(ctx context.Context, rows []ImportRow) error {
 		}
 		return nil
 	})
+}
+
+// hashOf is the hex SHA-256 of a token, nil for none. Hex, not bytes:
+// gorm expands a []byte argument like any slice.
+func hashOf(p *string) *string {
+	if p == nil || *p == "" {
+		return nil
+	}
+	sum := sha256.Sum256([]byte(*p))
+	h := hex.EncodeToString(sum[:])
+	return &h
 }
 
 // importID returns the id of the named row, locking it, or a new UUIDv7.

@@ -2,6 +2,8 @@ package store
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"sort"
 	"strings"
@@ -46,13 +48,17 @@ func (s *Store) sealPtr(id uuid.UUID, col string, p *string) (*string, error) {
 	return &v, err
 }
 
-// sealSuccesses returns a copy of batch with its tokens sealed.
+// sealSuccesses returns a copy of batch with each access token's hash set
+// and its tokens sealed.
 func (s *Store) sealSuccesses(batch []Success) ([]Success, error) {
-	if !s.keys.Enabled() {
-		return batch, nil
-	}
 	out := make([]Success, len(batch))
 	for i, b := range batch {
+		sum := sha256.Sum256([]byte(b.AccessToken))
+		b.AccessTokenSHA256 = hex.EncodeToString(sum[:])
+		if !s.keys.Enabled() {
+			out[i] = b
+			continue
+		}
 		var err error
 		if b.AccessToken, err = s.seal(b.ID, "access_token", b.AccessToken); err != nil {
 			return nil, err

@@ -167,3 +167,32 @@ func TestRekeyMovesEveryRowToThePrimaryKey(t *testing.T) {
 		t.Fatalf("second rekey rewrote %d (%v), want 0", n, err)
 	}
 }
+
+// Invalidate compares a SHA-256 in one statement: the hash is written with
+// sealed tokens by the store and with plaintext ones by the trigger (an
+// operator's SQL included); a sealed row from before the hash column is
+// compared the long way.
+func TestInvalidateByHash(t *testing.T) {
+	t.Parallel()
+	k, _ := newKeyring(t, "k1")
+	st := setup(t).WithKeyring(k)
+	ctx := t.Context()
+	for _, n := range []string{"sealed", "operator", "legacy"} {
+		if err := st.Import(ctx, []store.ImportRow{{Name: n, AccessToken: ptr("at-" + n), RefreshToken: ptr("rt-" + n), AccessTokenExpires: ptr(time.Now().Add(time.Hour))}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	exec(t, st, "UPDATE oauth_tokens SET access_token = 'at-typed-by-hand' WHERE name = 'operator'")
+	exec(t, st, "UPDATE oauth_tokens SET access_token_sha256 = NULL WHERE name = 'legacy'")
+	for name, stale := range map[string]string{"sealed": "at-sealed", "operator": "at-typed-by-hand", "legacy": "at-legacy"} {
+		if marked, err := st.Invalidate(ctx, name, "not-"+stale); err != nil || marked {
+			t.Errorf("%s: a foreign token marked the row (%v)", name, err)
+		}
+		if marked, err := st.Invalidate(ctx, name, stale); err != nil || !marked {
+			t.Errorf("%s: the stored token did not mark the row: %v %v", name, marked, err)
+		}
+	}
+	if _, err := st.Invalidate(ctx, "missing", "x"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("missing: %v", err)
+	}
+}

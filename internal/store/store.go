@@ -2,9 +2,11 @@ package store
 
 import (
 	"context"
+	"crypto/sha256"
 	"crypto/subtle"
 	"database/sql/driver"
 	"embed"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -61,6 +63,7 @@ var (
 	importSQL         = query("import")
 	eventsSQL         = query("events")
 	consumerGetSQL    = query("consumer_get")
+	invalidateHashSQL = query("invalidate_hash")
 	importIDSQL       = query("import_id")
 	rekeyBatchSQL     = query("rekey_batch")
 	rekeyRowSQL       = query("rekey_row")
@@ -235,6 +238,7 @@ type Success struct {
 	Name                string          `json:"name"`
 	DurationMS          int64           `json:"duration_ms"`
 	AccessToken         string          `json:"access_token"`
+	AccessTokenSHA256   string          `json:"access_token_sha256,omitempty"` // hex; set by the store
 	RefreshToken        string          `json:"refresh_token,omitempty"`
 	AccessTokenExpires  *time.Time      `json:"access_token_expires"`
 	RefreshTokenExpires *time.Time      `json:"refresh_token_expires,omitempty"`
@@ -400,10 +404,27 @@ func (s *Store) Clear(ctx context.Context, name string) error {
 
 // Invalidate makes a connection due if it still holds the stale access
 // token, and wakes the workers. It reports whether the row was marked.
-// Sealed tokens cannot be compared in SQL, so the stored value is read,
-// opened and compared here, then passed back so the update applies only if
-// the row still holds that exact value.
+// The comparison is by SHA-256 in one statement, since sealed tokens cannot
+// be compared in SQL; rows sealed before the hash column existed are read,
+// opened and compared here instead.
 func (s *Store) Invalidate(ctx context.Context, name, stale string) (bool, error) {
+	sum := sha256.Sum256([]byte(stale))
+	var outcome string
+	err := retryOnce(func() error {
+		return s.db.WithContext(ctx).Raw(invalidateHashSQL, map[string]any{"name": name, "sha256": hex.EncodeToString(sum[:])}).Row().Scan(&outcome)
+	})
+	switch {
+	case err != nil:
+		return false, fmt.Errorf("invalidate %s: %w", name, err)
+	case outcome == "missing":
+		return false, fmt.Errorf("%w: %s", ErrNotFound, name)
+	case outcome == "unhashed":
+		return s.invalidateUnhashed(ctx, name, stale)
+	}
+	return outcome == "marked", nil
+}
+
+func (s *Store) invalidateUnhashed(ctx context.Context, name, stale string) (bool, error) {
 	row, err := s.getRaw(ctx, consumerGetSQL, name)
 	if err != nil {
 		return false, err

@@ -4,10 +4,10 @@
 -- refreshing the old refresh token cannot overwrite the imported one.
 INSERT INTO oauth_tokens AS t (
     id, name, provider, token_url, client_id, client_secret, scopes, auth_style,
-    access_token, refresh_token, access_token_expires, refresh_token_expires, params
+    access_token, access_token_sha256, refresh_token, access_token_expires, refresh_token_expires, params
 ) VALUES (
     @id, @name, COALESCE(CAST(@provider AS text), 'oauth2'), @token_url, @client_id, @client_secret, @scopes, @auth_style,
-    @access_token, @refresh_token, @access_token_expires, @refresh_token_expires, CAST(@params AS jsonb)
+    @access_token, decode(CAST(@access_token_sha256 AS text), 'hex'), @refresh_token, @access_token_expires, @refresh_token_expires, CAST(@params AS jsonb)
 )
 ON CONFLICT (name) DO UPDATE SET
     provider              = CASE WHEN CAST(@provider AS text) IS NULL THEN t.provider ELSE EXCLUDED.provider END,
@@ -18,6 +18,7 @@ ON CONFLICT (name) DO UPDATE SET
     auth_style            = COALESCE(EXCLUDED.auth_style, t.auth_style),
     params                = COALESCE(EXCLUDED.params, t.params),
     access_token          = CASE WHEN @has_tokens THEN EXCLUDED.access_token ELSE t.access_token END,
+    access_token_sha256   = CASE WHEN @has_tokens THEN EXCLUDED.access_token_sha256 ELSE t.access_token_sha256 END,
     refresh_token         = COALESCE(EXCLUDED.refresh_token, t.refresh_token),
     access_token_expires  = CASE WHEN @has_tokens THEN EXCLUDED.access_token_expires ELSE t.access_token_expires END,
     refresh_token_expires = CASE WHEN @has_tokens THEN EXCLUDED.refresh_token_expires ELSE t.refresh_token_expires END,

@@ -10,6 +10,7 @@ WITH v AS (
         claim_id uuid,
         name text,
         access_token text,
+        access_token_sha256 text,
         refresh_token text,
         access_token_expires timestamptz,
         refresh_token_expires timestamptz,
@@ -19,6 +20,7 @@ WITH v AS (
 ), u AS (
     UPDATE oauth_tokens t
     SET access_token          = v.access_token,
+        access_token_sha256   = decode(v.access_token_sha256, 'hex'),
         -- Providers such as Google answer without a refresh token: keep ours.
         refresh_token         = COALESCE(NULLIF(v.refresh_token, ''), t.refresh_token),
         access_token_expires  = v.access_token_expires,
