@@ -94,7 +94,7 @@ func New(opts Options) (*Flow, error) {
 	if t.Encoding == "json" {
 		return nil, fmt.Errorf("provider %s takes JSON token requests, which the authorization-code flow does not send", t.Name)
 	}
-	f := &Flow{opts: opts, secret: opts.ClientSecret, lifetime: t.DefaultLifetime.D()}
+	f := &Flow{opts: opts, secret: opts.ClientSecret}
 	var err error
 	if f.authURL, err = endpoint("authorization", opts.AuthURL, t.AuthURL, opts.Params, t.Params); err != nil {
 		return nil, fmt.Errorf("%w (give --auth-url)", err)
@@ -122,12 +122,8 @@ func New(opts Options) (*Flow, error) {
 	if auth != "none" && f.secret == "" {
 		return nil, errors.New("no client secret: give it on standard input or in the environment (see the README)")
 	}
-	if l := opts.Params["lifetime"]; l != "" {
-		d, err := time.ParseDuration(l)
-		if err != nil || d <= 0 {
-			return nil, errors.New("params.lifetime must be a positive duration such as 2h")
-		}
-		f.lifetime = d
+	if f.lifetime, err = provider.Lifetime(t, opts.Params); err != nil {
+		return nil, err
 	}
 	if opts.Port < 0 || opts.Port > 65535 {
 		return nil, errors.New("the port must be between 0 and 65535")
@@ -333,43 +329,14 @@ func (c *callback) exchangeError(err error, code string) error {
 // a missing or zero expires_in.
 func (f *Flow) result(tok *oauth2.Token, now time.Time) *Result {
 	res := &Result{AccessToken: tok.AccessToken, RefreshToken: tok.RefreshToken, TokenType: tok.TokenType}
-	switch n, explicit := number(tok.Extra("expires_in")); {
-	case !tok.Expiry.IsZero():
-		e := tok.Expiry
-		res.Expiry = &e
-	case explicit && n == 0, f.lifetime == 0:
-	default:
-		e := now.Add(f.lifetime)
-		res.Expiry = &e
-	}
-	for _, k := range []string{"refresh_token_expires_in", "x_refresh_token_expires_in"} {
-		if n, ok := number(tok.Extra(k)); ok && n > 0 {
-			e := now.Add(time.Duration(n * float64(time.Second)))
-			res.RefreshExpiry = &e
-			break
-		}
-	}
-	if res.RefreshExpiry == nil && res.RefreshToken != "" && f.opts.Template.RefreshIdleLifetime > 0 {
-		e := now.Add(f.opts.Template.RefreshIdleLifetime.D())
-		res.RefreshExpiry = &e
+	res.Expiry, res.RefreshExpiry = provider.Expiries(tok, &f.opts.Template, f.lifetime, now)
+	if res.RefreshToken == "" {
+		res.RefreshExpiry = nil
 	}
 	if s, ok := tok.Extra("scope").(string); ok {
 		res.Scope = s
 	}
 	return res
-}
-
-func number(v any) (float64, bool) {
-	switch n := v.(type) {
-	case float64:
-		return n, true
-	case int64:
-		return float64(n), true
-	case string:
-		f, err := strconv.ParseFloat(strings.TrimSpace(n), 64)
-		return f, err == nil
-	}
-	return 0, false
 }
 
 // clean makes text from the provider or the browser safe for one line of a

@@ -92,15 +92,11 @@ func (r *Refresher) resolve(row *model.OAuthToken) (*conn, error) {
 			}
 		}
 	}
-	c := &conn{row: row, tmpl: &tmpl, params: params, lifetime: tmpl.DefaultLifetime.D()}
-	if l := params["lifetime"]; l != "" {
-		d, err := time.ParseDuration(l)
-		if err != nil || d <= 0 {
-			return nil, configError("params.lifetime must be a positive duration such as 2h")
-		}
-		c.lifetime = d
+	lifetime, err := Lifetime(&tmpl, params)
+	if err != nil {
+		return nil, configError("%v", err)
 	}
-	return c, nil
+	return &conn{row: row, tmpl: &tmpl, params: params, lifetime: lifetime}, nil
 }
 
 // Refresh exchanges the connection's refresh token for new tokens. Errors
@@ -217,28 +213,7 @@ func result(tok *oauth2.Token, oldRT string, c *conn, now time.Time) *Result {
 	if tok.RefreshToken != oldRT {
 		res.RefreshToken = tok.RefreshToken
 	}
-	switch {
-	case !tok.Expiry.IsZero():
-		e := tok.Expiry
-		res.Expiry = &e
-	case isZeroNumber(tok.Extra("expires_in")), c.tmpl.TokensNeverExpire:
-		// An explicit expires_in of 0, or a provider documented to issue
-		// non-expiring tokens: leave Expiry nil.
-	default:
-		e := now.Add(c.lifetime)
-		res.Expiry = &e
-	}
-	for _, k := range []string{"refresh_token_expires_in", "x_refresh_token_expires_in"} {
-		if secs, ok := number(tok.Extra(k)); ok && secs > 0 {
-			e := now.Add(time.Duration(secs) * time.Second)
-			res.RefreshExpiry = &e
-			break
-		}
-	}
-	if res.RefreshExpiry == nil && c.tmpl.RefreshIdleLifetime > 0 {
-		e := now.Add(c.tmpl.RefreshIdleLifetime.D())
-		res.RefreshExpiry = &e
-	}
+	res.Expiry, res.RefreshExpiry = Expiries(tok, c.tmpl, c.lifetime, now)
 	keep := map[string]any{}
 	for _, k := range c.tmpl.Keep {
 		if v := tok.Extra(k); v != nil && v != "" {
@@ -254,6 +229,49 @@ func result(tok *oauth2.Token, oldRT string, c *conn, now time.Time) *Result {
 	return res
 }
 
+// Lifetime is the access-token lifetime to assume when an answer has no
+// expires_in: the connection's params.lifetime (a Salesforce org's session
+// timeout), else the template's default.
+func Lifetime(tmpl *Template, params map[string]string) (time.Duration, error) {
+	l := params["lifetime"]
+	if l == "" {
+		return tmpl.DefaultLifetime.D(), nil
+	}
+	d, err := time.ParseDuration(l)
+	if err != nil || d <= 0 {
+		return 0, errors.New("params.lifetime must be a positive duration such as 2h")
+	}
+	return d, nil
+}
+
+// Expiries reads a token response's expiries with tmpl's rules: a missing
+// expires_in means lifetime (never "forever"), an explicit 0 or a provider
+// documented to issue non-expiring tokens means no expiry (nil), and the
+// refresh token's expiry comes from refresh_token_expires_in or
+// x_refresh_token_expires_in, else from the template's idle lifetime.
+func Expiries(tok *oauth2.Token, tmpl *Template, lifetime time.Duration, now time.Time) (access, refresh *time.Time) {
+	switch {
+	case !tok.Expiry.IsZero():
+		e := tok.Expiry
+		access = &e
+	case isZeroNumber(tok.Extra("expires_in")), tmpl.TokensNeverExpire:
+	default:
+		e := now.Add(lifetime)
+		access = &e
+	}
+	for _, k := range []string{"refresh_token_expires_in", "x_refresh_token_expires_in"} {
+		if secs, ok := number(tok.Extra(k)); ok && secs > 0 {
+			e := now.Add(time.Duration(secs * float64(time.Second)))
+			return access, &e
+		}
+	}
+	if tmpl.RefreshIdleLifetime > 0 {
+		e := now.Add(tmpl.RefreshIdleLifetime.D())
+		refresh = &e
+	}
+	return access, refresh
+}
+
 func number(v any) (float64, bool) {
 	switch n := v.(type) {
 	case float64:
@@ -264,7 +282,7 @@ func number(v any) (float64, bool) {
 		f, err := n.Float64()
 		return f, err == nil
 	case string:
-		f, err := strconv.ParseFloat(n, 64)
+		f, err := strconv.ParseFloat(strings.TrimSpace(n), 64)
 		return f, err == nil
 	}
 	return 0, false
