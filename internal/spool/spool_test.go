@@ -36,7 +36,7 @@ func TestWriteSealsAndPendingOpens(t *testing.T) {
 	id := uuid.New()
 	b := Batch{
 		Successes: []store.Success{{ID: id, ClaimID: uuid.New(), Name: "a", AccessToken: "at-SECRET", RefreshToken: "rt-SECRET", AccessTokenExpires: &exp}},
-		Failures:  []store.Failure{{ID: uuid.New(), ClaimID: uuid.New(), Name: "b", LastError: "HTTP 500", DelayMS: 1000}},
+		Failures:  []store.Failure{{ID: uuid.New(), ClaimID: uuid.New(), Name: "b", LastError: "HTTP 500", Delay: time.Second}},
 	}
 	path, err := sp.Write(b)
 	if err != nil {
@@ -58,7 +58,7 @@ func TestWriteSealsAndPendingOpens(t *testing.T) {
 	}
 	got := pending[0].Batch
 	if got.Successes[0].AccessToken != "at-SECRET" || got.Successes[0].RefreshToken != "rt-SECRET" ||
-		!got.Successes[0].AccessTokenExpires.Equal(exp) || got.Failures[0].DelayMS != 1000 {
+		!got.Successes[0].AccessTokenExpires.Equal(exp) || got.Failures[0].Delay != time.Second {
 		t.Fatalf("batch read back differs: %+v", got)
 	}
 	if err := sp.Remove(path); err != nil {

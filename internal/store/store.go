@@ -282,20 +282,15 @@ type Failure struct {
 	DurationMS int64     `json:"duration_ms"`
 	// Reauth marks the connection needs_reauth: retrying cannot help.
 	Reauth bool `json:"reauth"`
-	// Delay is how long to wait before the next attempt.
-	Delay     time.Duration `json:"-"`
-	DelayMS   int64         `json:"delay_ms"`
+	// Delay is how long to wait before the next attempt (nanoseconds in
+	// the JSON the statement reads).
+	Delay     time.Duration `json:"delay_ns"`
 	LastError string        `json:"last_error"`
 }
 
 // StoreFailures releases a batch of failed claims in one statement and
 // returns the ids it released; the others were fenced off.
 func (s *Store) StoreFailures(ctx context.Context, batch []Failure) ([]uuid.UUID, error) {
-	for i := range batch {
-		if batch[i].Delay != 0 {
-			batch[i].DelayMS = batch[i].Delay.Milliseconds()
-		}
-	}
 	payload, err := json.Marshal(batch)
 	if err != nil {
 		return nil, fmt.Errorf("encode batch: %w", err)

@@ -8,7 +8,7 @@ WITH v AS (
         claim_id uuid,
         name text,
         reauth boolean,
-        delay_ms bigint,
+        delay_ns bigint,
         last_error text,
         http_status int,
         duration_ms int
@@ -21,7 +21,7 @@ WITH v AS (
         failure_count   = t.failure_count + 1,
         status          = CASE WHEN v.reauth THEN 'needs_reauth' ELSE t.status END,
         next_attempt_at = CASE WHEN v.reauth THEN NULL
-                               ELSE now() + v.delay_ms * interval '1 millisecond' END,
+                               ELSE now() + (v.delay_ns / 1000) * interval '1 microsecond' END,
         last_error      = v.last_error
     FROM v
     WHERE t.id = v.id
