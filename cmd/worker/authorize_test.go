@@ -14,6 +14,7 @@ import (
 
 	"github.com/tokenwarden/tokenwarden/internal/mockprovider"
 	"github.com/tokenwarden/tokenwarden/internal/pgtest"
+	"github.com/tokenwarden/tokenwarden/internal/testutil"
 	"github.com/tokenwarden/tokenwarden/internal/webhook"
 )
 
@@ -78,22 +79,6 @@ func (r *authorizeRun) wait(t *testing.T) result {
 	return res
 }
 
-// browse GETs u with a client that follows the redirects, as a browser.
-func browse(t *testing.T, u string) (int, string) {
-	t.Helper()
-	req, err := http.NewRequestWithContext(t.Context(), http.MethodGet, u, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, string(b)
-}
-
 func authorizeSetup(t *testing.T, opts mockprovider.Options) (*mockprovider.Server, *httptest.Server, map[string]string) {
 	t.Helper()
 	dsn := pgtest.New(t)
@@ -118,7 +103,7 @@ func TestAuthorize(t *testing.T) {
 	if cb, _ := url.Parse(u.Query().Get("redirect_uri")); cb == nil || cb.Port() == "0" || cb.Port() == "" {
 		t.Fatalf("redirect_uri %q has no actual port", u.Query().Get("redirect_uri"))
 	}
-	status, body := browse(t, first)
+	status, body := testutil.Browse(t, first)
 	if status != http.StatusOK || !strings.Contains(body, "Authorized") {
 		t.Fatalf("browser got %d %s", status, body)
 	}
@@ -157,7 +142,7 @@ func TestAuthorize(t *testing.T) {
 	// Re-authorizing takes only the name (and the auth URL the template
 	// lacks): the stored client, secret and token URL are reused.
 	r = startAuthorize(t, env, "", "acme", "--port", "0", "--auth-url", srv.URL+"/authorize")
-	if status, _ := browse(t, r.firstLine(t)); status != http.StatusOK {
+	if status, _ := testutil.Browse(t, r.firstLine(t)); status != http.StatusOK {
 		t.Fatalf("re-authorize: browser got %d", status)
 	}
 	if res := r.wait(t); res.code != 0 {
@@ -175,7 +160,7 @@ func TestAuthorizeRefusesWrongState(t *testing.T) {
 	r := startAuthorize(t, env, "cs-SECRET-x\n", "acme", "--provider", "oauth2", "--port", "0",
 		"--auth-url", srv.URL+"/authorize", "--token-url", srv.URL+"/token", "--client-id", "cid")
 	u, _ := url.Parse(r.firstLine(t))
-	status, _ := browse(t, u.Query().Get("redirect_uri")+"?code=forged&state=forged")
+	status, _ := testutil.Browse(t, u.Query().Get("redirect_uri")+"?code=forged&state=forged")
 	if status != http.StatusBadRequest {
 		t.Errorf("forged redirect answered %d", status)
 	}
@@ -196,7 +181,7 @@ func TestAuthorizeAccessDenied(t *testing.T) {
 	env["TOKENS_CLIENT_SECRET"] = "cs-SECRET-env"
 	r := startAuthorize(t, env, "", "acme", "--provider", "oauth2", "--port", "0",
 		"--auth-url", srv.URL+"/authorize", "--token-url", srv.URL+"/token", "--client-id", "cid")
-	browse(t, r.firstLine(t))
+	testutil.Browse(t, r.firstLine(t))
 	res := r.wait(t)
 	if res.code != 1 || !strings.Contains(res.oneLine(t), "access_denied") {
 		t.Fatalf("authorize: %s", res)
@@ -272,7 +257,7 @@ func TestWebhookThenAuthorize(t *testing.T) {
 	}
 
 	r := startAuthorize(t, env, "", "gone", "--port", "0", "--auth-url", srv.URL+"/authorize")
-	if status, _ := browse(t, r.firstLine(t)); status != http.StatusOK {
+	if status, _ := testutil.Browse(t, r.firstLine(t)); status != http.StatusOK {
 		t.Fatalf("browser got %d", status)
 	}
 	if res := r.wait(t); res.code != 0 {

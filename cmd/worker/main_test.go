@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -9,7 +8,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -17,29 +15,15 @@ import (
 
 	"github.com/tokenwarden/tokenwarden/internal/mockprovider"
 	"github.com/tokenwarden/tokenwarden/internal/pgtest"
+	"github.com/tokenwarden/tokenwarden/internal/testutil"
 )
 
 // Every secret a test plants contains "SECRET"; no connection name does, so
 // no command output may contain it.
 const secretMark = "SECRET"
 
-// syncBuffer is a bytes.Buffer safe for the worker's goroutines to log to.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
+// syncBuffer is safe for the goroutines under test to write to.
+type syncBuffer = testutil.Buffer
 
 type result struct {
 	code           int

@@ -3,7 +3,6 @@ package authorize_test
 import (
 	"context"
 	"errors"
-	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -15,6 +14,7 @@ import (
 	"github.com/tokenwarden/tokenwarden/internal/authorize"
 	"github.com/tokenwarden/tokenwarden/internal/mockprovider"
 	"github.com/tokenwarden/tokenwarden/internal/provider"
+	"github.com/tokenwarden/tokenwarden/internal/testutil"
 )
 
 const secret = "cs-SECRET-1"
@@ -88,22 +88,6 @@ func (r *run) wait(t *testing.T) {
 	}
 }
 
-// browse GETs u following redirects, as a browser would.
-func browse(t *testing.T, u string) (int, string) {
-	t.Helper()
-	req, err := http.NewRequestWithContext(t.Context(), http.MethodGet, u, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, string(b)
-}
-
 func TestFlow(t *testing.T) {
 	t.Parallel()
 	mp := mockprovider.New(mockprovider.Options{Lifetime: 30 * time.Minute, ClientID: "cid", ClientSecret: secret})
@@ -118,7 +102,7 @@ func TestFlow(t *testing.T) {
 	if strings.Contains(u.String(), secret) {
 		t.Fatal("the authorization URL holds the client secret")
 	}
-	status, body := browse(t, u.String())
+	status, body := testutil.Browse(t, u.String())
 	if status != http.StatusOK || !strings.Contains(body, "Authorized") {
 		t.Fatalf("browser got %d %s", status, body)
 	}
@@ -147,7 +131,7 @@ func TestWrongStateIsRefused(t *testing.T) {
 	mp := mockprovider.New(mockprovider.Options{})
 	r := start(t, mp, nil)
 	redirect := r.url(t).Query().Get("redirect_uri")
-	status, body := browse(t, redirect+"?code=stolen&state=forged")
+	status, body := testutil.Browse(t, redirect+"?code=stolen&state=forged")
 	if status != http.StatusBadRequest || !strings.Contains(body, "state") {
 		t.Errorf("browser got %d %s", status, body)
 	}
@@ -162,7 +146,7 @@ func TestAccessDenied(t *testing.T) {
 	mp := mockprovider.New(mockprovider.Options{})
 	mp.DenyAuthorization(true)
 	r := start(t, mp, nil)
-	status, body := browse(t, r.url(t).String())
+	status, body := testutil.Browse(t, r.url(t).String())
 	if status != http.StatusOK || !strings.Contains(body, "access_denied") {
 		t.Errorf("browser got %d %s", status, body)
 	}
@@ -177,7 +161,7 @@ func TestExchangeRefusedWithoutSecrets(t *testing.T) {
 	// The provider knows another secret: invalid_client.
 	mp := mockprovider.New(mockprovider.Options{ClientID: "cid", ClientSecret: "other"})
 	r := start(t, mp, nil)
-	status, _ := browse(t, r.url(t).String())
+	status, _ := testutil.Browse(t, r.url(t).String())
 	r.wait(t)
 	if status != http.StatusBadGateway || r.err == nil || !strings.Contains(r.err.Error(), "invalid_client") {
 		t.Fatalf("status %d, err %v", status, r.err)

@@ -2,7 +2,6 @@ package metrics_test
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"errors"
 	"io"
@@ -21,6 +20,7 @@ import (
 	"github.com/tokenwarden/tokenwarden/internal/provider"
 	"github.com/tokenwarden/tokenwarden/internal/refresh"
 	"github.com/tokenwarden/tokenwarden/internal/store"
+	"github.com/tokenwarden/tokenwarden/internal/testutil"
 )
 
 func quiet() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
@@ -150,23 +150,8 @@ func (f *failingSource) Stats(context.Context, time.Duration) (*store.TableStats
 	return &store.TableStats{Due: 4, SoonestExpiry: &d, Connections: map[string]int64{"active": 4}}, nil
 }
 
-// syncBuffer is a log sink safe for concurrent writes.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
+// syncBuffer is safe for the goroutines under test to write to.
+type syncBuffer = testutil.Buffer
 
 func TestScrapeErrorYieldsNoSampleAndLogsOnce(t *testing.T) {
 	t.Parallel()
