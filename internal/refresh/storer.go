@@ -162,6 +162,7 @@ func (w *Worker) spool(b *batch) string {
 		return ""
 	}
 	w.log.Warn("refresh results spooled until the database takes them", "count", b.len(), "file", path)
+	w.spoolChecked.Store(false)
 	return path
 }
 
@@ -179,7 +180,7 @@ func (w *Worker) unspool(path string) {
 // claimed. A batch whose claims were taken over meanwhile is refused row by
 // row by the fence, as it would have been then.
 func (w *Worker) replaySpool(ctx context.Context) error {
-	if w.cfg.Spool == nil {
+	if w.cfg.Spool == nil || w.spoolChecked.Load() {
 		return nil
 	}
 	entries, err := w.cfg.Spool.Pending()
@@ -206,6 +207,7 @@ func (w *Worker) replaySpool(ctx context.Context) error {
 		w.log.Info("replayed spooled refresh results", "file", e.Path, "stored", stats.Refreshed, "fenced", stats.Fenced)
 		w.unspool(e.Path)
 	}
+	w.spoolChecked.Store(true)
 	return nil
 }
 

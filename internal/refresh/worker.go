@@ -128,6 +128,10 @@ type Worker struct {
 	wake  chan struct{}
 	// passes counts completed passes of Run, for tests and monitoring.
 	passes atomic.Int64
+	// spoolChecked is set once the spool holds nothing this worker has
+	// not stored: it is read at the first pass and after this worker
+	// spools, not on every pass.
+	spoolChecked atomic.Bool
 }
 
 // Passes returns how many passes Run has completed.

@@ -115,10 +115,9 @@ func (c *Client) Get(ctx context.Context, name string) (*Token, error) {
 	if t := c.hub.cached(name, time.Now(), c.opts.MinValidity); t != nil {
 		return t, nil
 	}
-	requested := false
 	for {
 		wake, st, connected, cancel := c.hub.subscribe(name)
-		tok, wait, waitingFor, err := c.check(ctx, name, st, &requested)
+		tok, wait, waitingFor, err := c.check(ctx, name, st)
 		if tok != nil || err != nil {
 			cancel()
 			return tok, err
@@ -151,7 +150,7 @@ func (c *Client) wait(ctx context.Context, wake <-chan struct{}, d time.Duration
 
 // check reads the row once. It returns the token if one can be handed out;
 // otherwise how long to wait at most before reading again and what for.
-func (c *Client) check(ctx context.Context, name string, st stamp, requested *bool) (*Token, time.Duration, string, error) {
+func (c *Client) check(ctx context.Context, name string, st stamp) (*Token, time.Duration, string, error) {
 	row, err := c.store.GetForConsumer(ctx, name)
 	switch {
 	case errors.Is(err, store.ErrNotFound):
@@ -180,11 +179,11 @@ func (c *Client) check(ctx context.Context, name string, st stamp, requested *bo
 	if !row.HasRefreshToken {
 		return nil, 0, "", &ReauthError{Name: name, LastError: "access token expired and there is no refresh token"}
 	}
-	if !*requested && !c.hub.recentlyRequested(name, now) {
+	if !c.hub.recentlyRequested(name, now) {
 		if err := c.store.RequestRefresh(ctx, name); err != nil {
 			return nil, 0, "", fmt.Errorf("tokens: %w", err)
 		}
-		*requested = true
+		c.hub.requested(name)
 	}
 	what := "a refresh of the expired token"
 	if e := model.Str(row.LastError); e != "" {

@@ -17,7 +17,9 @@ type hub struct {
 	waiters   map[string]map[chan struct{}]struct{}
 	cache     map[string]*Token
 	noCache   bool
-	// asked records when this client last woke the workers for a name.
+	// asked records when this client last woke the workers for a name, so
+	// that its waiting callers (and a Get after its own Invalidate) ask
+	// at most once a second.
 	asked map[string]time.Time
 }
 
