@@ -139,6 +139,9 @@ type rekeyRow struct {
 	AccessToken  *string   `gorm:"column:access_token"`
 	RefreshToken *string   `gorm:"column:refresh_token"`
 	ClientSecret *string   `gorm:"column:client_secret"`
+	NeedsHash    bool      `gorm:"column:needs_hash"`
+	// AccessTokenSHA256 is set (hex) when rekey computed a missing hash.
+	AccessTokenSHA256 *string `gorm:"-"`
 }
 
 // rekeyBatch rewrites one batch; last is the batch's highest id, or Nil
@@ -159,7 +162,8 @@ func (s *Store) rekeyBatch(ctx context.Context, after uuid.UUID) (n int, last uu
 				continue
 			}
 			if err := tx.Exec(rekeyRowSQL, map[string]any{"id": r.ID, "access_token": r.AccessToken,
-				"refresh_token": r.RefreshToken, "client_secret": r.ClientSecret}).Error; err != nil {
+				"refresh_token": r.RefreshToken, "client_secret": r.ClientSecret,
+				"access_token_sha256": r.AccessTokenSHA256}).Error; err != nil {
 				return err
 			}
 			n++
@@ -176,6 +180,16 @@ func (s *Store) rekeyBatch(ctx context.Context, after uuid.UUID) (n int, last uu
 // reports whether any value changed.
 func (s *Store) reseal(r *rekeyRow) (bool, error) {
 	changed := false
+	if r.NeedsHash {
+		// A token sealed before the hash column: hash it now, so
+		// Invalidate compares it in one statement from then on.
+		plain, err := s.keys.Open(*r.AccessToken, keyring.AAD(r.ID.String(), "access_token"))
+		if err != nil {
+			return false, err
+		}
+		r.AccessTokenSHA256 = hashOf(&plain)
+		changed = true
+	}
 	for col, p := range map[string]**string{"access_token": &r.AccessToken, "refresh_token": &r.RefreshToken, "client_secret": &r.ClientSecret} {
 		if *p == nil || **p == "" || keyring.KeyID(**p) == s.keys.Primary() {
 			continue

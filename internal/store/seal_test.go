@@ -195,4 +195,13 @@ func TestInvalidateByHash(t *testing.T) {
 	if _, err := st.Invalidate(ctx, "missing", "x"); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("missing: %v", err)
 	}
+	// worker rekey hashes the tokens sealed before the hash column.
+	exec(t, st, "UPDATE oauth_tokens SET access_token_sha256 = NULL WHERE name = 'legacy'")
+	if _, err := st.Rekey(ctx); err != nil {
+		t.Fatal(err)
+	}
+	var unhashed int
+	if err := st.DB().Raw("SELECT count(*) FROM oauth_tokens WHERE access_token IS NOT NULL AND access_token_sha256 IS NULL").Row().Scan(&unhashed); err != nil || unhashed != 0 {
+		t.Fatalf("%d tokens left without a hash after rekey (%v)", unhashed, err)
+	}
 }

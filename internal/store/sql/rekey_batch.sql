@@ -1,7 +1,9 @@
 -- The next batch of rows for `worker rekey`, locked so that a worker
 -- storing a refresh for one of them waits for the re-encryption (or the
--- other way round) instead of either write being lost.
-SELECT id, access_token, refresh_token, client_secret
+-- other way round) instead of either write being lost. needs_hash marks a
+-- sealed access token stored before access_token_sha256 existed.
+SELECT id, access_token, refresh_token, client_secret,
+       access_token IS NOT NULL AND access_token_sha256 IS NULL AS needs_hash
 FROM oauth_tokens
 WHERE id > @after
 ORDER BY id
