@@ -70,6 +70,9 @@ type options struct {
 	cpuProfile    string
 	flushInterval time.Duration
 	claimBatch    int
+
+	// workerEnv is extra environment for every worker process (-worker-env).
+	workerEnv workerEnv
 }
 
 var allScenarios = []string{"burst", "ratio", "steady", "wake", "read", "scale", "replicas"}
@@ -104,9 +107,16 @@ func parseFlags(args []string) (*options, error) {
 	fs.StringVar(&o.cpuProfile, "cpuprofile", "worker.pprof", "profile: CPU profile of the in-process pass")
 	fs.DurationVar(&o.flushInterval, "flush-interval", 0, "profile and the in-process worker of wake: refresh.Config.FlushInterval (0: the default)")
 	fs.IntVar(&o.claimBatch, "claim-batch", 0, "profile: refresh.Config.ClaimBatch (0: the default)")
+	var workerEnvFlag string
+	fs.StringVar(&workerEnvFlag, "worker-env", "", "extra environment for every worker process, as KEY=VALUE[,KEY=VALUE...] (e.g. GOGC=200); recorded in the report's command line")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
+	env, err := parseWorkerEnv(workerEnvFlag)
+	if err != nil {
+		return nil, err
+	}
+	o.workerEnv = env
 	if fs.NArg() > 0 {
 		return nil, fmt.Errorf("unexpected arguments: %v", fs.Args())
 	}
@@ -116,6 +126,27 @@ func parseFlags(args []string) (*options, error) {
 		}
 	}
 	return o, nil
+}
+
+// parseWorkerEnv reads -worker-env. TOKENS_* and DATABASE_URL are refused:
+// each scenario sets those itself, and a silent override would make its
+// table describe a run that did not happen.
+func parseWorkerEnv(s string) (workerEnv, error) {
+	env := workerEnv{}
+	for _, kv := range strings.Split(s, ",") {
+		if kv = strings.TrimSpace(kv); kv == "" {
+			continue
+		}
+		k, v, ok := strings.Cut(kv, "=")
+		if !ok || k == "" {
+			return nil, fmt.Errorf("-worker-env: %q is not KEY=VALUE", kv)
+		}
+		if k == "DATABASE_URL" || strings.HasPrefix(k, "TOKENS_") {
+			return nil, fmt.Errorf("-worker-env: %s is set by the scenarios; use their own flags", k)
+		}
+		env[k] = v
+	}
+	return env, nil
 }
 
 func (o *options) list() []string {

@@ -15,7 +15,8 @@ import (
 )
 
 // workerEnv is the environment of one worker process, on top of the bench's
-// own environment without any DATABASE_URL or TOKENS_* variable.
+// own environment without any DATABASE_URL or TOKENS_* variable, and the
+// -worker-env variables.
 type workerEnv map[string]string
 
 func (b *bench) env(concurrency int, extra workerEnv) []string {
@@ -33,6 +34,9 @@ func (b *bench) env(concurrency int, extra workerEnv) []string {
 	}
 	if b.opts.dbMaxConns > 0 {
 		vars["TOKENS_DB_MAX_CONNS"] = strconv.Itoa(b.opts.dbMaxConns)
+	}
+	for k, v := range b.opts.workerEnv {
+		vars[k] = v
 	}
 	for k, v := range extra {
 		vars[k] = v
