@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"crypto/subtle"
+	"database/sql"
 	"database/sql/driver"
 	"embed"
 	"encoding/hex"
@@ -180,12 +181,16 @@ type Claimed struct {
 // Claim claims up to limit rows whose access token expires within before,
 // for lease.
 func (s *Store) Claim(ctx context.Context, limit int, before, lease time.Duration) ([]Claimed, error) {
-	var rows []Claimed
-	err := s.db.WithContext(ctx).Raw(claimSQL, map[string]any{
+	rows := make([]Claimed, 0, limit)
+	err := s.scanEach(ctx, claimSQL, map[string]any{
 		"limit":     limit,
 		"before_us": before.Microseconds(),
 		"lease_us":  lease.Microseconds(),
-	}).Scan(&rows).Error
+	}, func(r *sql.Rows) error {
+		c, err := scanClaimed(r)
+		rows = append(rows, c)
+		return err
+	})
 	if err != nil {
 		return nil, fmt.Errorf("claim due rows: %w", err)
 	}
@@ -202,10 +207,14 @@ var ErrNotClaimable = errors.New("connection cannot be refreshed now")
 // ClaimByName claims one connection whatever its expiry.
 func (s *Store) ClaimByName(ctx context.Context, name string, lease time.Duration) (*Claimed, error) {
 	var rows []Claimed
-	err := s.db.WithContext(ctx).Raw(claimOneSQL, map[string]any{
+	err := s.scanEach(ctx, claimOneSQL, map[string]any{
 		"name":     name,
 		"lease_us": lease.Microseconds(),
-	}).Scan(&rows).Error
+	}, func(r *sql.Rows) error {
+		c, err := scanClaimed(r)
+		rows = append(rows, c)
+		return err
+	})
 	if err != nil {
 		return nil, fmt.Errorf("claim %s: %w", name, err)
 	}
@@ -247,8 +256,8 @@ type Success struct {
 
 // Stored is a row written by StoreSuccesses.
 type Stored struct {
-	ID      uuid.UUID `gorm:"column:id"`
-	Version int64     `gorm:"column:version"`
+	ID      uuid.UUID
+	Version int64
 }
 
 // StoreSuccesses writes a batch of refreshed tokens in one statement and
@@ -266,8 +275,14 @@ func (s *Store) StoreSuccesses(ctx context.Context, batch []Success) ([]Stored, 
 	if err != nil {
 		return nil, fmt.Errorf("encode batch: %w", err)
 	}
-	var out []Stored
-	if err := s.db.WithContext(ctx).Raw(storeSuccessSQL, map[string]any{"batch": string(payload)}).Scan(&out).Error; err != nil {
+	out := make([]Stored, 0, len(batch))
+	err = s.scanEach(ctx, storeSuccessSQL, map[string]any{"batch": string(payload)}, func(r *sql.Rows) error {
+		var st Stored
+		err := r.Scan(&st.ID, &st.Version)
+		out = append(out, st)
+		return err
+	})
+	if err != nil {
 		return nil, fmt.Errorf("store %d refreshed tokens: %w", len(batch), err)
 	}
 	return out, nil
@@ -295,8 +310,14 @@ func (s *Store) StoreFailures(ctx context.Context, batch []Failure) ([]uuid.UUID
 	if err != nil {
 		return nil, fmt.Errorf("encode batch: %w", err)
 	}
-	var ids []uuid.UUID
-	if err := s.db.WithContext(ctx).Raw(storeFailureSQL, map[string]any{"batch": string(payload)}).Scan(&ids).Error; err != nil {
+	ids := make([]uuid.UUID, 0, len(batch))
+	err = s.scanEach(ctx, storeFailureSQL, map[string]any{"batch": string(payload)}, func(r *sql.Rows) error {
+		var id uuid.UUID
+		err := r.Scan(&id)
+		ids = append(ids, id)
+		return err
+	})
+	if err != nil {
 		return nil, fmt.Errorf("release %d failed refreshes: %w", len(batch), err)
 	}
 	return ids, nil
