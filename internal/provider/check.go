@@ -29,6 +29,8 @@ type CheckResult struct {
 // provider accepted it. The URL's placeholders are filled from the
 // connection's params and json_data (Salesforce's {instance_url}).
 func (r *Refresher) Check(ctx context.Context, row *model.OAuthToken) (*CheckResult, error) {
+	ctx, cancel := r.bound(ctx)
+	defer cancel()
 	c, err := r.resolve(row)
 	if err != nil {
 		return nil, err

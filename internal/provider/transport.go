@@ -39,7 +39,7 @@ func (s *shaper) RoundTrip(req *http.Request) (*http.Response, error) {
 	// Read the answer here rather than leave it to x/oauth2, which folds
 	// a read error into text: a connection cut mid-answer must stay
 	// recognisable as a lost answer (see isLostAnswer).
-	body, err := io.ReadAll(io.LimitReader(resp.Body, maxBody))
+	body, err := readBody(resp)
 	resp.Body.Close()
 	if err != nil {
 		return nil, err
@@ -51,9 +51,44 @@ func (s *shaper) RoundTrip(req *http.Request) (*http.Response, error) {
 	return s.mapResponse(resp, body)
 }
 
+// readBody reads at most maxBody bytes of resp's body, into one buffer of
+// the announced length when there is one. Read errors are returned as they
+// are: a body cut short must stay an error.
+func readBody(resp *http.Response) ([]byte, error) {
+	n := resp.ContentLength
+	if n < 0 || n >= maxBody {
+		return io.ReadAll(io.LimitReader(resp.Body, maxBody))
+	}
+	buf := make([]byte, 0, n+1) // +1: EOF is seen without growing
+	for len(buf) < cap(buf) {
+		m, err := resp.Body.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+m]
+		if err == io.EOF {
+			return buf, nil
+		}
+		if err != nil {
+			return buf, err
+		}
+	}
+	// Longer than announced: read on, up to the cap, like any other body.
+	rest, err := io.ReadAll(io.LimitReader(resp.Body, maxBody-int64(len(buf))))
+	return append(buf, rest...), err
+}
+
+// acceptJSON is shared by every request's header: net/http only reads it.
+var acceptJSON = []string{"application/json"}
+
 func (s *shaper) shapeRequest(req *http.Request) (*http.Request, error) {
-	req = req.Clone(req.Context())
-	req.Header.Set("Accept", "application/json")
+	// A RoundTripper must not change its caller's request: work on a
+	// copy with its own header map. Request.Clone would also copy the URL
+	// and every header value, on every refresh, for nothing.
+	r2 := *req
+	r2.Header = make(http.Header, len(req.Header)+2)
+	for k, v := range req.Header {
+		r2.Header[k] = v
+	}
+	r2.Header["Accept"] = acceptJSON
+	req = &r2
 	reshape := s.auth == "none" || s.auth == "bearer" || s.tmpl.SendScope || s.tmpl.Encoding == "json"
 	if !reshape {
 		return req, nil
