@@ -18,6 +18,12 @@ type passResult struct {
 	calls     int64 // provider requests
 	reuses    int64 // rotated refresh tokens presented again
 	maxConns  int64 // most worker connections seen on the database
+	// meanTook is the mean provider round trip as the worker timed it
+	// (oauth_token_events.duration_ms); storeSpan is the time from the
+	// first stored batch to the last. Together they say where a pass's
+	// wall time went beyond rows / concurrency × latency.
+	meanTook  time.Duration
+	storeSpan time.Duration
 }
 
 func (r passResult) perSecond() float64 { return float64(r.rows) / r.proc.wall.Seconds() }
@@ -53,7 +59,12 @@ func (r *passResult) verify(ctx context.Context, b *bench, p *endpoint) error {
 		return err
 	}
 	r.calls, r.reuses = p.Calls(), p.Reuses()
-	return nil
+	var meanMS, spanS float64
+	err = b.pool.QueryRow(ctx, `SELECT coalesce(avg(duration_ms), 0), coalesce(extract(epoch FROM max(at) - min(at)), 0)
+		FROM oauth_token_events WHERE outcome = 'success'`).Scan(&meanMS, &spanS)
+	r.meanTook = time.Duration(meanMS * float64(time.Millisecond))
+	r.storeSpan = time.Duration(spanS * float64(time.Second))
+	return err
 }
 
 func runBurst(ctx context.Context, b *bench) ([]*table, error) {
@@ -98,5 +109,7 @@ func runRatio(ctx context.Context, b *bench) ([]*table, error) {
 	t.check("refreshes/s ÷ ceiling", fmt.Sprintf("%.3f", ratio), "≥ 0.95", ratio >= 0.95)
 	t.add("worker CPU per refresh", us(r.proc.cpu/time.Duration(max(r.refreshed, 1))))
 	t.add("lost answers / reuses", fmt.Sprintf("%d / %d", r.lost, r.reuses))
+	t.add("provider round trip as the worker timed it, mean", ms(r.meanTook))
+	t.add("first to last stored batch", secs(r.storeSpan))
 	return []*table{t}, nil
 }

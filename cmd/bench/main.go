@@ -25,6 +25,9 @@
 //	replicas  30,000 due rows refreshed by 1 vs 3 worker processes
 //	profile   (diagnostic, not run by default) the burst pass in-process,
 //	          with a CPU profile for go tool pprof
+//	floor     (diagnostic, not run by default) the burst's exchanges made
+//	          by a process with no database: net/http alone, then
+//	          provider.Refresher; what the HTTP stack costs per refresh
 //
 // Each scenario prints a markdown table with its targets; the whole report
 // is also written to -out (docs/benchmarks.md).
@@ -168,10 +171,14 @@ var scenarioFuncs = map[string]func(context.Context, *bench) ([]*table, error){
 	"read":     runRead,
 	"scale":    runScale,
 	"replicas": runReplicas,
-	"profile":  runProfile, // not in the default list: a diagnostic
+	"profile":  runProfile, // not in the default list: diagnostics
+	"floor":    runFloor,
 }
 
 func main() {
+	if len(os.Args) > 1 && os.Args[1] == floorClientCommand {
+		os.Exit(floorClient(os.Args[2:]))
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := run(ctx, os.Args[1:]); err != nil {

@@ -80,6 +80,15 @@ type procResult struct {
 func (b *bench) startWorker(ctx context.Context, command string, concurrency int, extra workerEnv) (*workerProc, error) {
 	cmd := exec.CommandContext(ctx, b.workerBin, command)
 	cmd.Env = b.env(concurrency, extra)
+	p, err := startProc(cmd)
+	if err != nil {
+		return nil, fmt.Errorf("start worker %s: %w", command, err)
+	}
+	return p, nil
+}
+
+// startProc starts cmd and watches its resident set until it exits.
+func startProc(cmd *exec.Cmd) (*workerProc, error) {
 	p := &workerProc{cmd: cmd, stderr: &syncBuffer{}, exited: make(chan struct{})}
 	cmd.Stderr = p.stderr
 	cmd.Stdout = p.stderr
@@ -88,7 +97,7 @@ func (b *bench) startWorker(ctx context.Context, command string, concurrency int
 	cmd.WaitDelay = 30 * time.Second
 	p.start = time.Now()
 	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("start worker %s: %w", command, err)
+		return nil, err
 	}
 	p.watched.Add(1)
 	go p.watchRSS()

@@ -112,7 +112,7 @@ func (r *report) markdown() string {
 
 // Formatting helpers.
 
-func ms(d time.Duration) string { return fmt.Sprintf("%.1f ms", float64(d)/float64(time.Millisecond)) }
+func ms(d time.Duration) string { return fmt.Sprintf("%.2f ms", float64(d)/float64(time.Millisecond)) }
 func us(d time.Duration) string { return fmt.Sprintf("%.1f µs", float64(d)/float64(time.Microsecond)) }
 func secs(d time.Duration) string {
 	return fmt.Sprintf("%.2f s", d.Seconds())

@@ -1,0 +1,150 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/tokenwarden/tokenwarden/internal/provider"
+	"github.com/tokenwarden/tokenwarden/pkg/model"
+)
+
+// floorClientCommand is the hidden first argument that makes the bench
+// binary a floor client (see runFloor) instead of the bench.
+const floorClientCommand = "floor-client"
+
+// runFloor (diagnostic, not in the default list) prices the layers under the
+// worker's CPU per refresh. Child processes of the bench binary make the
+// burst's exchanges against the same mock at the same concurrency, with no
+// database: once with net/http alone (POST a refresh_token form with Basic
+// auth, read and decode the JSON answer: the least any Go client built on
+// net/http does), and once through provider.Refresher (x/oauth2 and the
+// provider shaping, as the worker calls it). The worker's figure minus the
+// second is the cost of claiming, storing and the refresh pool.
+func runFloor(ctx context.Context, b *bench) ([]*table, error) {
+	o := b.opts
+	n := o.burstRows
+	t := &table{
+		title: "floor (diagnostic)",
+		setup: fmt.Sprintf("%d token exchanges by one child process at concurrency %d against the mock (latency %s), no database; CPU is the child's user+sys.", n, o.burstConc, o.latency),
+	}
+	p := startProvider(time.Hour, o.latency)
+	defer p.Close()
+	self, err := os.Executable()
+	if err != nil {
+		return []*table{t}, err
+	}
+	for _, mode := range []string{"nethttp", "refresher"} {
+		logf("floor: %s, %d exchanges", mode, n)
+		cmd := exec.CommandContext(ctx, self, floorClientCommand, "-mode", mode, "-url", p.TokenURL(),
+			"-n", fmt.Sprint(n), "-c", fmt.Sprint(o.burstConc))
+		cmd.Env = b.env(o.burstConc, nil)
+		proc, err := startProc(cmd)
+		if err != nil {
+			return []*table{t}, err
+		}
+		r := proc.wait()
+		if r.err != nil {
+			return []*table{t}, r.err
+		}
+		label := map[string]string{"nethttp": "net/http POST + JSON decode", "refresher": "provider.Refresher (x/oauth2 + shaping)"}[mode]
+		t.add(label+": CPU per exchange", us(r.cpu/time.Duration(n)))
+		t.add(label+": peak RSS", mib(r.maxRSS))
+	}
+	return []*table{t}, nil
+}
+
+// floorClient is the child side of runFloor. It exits non-zero if any
+// exchange fails, so a table row never prices failures.
+func floorClient(args []string) int {
+	fs := flag.NewFlagSet(floorClientCommand, flag.ContinueOnError)
+	mode := fs.String("mode", "nethttp", "nethttp or refresher")
+	tokenURL := fs.String("url", "", "token endpoint")
+	n := fs.Int("n", 1000, "exchanges")
+	c := fs.Int("c", 64, "concurrency")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	client := provider.NewHTTPClient(30*time.Second, *c)
+	exchange := bareExchange(client, *tokenURL)
+	if *mode == "refresher" {
+		exchange = refresherExchange(client, *tokenURL)
+	}
+	var next, failed atomic.Int64
+	var firstErr sync.Once
+	var wg sync.WaitGroup
+	for range *c {
+		wg.Go(func() {
+			for i := next.Add(1); i <= int64(*n); i = next.Add(1) {
+				if err := exchange(context.Background(), i); err != nil {
+					failed.Add(1)
+					firstErr.Do(func() { fmt.Fprintln(os.Stderr, "floor-client:", err) })
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if failed.Load() > 0 {
+		fmt.Fprintf(os.Stderr, "floor-client: %d of %d exchanges failed\n", failed.Load(), *n)
+		return 1
+	}
+	return 0
+}
+
+func bareExchange(client *http.Client, tokenURL string) func(context.Context, int64) error {
+	return func(ctx context.Context, i int64) error {
+		form := url.Values{"grant_type": {"refresh_token"}, "refresh_token": {fmt.Sprintf("rt-floor-nethttp-%d", i)}}
+		req, err := http.NewRequestWithContext(ctx, http.MethodPost, tokenURL, strings.NewReader(form.Encode()))
+		if err != nil {
+			return err
+		}
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.Header.Set("Accept", "application/json")
+		req.SetBasicAuth("bench", "bench-secret")
+		resp, err := client.Do(req)
+		if err != nil {
+			return err
+		}
+		defer resp.Body.Close()
+		body, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+		if err != nil {
+			return err
+		}
+		var tok struct {
+			AccessToken  string `json:"access_token"`
+			RefreshToken string `json:"refresh_token"`
+			ExpiresIn    int64  `json:"expires_in"`
+		}
+		if err := json.Unmarshal(body, &tok); err != nil {
+			return err
+		}
+		if resp.StatusCode != http.StatusOK || tok.AccessToken == "" {
+			return fmt.Errorf("status %d", resp.StatusCode)
+		}
+		return nil
+	}
+}
+
+func refresherExchange(client *http.Client, tokenURL string) func(context.Context, int64) error {
+	r := provider.NewRefresher(provider.NewCatalogue(), client, nil)
+	return func(ctx context.Context, i int64) error {
+		id, secret, rt := "bench", model.Secret("bench-secret"), model.Secret(fmt.Sprintf("rt-floor-refresher-%d", i))
+		res, err := r.Refresh(ctx, &model.OAuthToken{Name: "floor", Provider: "oauth2", TokenURL: &tokenURL,
+			ClientID: &id, ClientSecret: &secret, RefreshToken: &rt})
+		if err == nil && res.AccessToken == "" {
+			err = errors.New("no access token")
+		}
+		return err
+	}
+}
