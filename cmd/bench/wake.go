@@ -50,8 +50,12 @@ func runWake(ctx context.Context, b *bench) ([]*table, error) {
 	if err != nil {
 		return []*table{t}, err
 	}
-	t.check("invalidate → new token − latency, median", ms(percentile(inv, 50)), "≤ 5 ms", percentile(inv, 50) <= 5*time.Millisecond)
-	t.check("invalidate → new token − latency, p99", ms(percentile(inv, 99)), "≤ 5 ms", percentile(inv, 99) <= 5*time.Millisecond)
+	t.add("invalidate → new token − nominal latency, median", ms(percentile(inv.nominal, 50)))
+	t.add("invalidate → new token − nominal latency, p99", ms(percentile(inv.nominal, 99)))
+	t.add("provider's answer time as the mock measured it, median", ms(percentile(inv.held, 50)))
+	t.check("invalidate → new token − provider's answer time, median", ms(percentile(inv.overhead, 50)), "≤ 5 ms", percentile(inv.overhead, 50) <= 5*time.Millisecond)
+	t.check("invalidate → new token − provider's answer time, p99", ms(percentile(inv.overhead, 99)), "≤ 5 ms", percentile(inv.overhead, 99) <= 5*time.Millisecond)
+	t.note("The target rows subtract the time the mock actually held each answer (its timer, asked for %s, fires up to about a millisecond late on this machine: that is the provider's latency, not tokenwarden's). The rows above them subtract the nominal %s, as earlier reports did.", b.opts.latency, b.opts.latency)
 	return []*table{t}, nil
 }
 
@@ -101,12 +105,20 @@ func wakeLatencies(ctx context.Context, b *bench, c *tokens.Client) ([]time.Dura
 	return out, nil
 }
 
+// invalidateTimes are the Invalidate → new token round trips, each minus
+// the nominal provider latency and minus the time the provider actually
+// held that answer, and those hold times.
+type invalidateTimes struct {
+	nominal, overhead, held []time.Duration
+}
+
 // invalidateLatencies times Invalidate → Get returning a new token with an
-// in-process worker refreshing, minus the provider's latency.
-func invalidateLatencies(ctx context.Context, b *bench, c *tokens.Client, p *endpoint) ([]time.Duration, error) {
+// in-process worker refreshing.
+func invalidateLatencies(ctx context.Context, b *bench, c *tokens.Client, p *endpoint) (invalidateTimes, error) {
+	var out invalidateTimes
 	st, err := store.Open(ctx, b.dbURL, 4)
 	if err != nil {
-		return nil, err
+		return out, err
 	}
 	defer st.Close()
 	ex := provider.NewRefresher(provider.NewCatalogue(), provider.NewHTTPClient(30*time.Second, 16), nil)
@@ -117,28 +129,34 @@ func invalidateLatencies(ctx context.Context, b *bench, c *tokens.Client, p *end
 	go func() { done <- w.Run(wctx, b.dbURL) }()
 	defer func() { stop(); <-done }()
 
-	var out []time.Duration
 	for i := range b.opts.invalidateReps + 5 {
 		old, err := c.Get(ctx, benchRow)
 		if err != nil {
-			return nil, err
+			return out, err
 		}
+		calls, held := p.Calls(), p.Held()
 		start := time.Now()
 		if err := c.Invalidate(ctx, benchRow, old.AccessToken); err != nil {
-			return nil, err
+			return out, err
 		}
 		gctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 		tok, err := c.Get(gctx, benchRow)
 		cancel()
 		if err != nil {
-			return nil, fmt.Errorf("invalidate %d: %w", i, err)
+			return out, fmt.Errorf("invalidate %d: %w", i, err)
 		}
 		took := time.Since(start)
 		if tok.AccessToken == old.AccessToken {
-			return nil, fmt.Errorf("invalidate %d: Get returned the invalidated token", i)
+			return out, fmt.Errorf("invalidate %d: Get returned the invalidated token", i)
+		}
+		if n := p.Calls() - calls; n != 1 {
+			return out, fmt.Errorf("invalidate %d: %d provider calls, want 1", i, n)
 		}
 		if i >= 5 {
-			out = append(out, took-b.opts.latency)
+			h := p.Held() - held
+			out.nominal = append(out.nominal, took-b.opts.latency)
+			out.overhead = append(out.overhead, took-h)
+			out.held = append(out.held, h)
 		}
 	}
 	return out, nil

@@ -89,7 +89,8 @@ type Server struct {
 	calls     int64
 	successes int64
 	reuses    int64
-	authz     authzState // authorization codes (authorize.go)
+	held      time.Duration // total time answers were held for Latency
+	authz     authzState    // authorization codes (authorize.go)
 }
 
 // New returns a Server configured by opts. Defaults are applied here so the
@@ -111,6 +112,16 @@ func (s *Server) Calls() int64 {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.calls
+}
+
+// Held reports the total time answers were held back for Options.Latency,
+// as the server's clock measured it. A timer asked for 50 ms fires a little
+// later, by up to a millisecond on a busy machine: that is the provider's
+// latency too, and a caller timing its own overhead subtracts it.
+func (s *Server) Held() time.Duration {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.held
 }
 
 // Successes reports the requests answered with 200, which is the number of
@@ -228,9 +239,13 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 
 	if s.opts.Latency > 0 {
+		start := time.Now()
 		t := time.NewTimer(s.opts.Latency)
 		select {
 		case <-t.C:
+			s.mu.Lock()
+			s.held += time.Since(start)
+			s.mu.Unlock()
 		case <-r.Context().Done():
 			t.Stop()
 			// The client has gone; nobody will read an answer.

@@ -332,8 +332,23 @@ func TestLatencyRespectsContext(t *testing.T) {
 	// Close blocks until the handler returns, which proves the hour-long
 	// latency was cut short by the cancelled request.
 	srv.Close()
-	if mp.Calls() != 1 || mp.Successes() != 0 {
-		t.Errorf("calls=%d successes=%d", mp.Calls(), mp.Successes())
+	if mp.Calls() != 1 || mp.Successes() != 0 || mp.Held() != 0 {
+		t.Errorf("calls=%d successes=%d held=%v", mp.Calls(), mp.Successes(), mp.Held())
+	}
+}
+
+func TestHeldAddsUpLatency(t *testing.T) {
+	t.Parallel()
+	const latency = 5 * time.Millisecond
+	mp, srv := start(t, mockprovider.Options{Latency: latency})
+	for i := range 3 {
+		if a := refresh(t, srv, fmt.Sprintf("rt-held-%d", i)); a.status != http.StatusOK {
+			t.Fatalf("refresh %d: status %d", i, a.status)
+		}
+	}
+	// A timer never fires early, so three answers held at least 3 × latency.
+	if got := mp.Held(); got < 3*latency {
+		t.Fatalf("Held() = %v, want at least %v", got, 3*latency)
 	}
 }
 
