@@ -102,7 +102,8 @@ func (b *bench) cleanup() {
 	}
 }
 
-// buildWorker builds ./cmd/worker of the enclosing module once.
+// buildWorker builds ./cmd/worker of the enclosing module once, with the
+// Dockerfile's flags.
 func (b *bench) buildWorker(ctx context.Context) error {
 	out, err := exec.CommandContext(ctx, "go", "env", "GOMOD").Output()
 	if err != nil {
@@ -110,7 +111,11 @@ func (b *bench) buildWorker(ctx context.Context) error {
 	}
 	root := filepath.Dir(strings.TrimSpace(string(out)))
 	b.workerBin = filepath.Join(b.tmpDir, "worker")
-	cmd := exec.CommandContext(ctx, "go", "build", "-o", b.workerBin, "./cmd/worker")
+	// Built as the Dockerfile builds the shipped image: a static binary
+	// without symbol tables, which starts about 2 MB smaller than a
+	// default cgo build.
+	cmd := exec.CommandContext(ctx, "go", "build", "-trimpath", "-ldflags=-s -w", "-o", b.workerBin, "./cmd/worker")
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 	cmd.Dir = root
 	cmd.Stderr = os.Stderr
 	logf("building %s/cmd/worker", root)

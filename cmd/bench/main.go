@@ -7,9 +7,9 @@
 // It needs DATABASE_URL pointing at a server whose role may create
 // databases. It creates a scratch database (bench_<random>) with the schema
 // applied, and drops it when it finishes, fails or is interrupted. The worker
-// is built once from ./cmd/worker and run as separate processes, as in
-// production; the consumer scenarios (wake, read) run the library
-// in-process.
+// is built once from ./cmd/worker with the Dockerfile's flags and run as
+// separate processes, as in production; the consumer scenarios (wake, read)
+// run the library in-process.
 //
 // Scenarios:
 //
