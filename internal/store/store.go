@@ -353,9 +353,20 @@ func (s *Store) Get(ctx context.Context, name string) (*model.OAuthToken, error)
 // GetForConsumer reads what a consumer needs of a connection (never the
 // refresh token or client secret), the access token opened.
 func (s *Store) GetForConsumer(ctx context.Context, name string) (*model.OAuthToken, error) {
-	row, err := s.getRaw(ctx, consumerGetSQL, name)
-	if err != nil {
-		return nil, err
+	var row *model.OAuthToken
+	err := retryOnce(func() error {
+		row = nil
+		return s.scanEach(ctx, consumerGetSQL, map[string]any{"name": name}, func(r *sql.Rows) error {
+			var err error
+			row, err = scanConsumer(r)
+			return err
+		})
+	})
+	switch {
+	case err != nil:
+		return nil, fmt.Errorf("read %s: %w", name, err)
+	case row == nil:
+		return nil, fmt.Errorf("%w: %s", ErrNotFound, name)
 	}
 	if err := s.unseal(row); err != nil {
 		return nil, fmt.Errorf("read %s: %w", name, err)
