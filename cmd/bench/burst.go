@@ -24,6 +24,9 @@ type passResult struct {
 	// wall time went beyond rows / concurrency × latency.
 	meanTook  time.Duration
 	storeSpan time.Duration
+	// meanHeld is the mean time the mock held an answer (its latency as
+	// its own clock measured it).
+	meanHeld time.Duration
 }
 
 func (r passResult) perSecond() float64 { return float64(r.rows) / r.proc.wall.Seconds() }
@@ -59,6 +62,7 @@ func (r *passResult) verify(ctx context.Context, b *bench, p *endpoint) error {
 		return err
 	}
 	r.calls, r.reuses = p.Calls(), p.Reuses()
+	r.meanHeld = p.Held() / time.Duration(max(r.calls, 1))
 	var meanMS, spanS float64
 	err = b.pool.QueryRow(ctx, `SELECT coalesce(avg(duration_ms), 0), coalesce(extract(epoch FROM max(at) - min(at)), 0)
 		FROM oauth_token_events WHERE outcome = 'success'`).Scan(&meanMS, &spanS)
@@ -109,7 +113,9 @@ func runRatio(ctx context.Context, b *bench) ([]*table, error) {
 	t.check("refreshes/s ÷ ceiling", fmt.Sprintf("%.3f", ratio), "≥ 0.95", ratio >= 0.95)
 	t.add("worker CPU per refresh", us(r.proc.cpu/time.Duration(max(r.refreshed, 1))))
 	t.add("lost answers / reuses", fmt.Sprintf("%d / %d", r.lost, r.reuses))
+	t.add("provider's answer time as the mock measured it, mean", ms(r.meanHeld))
 	t.add("provider round trip as the worker timed it, mean", ms(r.meanTook))
+	t.add("refreshes/s ÷ (concurrency / measured answer time)", fmt.Sprintf("%.3f", r.perSecond()/(float64(o.ratioConc)/r.meanHeld.Seconds())))
 	t.add("first to last stored batch", secs(r.storeSpan))
 	return []*table{t}, nil
 }
