@@ -65,7 +65,7 @@ type Config struct {
 	PollInterval  time.Duration // longest sleep between passes; default 1m
 	RefreshBefore time.Duration // refresh tokens expiring within this; default 5m
 	Lease         time.Duration // how long a claim holds; default 2m
-	HTTPTimeout   time.Duration // bound on one provider request; default 30s
+	HTTPTimeout   time.Duration // bound on one refresh attempt; default 30s
 	Concurrency   int           // provider requests in flight; default 16
 	// ClaimBatch is the most rows one claim statement takes; default
 	// Concurrency, at most 1000.
