@@ -59,7 +59,7 @@ func runFloor(ctx context.Context, b *bench) ([]*table, error) {
 			return []*table{t}, r.err
 		}
 		label := map[string]string{"nethttp": "net/http POST + JSON decode", "refresher": "provider.Refresher (x/oauth2 + shaping)"}[mode]
-		t.add(label+": CPU per exchange", us(r.cpu/time.Duration(n)))
+		t.add(label+": CPU per exchange / of which sys", fmt.Sprintf("%s / %s", us(r.cpu/time.Duration(n)), us(r.sys/time.Duration(n))))
 		t.add(label+": peak RSS", mib(r.maxRSS))
 	}
 	return []*table{t}, nil

@@ -69,6 +69,7 @@ type workerProc struct {
 type procResult struct {
 	wall time.Duration
 	cpu  time.Duration // user + system
+	sys  time.Duration // the system part of cpu: the kernel's work for the process
 	// maxRSS is the peak resident set (VmHWM) in KiB. Rusage.Maxrss cannot
 	// be used: Go starts children with vfork, so the child's figure starts
 	// from the bench's own resident set.
@@ -153,6 +154,7 @@ func (p *workerProc) wait() procResult {
 	if st := p.cmd.ProcessState; st != nil {
 		if ru, ok := st.SysUsage().(*syscall.Rusage); ok {
 			r.cpu = time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+			r.sys = time.Duration(ru.Stime.Nano())
 		}
 	}
 	return r
