@@ -13,12 +13,12 @@ import (
 // scanEach runs q and calls scan once per result row.
 //
 // The worker's per-batch statements (claim, store) and the consumer's read
-// take their results this way rather than through gorm's Scan: Scan records every
-// statement's SQL with its arguments spliced in (logger.Recorder and
+// take their results this way rather than through gorm's Scan. Scan records
+// every statement's SQL with its arguments spliced in (logger.Recorder and
 // ExplainSQL) even when nothing logs it, which for a stored batch means
-// rebuilding a copy of the whole payload, tokens included, through a regular
-// expression; and its reflection costs more per row than the refresh around
-// it. Rows runs the statement without either.
+// rebuilding a copy of the whole payload, tokens included, through a
+// regular expression; and its reflection costs more per row than the claim
+// itself. Rows runs the statement without either.
 func (s *Store) scanEach(ctx context.Context, q string, args map[string]any, scan func(*sql.Rows) error) error {
 	rows, err := s.db.WithContext(ctx).Raw(q, args).Rows()
 	if err != nil {
