@@ -10,7 +10,7 @@ import (
 	"github.com/tokenwarden/tokenwarden/pkg/model"
 )
 
-// scanEach runs q and calls scan once per result row.
+// scanAll runs q and returns its rows, each read by scan.
 //
 // The worker's per-batch statements (claim, store) and the consumer's read
 // take their results this way rather than through gorm's Scan. Scan records
@@ -19,18 +19,21 @@ import (
 // rebuilding a copy of the whole payload, tokens included, through a
 // regular expression; and its reflection costs more per row than the claim
 // itself. Rows runs the statement without either.
-func (s *Store) scanEach(ctx context.Context, q string, args map[string]any, scan func(*sql.Rows) error) error {
+func scanAll[T any](ctx context.Context, s *Store, q string, args map[string]any, scan func(*sql.Rows) (T, error)) ([]T, error) {
 	rows, err := s.db.WithContext(ctx).Raw(q, args).Rows()
 	if err != nil {
-		return err
+		return nil, err
 	}
 	defer rows.Close()
+	var out []T
 	for rows.Next() {
-		if err := scan(rows); err != nil {
-			return err
+		v, err := scan(rows)
+		if err != nil {
+			return nil, err
 		}
+		out = append(out, v)
 	}
-	return rows.Err()
+	return out, rows.Err()
 }
 
 // scanClaimed reads one row of claim.sql or claim_one.sql, whose RETURNING
@@ -108,4 +111,14 @@ func scanConsumer(rows *sql.Rows) (*model.OAuthToken, error) {
 		t.JSONData = jsonData
 	}
 	return &t, nil
+}
+
+func scanStored(rows *sql.Rows) (Stored, error) {
+	var st Stored
+	return st, rows.Scan(&st.ID, &st.Version)
+}
+
+func scanID(rows *sql.Rows) (uuid.UUID, error) {
+	var id uuid.UUID
+	return id, rows.Scan(&id)
 }

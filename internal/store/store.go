@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"crypto/subtle"
-	"database/sql"
 	"database/sql/driver"
 	"embed"
 	"encoding/hex"
@@ -181,16 +180,11 @@ type Claimed struct {
 // Claim claims up to limit rows whose access token expires within before,
 // for lease.
 func (s *Store) Claim(ctx context.Context, limit int, before, lease time.Duration) ([]Claimed, error) {
-	rows := make([]Claimed, 0, limit)
-	err := s.scanEach(ctx, claimSQL, map[string]any{
+	rows, err := scanAll(ctx, s, claimSQL, map[string]any{
 		"limit":     limit,
 		"before_us": before.Microseconds(),
 		"lease_us":  lease.Microseconds(),
-	}, func(r *sql.Rows) error {
-		c, err := scanClaimed(r)
-		rows = append(rows, c)
-		return err
-	})
+	}, scanClaimed)
 	if err != nil {
 		return nil, fmt.Errorf("claim due rows: %w", err)
 	}
@@ -206,15 +200,10 @@ var ErrNotClaimable = errors.New("connection cannot be refreshed now")
 
 // ClaimByName claims one connection whatever its expiry.
 func (s *Store) ClaimByName(ctx context.Context, name string, lease time.Duration) (*Claimed, error) {
-	var rows []Claimed
-	err := s.scanEach(ctx, claimOneSQL, map[string]any{
+	rows, err := scanAll(ctx, s, claimOneSQL, map[string]any{
 		"name":     name,
 		"lease_us": lease.Microseconds(),
-	}, func(r *sql.Rows) error {
-		c, err := scanClaimed(r)
-		rows = append(rows, c)
-		return err
-	})
+	}, scanClaimed)
 	if err != nil {
 		return nil, fmt.Errorf("claim %s: %w", name, err)
 	}
@@ -275,13 +264,7 @@ func (s *Store) StoreSuccesses(ctx context.Context, batch []Success) ([]Stored, 
 	if err != nil {
 		return nil, fmt.Errorf("encode batch: %w", err)
 	}
-	out := make([]Stored, 0, len(batch))
-	err = s.scanEach(ctx, storeSuccessSQL, map[string]any{"batch": string(payload)}, func(r *sql.Rows) error {
-		var st Stored
-		err := r.Scan(&st.ID, &st.Version)
-		out = append(out, st)
-		return err
-	})
+	out, err := scanAll(ctx, s, storeSuccessSQL, map[string]any{"batch": string(payload)}, scanStored)
 	if err != nil {
 		return nil, fmt.Errorf("store %d refreshed tokens: %w", len(batch), err)
 	}
@@ -310,13 +293,7 @@ func (s *Store) StoreFailures(ctx context.Context, batch []Failure) ([]uuid.UUID
 	if err != nil {
 		return nil, fmt.Errorf("encode batch: %w", err)
 	}
-	ids := make([]uuid.UUID, 0, len(batch))
-	err = s.scanEach(ctx, storeFailureSQL, map[string]any{"batch": string(payload)}, func(r *sql.Rows) error {
-		var id uuid.UUID
-		err := r.Scan(&id)
-		ids = append(ids, id)
-		return err
-	})
+	ids, err := scanAll(ctx, s, storeFailureSQL, map[string]any{"batch": string(payload)}, scanID)
 	if err != nil {
 		return nil, fmt.Errorf("release %d failed refreshes: %w", len(batch), err)
 	}
@@ -340,10 +317,18 @@ func (s *Store) Release(ctx context.Context, claims []uuid.UUID) error {
 
 // Get reads one connection by name, secrets opened.
 func (s *Store) Get(ctx context.Context, name string) (*model.OAuthToken, error) {
-	row, err := s.getRaw(ctx, getSQL, name)
-	if err != nil {
-		return nil, err
+	var rows []model.OAuthToken
+	err := retryOnce(func() error {
+		rows = nil
+		return s.db.WithContext(ctx).Raw(getSQL, map[string]any{"name": name}).Scan(&rows).Error
+	})
+	switch {
+	case err != nil:
+		return nil, fmt.Errorf("read %s: %w", name, err)
+	case len(rows) == 0:
+		return nil, fmt.Errorf("%w: %s", ErrNotFound, name)
 	}
+	row := &rows[0]
 	if err := s.unseal(row); err != nil {
 		return nil, fmt.Errorf("read %s: %w", name, err)
 	}
@@ -353,20 +338,9 @@ func (s *Store) Get(ctx context.Context, name string) (*model.OAuthToken, error)
 // GetForConsumer reads what a consumer needs of a connection (never the
 // refresh token or client secret), the access token opened.
 func (s *Store) GetForConsumer(ctx context.Context, name string) (*model.OAuthToken, error) {
-	var row *model.OAuthToken
-	err := retryOnce(func() error {
-		row = nil
-		return s.scanEach(ctx, consumerGetSQL, map[string]any{"name": name}, func(r *sql.Rows) error {
-			var err error
-			row, err = scanConsumer(r)
-			return err
-		})
-	})
-	switch {
-	case err != nil:
-		return nil, fmt.Errorf("read %s: %w", name, err)
-	case row == nil:
-		return nil, fmt.Errorf("%w: %s", ErrNotFound, name)
+	row, err := s.consumerRow(ctx, name)
+	if err != nil {
+		return nil, err
 	}
 	if err := s.unseal(row); err != nil {
 		return nil, fmt.Errorf("read %s: %w", name, err)
@@ -374,19 +348,22 @@ func (s *Store) GetForConsumer(ctx context.Context, name string) (*model.OAuthTo
 	return row, nil
 }
 
-func (s *Store) getRaw(ctx context.Context, q, name string) (*model.OAuthToken, error) {
-	var rows []model.OAuthToken
+// consumerRow reads consumer_get.sql's columns of a connection, secrets
+// still sealed.
+func (s *Store) consumerRow(ctx context.Context, name string) (*model.OAuthToken, error) {
+	var rows []*model.OAuthToken
 	err := retryOnce(func() error {
-		rows = nil
-		return s.db.WithContext(ctx).Raw(q, map[string]any{"name": name}).Scan(&rows).Error
+		var err error
+		rows, err = scanAll(ctx, s, consumerGetSQL, map[string]any{"name": name}, scanConsumer)
+		return err
 	})
-	if err != nil {
+	switch {
+	case err != nil:
 		return nil, fmt.Errorf("read %s: %w", name, err)
-	}
-	if len(rows) == 0 {
+	case len(rows) == 0:
 		return nil, fmt.Errorf("%w: %s", ErrNotFound, name)
 	}
-	return &rows[0], nil
+	return rows[0], nil
 }
 
 // CurrentAccessToken returns the access token of an active connection if
@@ -452,7 +429,7 @@ func (s *Store) Invalidate(ctx context.Context, name, stale string) (bool, error
 }
 
 func (s *Store) invalidateUnhashed(ctx context.Context, name, stale string) (bool, error) {
-	row, err := s.getRaw(ctx, consumerGetSQL, name)
+	row, err := s.consumerRow(ctx, name)
 	if err != nil {
 		return false, err
 	}
