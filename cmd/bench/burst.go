@@ -63,8 +63,13 @@ func (r *passResult) verify(ctx context.Context, b *bench, p *endpoint) error {
 	}
 	r.calls, r.reuses = p.Calls(), p.Reuses()
 	r.meanHeld = p.Held() / time.Duration(max(r.calls, 1))
+	return nil
+}
+
+// timings reads meanTook and storeSpan from the pass's refresh events.
+func (r *passResult) timings(ctx context.Context, b *bench) error {
 	var meanMS, spanS float64
-	err = b.pool.QueryRow(ctx, `SELECT coalesce(avg(duration_ms), 0), coalesce(extract(epoch FROM max(at) - min(at)), 0)
+	err := b.pool.QueryRow(ctx, `SELECT coalesce(avg(duration_ms), 0), coalesce(extract(epoch FROM max(at) - min(at)), 0)
 		FROM oauth_token_events WHERE outcome = 'success'`).Scan(&meanMS, &spanS)
 	r.meanTook = time.Duration(meanMS * float64(time.Millisecond))
 	r.storeSpan = time.Duration(spanS * float64(time.Second))
@@ -104,6 +109,9 @@ func runRatio(ctx context.Context, b *bench) ([]*table, error) {
 			o.ratioRows, o.ratioConc, o.latency, o.ratioConc, o.latency, ideal),
 	}
 	r, err := duePass(ctx, b, o.ratioRows, o.ratioConc, o.latency)
+	if err == nil {
+		err = r.timings(ctx, b)
+	}
 	if err != nil {
 		return []*table{t}, err
 	}

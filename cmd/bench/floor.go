@@ -45,9 +45,12 @@ func runFloor(ctx context.Context, b *bench) ([]*table, error) {
 	if err != nil {
 		return []*table{t}, err
 	}
-	for _, mode := range []string{"nethttp", "refresher"} {
-		logf("floor: %s, %d exchanges", mode, n)
-		cmd := exec.CommandContext(ctx, self, floorClientCommand, "-mode", mode, "-url", p.TokenURL(),
+	for _, m := range []struct{ mode, label string }{
+		{"nethttp", "net/http POST + JSON decode"},
+		{"refresher", "provider.Refresher (x/oauth2 + shaping)"},
+	} {
+		logf("floor: %s, %d exchanges", m.mode, n)
+		cmd := exec.CommandContext(ctx, self, floorClientCommand, "-mode", m.mode, "-url", p.TokenURL(),
 			"-n", fmt.Sprint(n), "-c", fmt.Sprint(o.burstConc))
 		cmd.Env = b.env(o.burstConc, nil)
 		proc, err := startProc(cmd)
@@ -58,9 +61,8 @@ func runFloor(ctx context.Context, b *bench) ([]*table, error) {
 		if r.err != nil {
 			return []*table{t}, r.err
 		}
-		label := map[string]string{"nethttp": "net/http POST + JSON decode", "refresher": "provider.Refresher (x/oauth2 + shaping)"}[mode]
-		t.add(label+": CPU per exchange / of which sys", fmt.Sprintf("%s / %s", us(r.cpu/time.Duration(n)), us(r.sys/time.Duration(n))))
-		t.add(label+": peak RSS", mib(r.maxRSS))
+		t.add(m.label+": CPU per exchange / of which sys", fmt.Sprintf("%s / %s", us(r.cpu/time.Duration(n)), us(r.sys/time.Duration(n))))
+		t.add(m.label+": peak RSS", mib(r.maxRSS))
 	}
 	return []*table{t}, nil
 }
