@@ -1,16 +1,20 @@
 package main
 
 import (
+	"bufio"
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"os"
 	"os/exec"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -31,7 +35,11 @@ const floorClientCommand = "floor-client"
 // auth, read and decode the JSON answer: the least any Go client built on
 // net/http does), and once through provider.Refresher (x/oauth2 and the
 // provider shaping, as the worker calls it). The worker's figure minus the
-// second is the cost of claiming, storing and the refresh pool.
+// second is the cost of claiming, storing and the refresh pool. A third
+// child prices what is under net/http: a hand-written HTTP/1.1 exchange on
+// one kept-alive TCP connection per goroutine (a write, a read, a JSON
+// decode), which no product code uses; it is the least any client can cost
+// on this machine.
 func runFloor(ctx context.Context, b *bench) ([]*table, error) {
 	o := b.opts
 	n := o.burstRows
@@ -48,6 +56,7 @@ func runFloor(ctx context.Context, b *bench) ([]*table, error) {
 	for _, m := range []struct{ mode, label string }{
 		{"nethttp", "net/http POST + JSON decode"},
 		{"refresher", "provider.Refresher (x/oauth2 + shaping)"},
+		{"raw", "hand-written HTTP/1.1 on raw TCP (comparison only)"},
 	} {
 		logf("floor: %s, %d exchanges", m.mode, n)
 		cmd := exec.CommandContext(ctx, self, floorClientCommand, "-mode", m.mode, "-url", p.TokenURL(),
@@ -71,7 +80,7 @@ func runFloor(ctx context.Context, b *bench) ([]*table, error) {
 // exchange fails, so a table row never prices failures.
 func floorClient(args []string) int {
 	fs := flag.NewFlagSet(floorClientCommand, flag.ContinueOnError)
-	mode := fs.String("mode", "nethttp", "nethttp or refresher")
+	mode := fs.String("mode", "nethttp", "nethttp, refresher or raw")
 	tokenURL := fs.String("url", "", "token endpoint")
 	n := fs.Int("n", 1000, "exchanges")
 	c := fs.Int("c", 64, "concurrency")
@@ -79,15 +88,19 @@ func floorClient(args []string) int {
 		return 2
 	}
 	client := provider.NewHTTPClient(30*time.Second, *c)
-	exchange := bareExchange(client, *tokenURL)
-	if *mode == "refresher" {
-		exchange = refresherExchange(client, *tokenURL)
+	newExchange := func() func(context.Context, int64) error { return bareExchange(client, *tokenURL) }
+	switch *mode {
+	case "refresher":
+		newExchange = func() func(context.Context, int64) error { return refresherExchange(client, *tokenURL) }
+	case "raw":
+		newExchange = func() func(context.Context, int64) error { return rawExchange(*tokenURL) }
 	}
 	var next, failed atomic.Int64
 	var firstErr sync.Once
 	var wg sync.WaitGroup
 	for range *c {
 		wg.Go(func() {
+			exchange := newExchange()
 			for i := next.Add(1); i <= int64(*n); i = next.Add(1) {
 				if err := exchange(context.Background(), i); err != nil {
 					failed.Add(1)
@@ -148,5 +161,75 @@ func refresherExchange(client *http.Client, tokenURL string) func(context.Contex
 			err = errors.New("no access token")
 		}
 		return err
+	}
+}
+
+// rawExchange returns an exchange that owns one kept-alive TCP connection
+// and speaks just enough HTTP/1.1 to the mock for a refresh: the request in
+// one write, a status line, headers up to Content-Length, the body. It
+// understands nothing else (no chunking, TLS, redirects or proxies), which
+// is why it is a yardstick and not a client.
+func rawExchange(tokenURL string) func(context.Context, int64) error {
+	u, err := url.Parse(tokenURL)
+	if err != nil {
+		return func(context.Context, int64) error { return err }
+	}
+	var conn net.Conn
+	var rd *bufio.Reader
+	auth := base64.StdEncoding.EncodeToString([]byte("bench:bench-secret"))
+	return func(ctx context.Context, i int64) error {
+		if conn == nil {
+			var d net.Dialer
+			if conn, err = d.DialContext(ctx, "tcp", u.Host); err != nil {
+				return err
+			}
+			rd = bufio.NewReaderSize(conn, 2048)
+		}
+		body := fmt.Sprintf("grant_type=refresh_token&refresh_token=rt-floor-raw-%d", i)
+		req := fmt.Sprintf("POST %s HTTP/1.1\r\nHost: %s\r\nAuthorization: Basic %s\r\nContent-Type: application/x-www-form-urlencoded\r\nAccept: application/json\r\nContent-Length: %d\r\n\r\n%s",
+			u.RequestURI(), u.Host, auth, len(body), body)
+		if _, err := io.WriteString(conn, req); err != nil {
+			return err
+		}
+		status, err := rd.ReadString('\n')
+		if err != nil {
+			return err
+		}
+		if !strings.HasPrefix(status, "HTTP/1.1 200 ") {
+			return fmt.Errorf("status line %q", strings.TrimSpace(status))
+		}
+		length := -1
+		for {
+			line, err := rd.ReadString('\n')
+			if err != nil {
+				return err
+			}
+			line = strings.TrimSpace(line)
+			if line == "" {
+				break
+			}
+			if k, v, ok := strings.Cut(line, ":"); ok && strings.EqualFold(k, "Content-Length") {
+				if length, err = strconv.Atoi(strings.TrimSpace(v)); err != nil {
+					return err
+				}
+			}
+		}
+		if length < 0 {
+			return errors.New("answer without Content-Length")
+		}
+		buf := make([]byte, length)
+		if _, err := io.ReadFull(rd, buf); err != nil {
+			return err
+		}
+		var tok struct {
+			AccessToken string `json:"access_token"`
+		}
+		if err := json.Unmarshal(buf, &tok); err != nil {
+			return err
+		}
+		if tok.AccessToken == "" {
+			return errors.New("no access token")
+		}
+		return nil
 	}
 }

@@ -19,7 +19,9 @@
 //	ratio     10,000 due rows at concurrency 64: throughput / (64 / latency)
 //	steady    30,000 rows with 60 s tokens, `worker run` for -steady-duration:
 //	          CPU share and the margin left before each refreshed token's expiry
-//	wake      a blocked Get woken by a committed change; Invalidate to new token
+//	wake      a blocked Get woken by a committed change; Invalidate to new
+//	          token, split into hops; a PostgreSQL round trip back to back
+//	          and after the provider's latency of idleness
 //	read      Get from PostgreSQL (cache off) and from the cache
 //	scale     one pass over 100 due rows among 10,000 vs 1,000,000 rows
 //	replicas  30,000 due rows refreshed by 1 vs 3 worker processes
@@ -27,7 +29,8 @@
 //	          with a CPU profile for go tool pprof
 //	floor     (diagnostic, not run by default) the burst's exchanges made
 //	          by a process with no database: net/http alone, then
-//	          provider.Refresher; what the HTTP stack costs per refresh
+//	          provider.Refresher, then a hand-written HTTP/1.1 exchange on
+//	          raw TCP; what each layer of the HTTP stack costs per refresh
 //
 // Each scenario prints a markdown table with its targets; the whole report
 // is also written to -out (docs/benchmarks.md).
@@ -97,7 +100,7 @@ func parseFlags(args []string) (*options, error) {
 	fs.DurationVar(&o.steadyBefore, "steady-refresh-before", 20*time.Second, "steady: TOKENS_REFRESH_BEFORE")
 	fs.IntVar(&o.steadyConc, "steady-concurrency", 64, "steady: TOKENS_CONCURRENCY")
 	fs.IntVar(&o.wakeReps, "wake-reps", 1000, "wake: blocked Get wake-ups")
-	fs.IntVar(&o.invalidateReps, "invalidate-reps", 200, "wake: Invalidate round trips")
+	fs.IntVar(&o.invalidateReps, "invalidate-reps", 1000, "wake: Invalidate round trips")
 	fs.IntVar(&o.readCalls, "read-calls", 10_000, "read: timed Get calls per mode")
 	fs.IntVar(&o.scaleDue, "scale-due", 100, "scale: due rows")
 	fs.IntVar(&o.scaleSmall, "scale-small", 10_000, "scale: total rows, small table")

@@ -5,11 +5,13 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/tokenwarden/tokenwarden/internal/provider"
 	"github.com/tokenwarden/tokenwarden/internal/refresh"
 	"github.com/tokenwarden/tokenwarden/internal/store"
+	"github.com/tokenwarden/tokenwarden/pkg/model"
 	"github.com/tokenwarden/tokenwarden/pkg/tokens"
 )
 
@@ -56,7 +58,56 @@ func runWake(ctx context.Context, b *bench) ([]*table, error) {
 	t.check("invalidate → new token − provider's answer time, median", ms(percentile(inv.overhead, 50)), "≤ 5 ms", percentile(inv.overhead, 50) <= 5*time.Millisecond)
 	t.check("invalidate → new token − provider's answer time, p99", ms(percentile(inv.overhead, 99)), "≤ 5 ms", percentile(inv.overhead, 99) <= 5*time.Millisecond)
 	t.note("The target rows subtract the time the mock actually held each answer (its timer, asked for %s, fires up to about a millisecond late on this machine: that is the provider's latency, not tokenwarden's). The rows above them subtract the nominal %s, as earlier reports did.", b.opts.latency, b.opts.latency)
+	for i, name := range hopNames {
+		d := inv.hops[i]
+		t.add(fmt.Sprintf("hop %s: %s, median / p99", hopLabel(i), name), ms(percentile(d, 50))+" / "+ms(percentile(d, 99)))
+	}
+	hot, cold, err := idleRoundTrips(ctx, b, 200, b.opts.latency)
+	if err != nil {
+		return []*table{t}, err
+	}
+	t.add("PostgreSQL round trip (`SELECT 1`), back to back, median / p99", ms(percentile(hot, 50))+" / "+ms(percentile(hot, 99)))
+	t.add(fmt.Sprintf("PostgreSQL round trip (`SELECT 1`), after %s idle, median / p99", b.opts.latency), ms(percentile(cold, 50))+" / "+ms(percentile(cold, 99)))
+	t.note("The hop rows split each Invalidate round trip at the worker's own hooks: the Exchanger it calls (request sent, answer read) and the Observer it tells of each stored outcome. Every hop after the first runs after the machine sat idle for the provider's answer time; the last two rows price that on one pooled connection, %d round trips each way.", len(hot))
 	return []*table{t}, nil
+}
+
+// hopLabel numbers the hops, the last as a part of the fourth.
+func hopLabel(i int) string {
+	if i == len(hopNames)-1 {
+		return fmt.Sprintf("%d.1", i)
+	}
+	return fmt.Sprint(i + 1)
+}
+
+// idleRoundTrips times SELECT 1 on one pooled connection n times back to
+// back, then n times each after the connection sat idle for gap.
+func idleRoundTrips(ctx context.Context, b *bench, n int, gap time.Duration) (hot, cold []time.Duration, err error) {
+	conn, err := b.pool.Acquire(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer conn.Release()
+	roundTrip := func() (time.Duration, error) {
+		start := time.Now()
+		_, err := conn.Exec(ctx, "SELECT 1")
+		return time.Since(start), err
+	}
+	for i := range 2 * n {
+		if i >= n {
+			time.Sleep(gap) // the idle time is what is measured, not a wait for an event
+		}
+		d, err := roundTrip()
+		if err != nil {
+			return nil, nil, err
+		}
+		if i < n {
+			hot = append(hot, d)
+		} else {
+			cold = append(cold, d)
+		}
+	}
+	return hot, cold, nil
 }
 
 // wakeLatencies times blocked Gets woken by committed changes.
@@ -107,10 +158,75 @@ func wakeLatencies(ctx context.Context, b *bench, c *tokens.Client) ([]time.Dura
 
 // invalidateTimes are the Invalidate → new token round trips, each minus
 // the nominal provider latency and minus the time the provider actually
-// held that answer, and those hold times.
+// held that answer, and those hold times; hops splits each round trip.
 type invalidateTimes struct {
 	nominal, overhead, held []time.Duration
+	hops                    [len(hopNames)][]time.Duration
 }
+
+// hopNames label the legs of an Invalidate round trip: the first four in
+// order, the last inside the fourth.
+var hopNames = [...]string{
+	"Invalidate's statement (consumer → PostgreSQL → consumer)",
+	"Invalidate returned → request sent (notification to the worker, claim)",
+	"request sent → answer read, beyond the provider's answer time",
+	"answer read → Get returned (store, commit, notification to the consumer, re-read)",
+	"of which the store statement, as the worker timed it",
+}
+
+// hopClock stamps the worker's side of an Invalidate round trip through
+// the worker's own hooks: it wraps the Exchanger, and as the Observer it
+// hears of each stored outcome. The bench makes one refresh at a time, so
+// the stamps belong to the current round trip once stored has fired.
+type hopClock struct {
+	refresh.Exchanger
+	stored               chan struct{}
+	mu                   sync.Mutex
+	sent, answered, done time.Time
+}
+
+func newHopClock(ex refresh.Exchanger) *hopClock {
+	return &hopClock{Exchanger: ex, stored: make(chan struct{}, 1)}
+}
+
+func (h *hopClock) Refresh(ctx context.Context, conn *model.OAuthToken) (*provider.Result, error) {
+	h.stamp(&h.sent)
+	defer h.stamp(&h.answered)
+	return h.Exchanger.Refresh(ctx, conn)
+}
+
+func (h *hopClock) stamp(t *time.Time) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	*t = time.Now()
+}
+
+// legs splits the round trip start → got, given when Invalidate returned
+// and how long the provider held its answer. The consumer may see the
+// commit before the worker sees its statement return, so it waits for the
+// worker's stamp first.
+func (h *hopClock) legs(ctx context.Context, start, invalidated, got time.Time, held time.Duration) ([len(hopNames)]time.Duration, error) {
+	select {
+	case <-h.stored:
+	case <-ctx.Done():
+		return [len(hopNames)]time.Duration{}, ctx.Err()
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return [...]time.Duration{invalidated.Sub(start), h.sent.Sub(invalidated),
+		h.answered.Sub(h.sent) - held, got.Sub(h.answered), h.done.Sub(h.answered)}, nil
+}
+
+func (h *hopClock) Refreshed(string, string, time.Duration) {
+	h.stamp(&h.done)
+	select { // never block the worker's storer
+	case h.stored <- struct{}{}:
+	default:
+	}
+}
+func (h *hopClock) TakenOver()                  {}
+func (h *hopClock) StoreRetried()               {}
+func (h *hopClock) Failed(refresh.FailureEvent) {}
 
 // invalidateLatencies times Invalidate → Get returning a new token with an
 // in-process worker refreshing.
@@ -122,8 +238,9 @@ func invalidateLatencies(ctx context.Context, b *bench, c *tokens.Client, p *end
 	}
 	defer st.Close()
 	ex := provider.NewRefresher(provider.NewCatalogue(), provider.NewHTTPClient(30*time.Second, 16), nil)
-	cfg := refresh.Config{Concurrency: 16, HTTPTimeout: 30 * time.Second, FlushInterval: b.opts.flushInterval}
-	w := refresh.New(st, ex, cfg, quietLog)
+	clock := newHopClock(ex)
+	cfg := refresh.Config{Concurrency: 16, HTTPTimeout: 30 * time.Second, FlushInterval: b.opts.flushInterval, Observer: clock}
+	w := refresh.New(st, clock, cfg, quietLog)
 	wctx, stop := context.WithCancel(ctx)
 	done := make(chan error, 1)
 	go func() { done <- w.Run(wctx, b.dbURL) }()
@@ -139,24 +256,34 @@ func invalidateLatencies(ctx context.Context, b *bench, c *tokens.Client, p *end
 		if err := c.Invalidate(ctx, benchRow, old.AccessToken); err != nil {
 			return out, err
 		}
+		invalidated := time.Now()
 		gctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 		tok, err := c.Get(gctx, benchRow)
 		cancel()
 		if err != nil {
 			return out, fmt.Errorf("invalidate %d: %w", i, err)
 		}
-		took := time.Since(start)
+		got := time.Now()
+		took := got.Sub(start)
 		if tok.AccessToken == old.AccessToken {
 			return out, fmt.Errorf("invalidate %d: Get returned the invalidated token", i)
 		}
 		if n := p.Calls() - calls; n != 1 {
 			return out, fmt.Errorf("invalidate %d: %d provider calls, want 1", i, n)
 		}
-		if i >= 5 {
-			h := p.Held() - held
-			out.nominal = append(out.nominal, took-b.opts.latency)
-			out.overhead = append(out.overhead, took-h)
-			out.held = append(out.held, h)
+		h := p.Held() - held
+		legs, err := clock.legs(ctx, start, invalidated, got, h)
+		if err != nil {
+			return out, err
+		}
+		if i < 5 { // the first ones warm up connections
+			continue
+		}
+		out.nominal = append(out.nominal, took-b.opts.latency)
+		out.overhead = append(out.overhead, took-h)
+		out.held = append(out.held, h)
+		for j, d := range legs {
+			out.hops[j] = append(out.hops[j], d)
 		}
 	}
 	return out, nil
