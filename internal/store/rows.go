@@ -10,7 +10,10 @@ import (
 	"github.com/tokenwarden/tokenwarden/pkg/model"
 )
 
-// scanAll runs q and returns its rows, each read by scan.
+// scanAll runs q and returns its rows, each read by scan. want is how many
+// rows the caller expects at most: room for up to 64 of them is made at
+// once, so a claim batch is not regrown row by row, while a claim that
+// finds nothing under a limit of hundreds costs no large empty slice.
 //
 // The worker's per-batch statements (claim, store) and the consumer's read
 // take their results this way rather than through gorm's Scan. Scan records
@@ -19,13 +22,13 @@ import (
 // rebuilding a copy of the whole payload, tokens included, through a
 // regular expression; and its reflection costs more per row than the claim
 // itself. Rows runs the statement without either.
-func scanAll[T any](ctx context.Context, s *Store, q string, args map[string]any, scan func(*sql.Rows) (T, error)) ([]T, error) {
+func scanAll[T any](ctx context.Context, s *Store, q string, args map[string]any, want int, scan func(*sql.Rows) (T, error)) ([]T, error) {
 	rows, err := s.db.WithContext(ctx).Raw(q, args).Rows()
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	var out []T
+	out := make([]T, 0, min(want, 64))
 	for rows.Next() {
 		v, err := scan(rows)
 		if err != nil {

@@ -184,7 +184,7 @@ func (s *Store) Claim(ctx context.Context, limit int, before, lease time.Duratio
 		"limit":     limit,
 		"before_us": before.Microseconds(),
 		"lease_us":  lease.Microseconds(),
-	}, scanClaimed)
+	}, limit, scanClaimed)
 	if err != nil {
 		return nil, fmt.Errorf("claim due rows: %w", err)
 	}
@@ -203,7 +203,7 @@ func (s *Store) ClaimByName(ctx context.Context, name string, lease time.Duratio
 	rows, err := scanAll(ctx, s, claimOneSQL, map[string]any{
 		"name":     name,
 		"lease_us": lease.Microseconds(),
-	}, scanClaimed)
+	}, 1, scanClaimed)
 	if err != nil {
 		return nil, fmt.Errorf("claim %s: %w", name, err)
 	}
@@ -264,7 +264,7 @@ func (s *Store) StoreSuccesses(ctx context.Context, batch []Success) ([]Stored, 
 	if err != nil {
 		return nil, fmt.Errorf("encode batch: %w", err)
 	}
-	out, err := scanAll(ctx, s, storeSuccessSQL, map[string]any{"batch": string(payload)}, scanStored)
+	out, err := scanAll(ctx, s, storeSuccessSQL, map[string]any{"batch": string(payload)}, len(batch), scanStored)
 	if err != nil {
 		return nil, fmt.Errorf("store %d refreshed tokens: %w", len(batch), err)
 	}
@@ -293,7 +293,7 @@ func (s *Store) StoreFailures(ctx context.Context, batch []Failure) ([]uuid.UUID
 	if err != nil {
 		return nil, fmt.Errorf("encode batch: %w", err)
 	}
-	ids, err := scanAll(ctx, s, storeFailureSQL, map[string]any{"batch": string(payload)}, scanID)
+	ids, err := scanAll(ctx, s, storeFailureSQL, map[string]any{"batch": string(payload)}, len(batch), scanID)
 	if err != nil {
 		return nil, fmt.Errorf("release %d failed refreshes: %w", len(batch), err)
 	}
@@ -354,7 +354,7 @@ func (s *Store) consumerRow(ctx context.Context, name string) (*model.OAuthToken
 	var rows []*model.OAuthToken
 	err := retryOnce(func() error {
 		var err error
-		rows, err = scanAll(ctx, s, consumerGetSQL, map[string]any{"name": name}, scanConsumer)
+		rows, err = scanAll(ctx, s, consumerGetSQL, map[string]any{"name": name}, 1, scanConsumer)
 		return err
 	})
 	switch {
