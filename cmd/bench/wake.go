@@ -68,7 +68,7 @@ func runWake(ctx context.Context, b *bench) ([]*table, error) {
 	}
 	t.add("PostgreSQL round trip (`SELECT 1`), back to back, median / p99", ms(percentile(hot, 50))+" / "+ms(percentile(hot, 99)))
 	t.add(fmt.Sprintf("PostgreSQL round trip (`SELECT 1`), after %s idle, median / p99", b.opts.latency), ms(percentile(cold, 50))+" / "+ms(percentile(cold, 99)))
-	t.note("The hop rows split each Invalidate round trip at the worker's own hooks: the Exchanger it calls (request sent, answer read) and the Observer it tells of each stored outcome. Every hop after the first runs after the machine sat idle for the provider's answer time; the last two rows price that on one pooled connection, %d round trips each way.", len(hot))
+	t.note("The hop rows split each Invalidate round trip at the worker's own hooks: the Exchanger it calls (request sent, answer read) and the Observer it tells of each stored outcome. Hops 2 to 4 begin in processes that sat idle for about the provider's answer time (the worker since its last store, every process during the provider's hold); the last two rows price that idleness on one pooled connection, %d round trips each way.", len(hot))
 	return []*table{t}, nil
 }
 
