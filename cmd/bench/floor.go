@@ -20,6 +20,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"golang.org/x/oauth2"
+
 	"github.com/tokenwarden/tokenwarden/internal/provider"
 	"github.com/tokenwarden/tokenwarden/pkg/model"
 )
@@ -33,8 +35,9 @@ const floorClientCommand = "floor-client"
 // burst's exchanges against the same mock at the same concurrency, with no
 // database: once with net/http alone (POST a refresh_token form with Basic
 // auth, read and decode the JSON answer: the least any Go client built on
-// net/http does), and once through provider.Refresher (x/oauth2 and the
-// provider shaping, as the worker calls it). The worker's figure minus the
+// net/http does), once through x/oauth2 alone, and once through
+// provider.Refresher (x/oauth2 and the provider shaping, as the worker
+// calls it). The worker's figure minus the
 // second is the cost of claiming, storing and the refresh pool. A third
 // child prices what is under net/http: a hand-written HTTP/1.1 exchange on
 // one kept-alive TCP connection per goroutine (a write, a read, a JSON
@@ -55,6 +58,7 @@ func runFloor(ctx context.Context, b *bench) ([]*table, error) {
 	}
 	for _, m := range []struct{ mode, label string }{
 		{"nethttp", "net/http POST + JSON decode"},
+		{"oauth2", "x/oauth2 over net/http, no shaping"},
 		{"refresher", "provider.Refresher (x/oauth2 + shaping)"},
 		{"raw", "hand-written HTTP/1.1 on raw TCP (comparison only)"},
 	} {
@@ -80,7 +84,7 @@ func runFloor(ctx context.Context, b *bench) ([]*table, error) {
 // exchange fails, so a table row never prices failures.
 func floorClient(args []string) int {
 	fs := flag.NewFlagSet(floorClientCommand, flag.ContinueOnError)
-	mode := fs.String("mode", "nethttp", "nethttp, refresher or raw")
+	mode := fs.String("mode", "nethttp", "nethttp, oauth2, refresher or raw")
 	tokenURL := fs.String("url", "", "token endpoint")
 	n := fs.Int("n", 1000, "exchanges")
 	c := fs.Int("c", 64, "concurrency")
@@ -88,11 +92,18 @@ func floorClient(args []string) int {
 		return 2
 	}
 	client := provider.NewHTTPClient(30*time.Second, *c)
-	newExchange := func() func(context.Context, int64) error { return bareExchange(client, *tokenURL) }
+	// One exchange serves every goroutine, as one Refresher serves the
+	// worker's pool; only the raw one owns a connection, so each
+	// goroutine gets its own.
+	shared := bareExchange(client, *tokenURL)
 	switch *mode {
+	case "oauth2":
+		shared = oauth2Exchange(client, *tokenURL)
 	case "refresher":
-		newExchange = func() func(context.Context, int64) error { return refresherExchange(client, *tokenURL) }
-	case "raw":
+		shared = refresherExchange(client, *tokenURL)
+	}
+	newExchange := func() func(context.Context, int64) error { return shared }
+	if *mode == "raw" {
 		newExchange = func() func(context.Context, int64) error { return rawExchange(*tokenURL) }
 	}
 	var next, failed atomic.Int64
@@ -102,7 +113,16 @@ func floorClient(args []string) int {
 		wg.Go(func() {
 			exchange := newExchange()
 			for i := next.Add(1); i <= int64(*n); i = next.Add(1) {
-				if err := exchange(context.Background(), i); err != nil {
+				ctx, cancel := context.Background(), context.CancelFunc(func() {})
+				if *mode != "raw" {
+					// Every net/http mode runs under the deadline the
+					// Refresher sets itself, so the modes differ only in
+					// the layers they add.
+					ctx, cancel = context.WithTimeout(ctx, 30*time.Second)
+				}
+				err := exchange(ctx, i)
+				cancel()
+				if err != nil {
 					failed.Add(1)
 					firstErr.Do(func() { fmt.Fprintln(os.Stderr, "floor-client:", err) })
 				}
@@ -148,6 +168,22 @@ func bareExchange(client *http.Client, tokenURL string) func(context.Context, in
 			return fmt.Errorf("status %d", resp.StatusCode)
 		}
 		return nil
+	}
+}
+
+// oauth2Exchange is the refresh_token grant through x/oauth2 alone, with
+// the style the worker sets for generic providers (Basic), so that the
+// floor splits x/oauth2's cost from provider.Refresher's shaping.
+func oauth2Exchange(client *http.Client, tokenURL string) func(context.Context, int64) error {
+	cfg := oauth2.Config{ClientID: "bench", ClientSecret: "bench-secret",
+		Endpoint: oauth2.Endpoint{TokenURL: tokenURL, AuthStyle: oauth2.AuthStyleInHeader}}
+	return func(ctx context.Context, i int64) error {
+		ctx = context.WithValue(ctx, oauth2.HTTPClient, client)
+		tok, err := cfg.TokenSource(ctx, &oauth2.Token{RefreshToken: fmt.Sprintf("rt-floor-oauth2-%d", i)}).Token()
+		if err == nil && tok.AccessToken == "" {
+			err = errors.New("no access token")
+		}
+		return err
 	}
 }
 
