@@ -108,7 +108,7 @@ type conn struct {
 }
 
 func (r *Refresher) resolve(row *model.OAuthToken) (*conn, error) {
-	tmpl, ok := r.catalogue.Lookup(row.Provider)
+	tmpl, ok := r.catalogue.template(row.Provider)
 	if !ok {
 		return nil, configError("unknown provider %q", row.Provider)
 	}
@@ -127,11 +127,11 @@ func (r *Refresher) resolve(row *model.OAuthToken) (*conn, error) {
 			}
 		}
 	}
-	lifetime, err := Lifetime(&tmpl, params)
+	lifetime, err := Lifetime(tmpl, params)
 	if err != nil {
 		return nil, configError("%v", err)
 	}
-	return &conn{row: row, tmpl: &tmpl, params: params, lifetime: lifetime}, nil
+	return &conn{row: row, tmpl: tmpl, params: params, lifetime: lifetime}, nil
 }
 
 // Refresh exchanges the connection's refresh token for new tokens. Errors
