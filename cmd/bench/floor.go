@@ -33,16 +33,14 @@ const floorClientCommand = "floor-client"
 // runFloor (diagnostic, not in the default list) prices the layers under the
 // worker's CPU per refresh. Child processes of the bench binary make the
 // burst's exchanges against the same mock at the same concurrency, with no
-// database: once with net/http alone (POST a refresh_token form with Basic
-// auth, read and decode the JSON answer: the least any Go client built on
-// net/http does), once through x/oauth2 alone, and once through
-// provider.Refresher (x/oauth2 and the provider shaping, as the worker
-// calls it). The worker's figure minus the
-// second is the cost of claiming, storing and the refresh pool. A third
-// child prices what is under net/http: a hand-written HTTP/1.1 exchange on
+// database, one layer more each time: a hand-written HTTP/1.1 exchange on
 // one kept-alive TCP connection per goroutine (a write, a read, a JSON
-// decode), which no product code uses; it is the least any client can cost
-// on this machine.
+// decode; no product code uses it, it is the least any client can cost on
+// this machine); net/http alone (POST a refresh_token form with Basic
+// auth, read and decode the JSON answer: the least any Go client built on
+// net/http does); x/oauth2 over net/http; and provider.Refresher (x/oauth2
+// and the provider shaping, as the worker calls it). The worker's figure
+// minus the last is the cost of claiming, storing and the refresh pool.
 func runFloor(ctx context.Context, b *bench) ([]*table, error) {
 	o := b.opts
 	n := o.burstRows
