@@ -55,10 +55,10 @@ func runFloor(ctx context.Context, b *bench) ([]*table, error) {
 		return []*table{t}, err
 	}
 	for _, m := range []struct{ mode, label string }{
+		{"raw", "hand-written HTTP/1.1 on raw TCP (comparison only)"},
 		{"nethttp", "net/http POST + JSON decode"},
 		{"oauth2", "x/oauth2 over net/http, no shaping"},
 		{"refresher", "provider.Refresher (x/oauth2 + shaping)"},
-		{"raw", "hand-written HTTP/1.1 on raw TCP (comparison only)"},
 	} {
 		logf("floor: %s, %d exchanges", m.mode, n)
 		cmd := exec.CommandContext(ctx, self, floorClientCommand, "-mode", m.mode, "-url", p.TokenURL(),
