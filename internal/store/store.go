@@ -317,18 +317,14 @@ func (s *Store) Release(ctx context.Context, claims []uuid.UUID) error {
 
 // Get reads one connection by name, secrets opened.
 func (s *Store) Get(ctx context.Context, name string) (*model.OAuthToken, error) {
-	var rows []model.OAuthToken
-	err := retryOnce(func() error {
-		rows = nil
-		return s.db.WithContext(ctx).Raw(getSQL, map[string]any{"name": name}).Scan(&rows).Error
+	row, err := readNamed(name, func() ([]*model.OAuthToken, error) {
+		var rows []*model.OAuthToken
+		err := s.db.WithContext(ctx).Raw(getSQL, map[string]any{"name": name}).Scan(&rows).Error
+		return rows, err
 	})
-	switch {
-	case err != nil:
-		return nil, fmt.Errorf("read %s: %w", name, err)
-	case len(rows) == 0:
-		return nil, fmt.Errorf("%w: %s", ErrNotFound, name)
+	if err != nil {
+		return nil, err
 	}
-	row := &rows[0]
 	if err := s.unseal(row); err != nil {
 		return nil, fmt.Errorf("read %s: %w", name, err)
 	}
@@ -351,17 +347,26 @@ func (s *Store) GetForConsumer(ctx context.Context, name string) (*model.OAuthTo
 // consumerRow reads consumer_get.sql's columns of a connection, secrets
 // still sealed.
 func (s *Store) consumerRow(ctx context.Context, name string) (*model.OAuthToken, error) {
-	var rows []*model.OAuthToken
+	return readNamed(name, func() ([]*model.OAuthToken, error) {
+		return scanAll(ctx, s, consumerGetSQL, map[string]any{"name": name}, 1, scanConsumer)
+	})
+}
+
+// readNamed runs read, an idempotent read of the named connection, again if
+// its connection was lost, and returns the row it found.
+func readNamed[T any](name string, read func() ([]T, error)) (T, error) {
+	var rows []T
 	err := retryOnce(func() error {
 		var err error
-		rows, err = scanAll(ctx, s, consumerGetSQL, map[string]any{"name": name}, 1, scanConsumer)
+		rows, err = read()
 		return err
 	})
+	var none T
 	switch {
 	case err != nil:
-		return nil, fmt.Errorf("read %s: %w", name, err)
+		return none, fmt.Errorf("read %s: %w", name, err)
 	case len(rows) == 0:
-		return nil, fmt.Errorf("%w: %s", ErrNotFound, name)
+		return none, fmt.Errorf("%w: %s", ErrNotFound, name)
 	}
 	return rows[0], nil
 }
