@@ -92,7 +92,7 @@ func floorClient(args []string) int {
 	client := provider.NewHTTPClient(30*time.Second, *c)
 	// One exchange serves every goroutine, as one Refresher serves the
 	// worker's pool; only the raw one owns a connection, so each
-	// goroutine gets its own.
+	// goroutine makes its own.
 	shared := bareExchange(client, *tokenURL)
 	switch *mode {
 	case "oauth2":
@@ -100,16 +100,15 @@ func floorClient(args []string) int {
 	case "refresher":
 		shared = refresherExchange(client, *tokenURL)
 	}
-	newExchange := func() func(context.Context, int64) error { return shared }
-	if *mode == "raw" {
-		newExchange = func() func(context.Context, int64) error { return rawExchange(*tokenURL) }
-	}
 	var next, failed atomic.Int64
 	var firstErr sync.Once
 	var wg sync.WaitGroup
 	for range *c {
 		wg.Go(func() {
-			exchange := newExchange()
+			exchange := shared
+			if *mode == "raw" {
+				exchange = rawExchange(*tokenURL)
+			}
 			for i := next.Add(1); i <= int64(*n); i = next.Add(1) {
 				ctx, cancel := context.Background(), context.CancelFunc(func() {})
 				if *mode != "raw" {

@@ -28,9 +28,9 @@
 //	profile   (diagnostic, not run by default) the burst pass in-process,
 //	          with a CPU profile for go tool pprof
 //	floor     (diagnostic, not run by default) the burst's exchanges made
-//	          by a process with no database: net/http alone, then
-//	          provider.Refresher, then a hand-written HTTP/1.1 exchange on
-//	          raw TCP; what each layer of the HTTP stack costs per refresh
+//	          by a process with no database: a hand-written HTTP/1.1
+//	          exchange on raw TCP, net/http alone, x/oauth2, then
+//	          provider.Refresher; what each layer costs per refresh
 //
 // Each scenario prints a markdown table with its targets; the whole report
 // is also written to -out (docs/benchmarks.md).
