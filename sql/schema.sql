@@ -61,10 +61,27 @@ CREATE INDEX IF NOT EXISTS oauth_tokens_due_idx
 -- hash of a high-entropy token reveals nothing usable.
 ALTER TABLE oauth_tokens ADD COLUMN IF NOT EXISTS access_token_sha256 bytea;
 
+-- The earliest a refresh may be scheduled: the worker sets it when it
+-- stores a token, to half the token's lifetime and at least a floor after
+-- the answer. A row is due when its expiry is within TOKENS_REFRESH_BEFORE
+-- and this time has passed, so a token is refreshed once per lifetime
+-- whatever its length: with 60 s tokens and a 5 min window the expiry
+-- alone would make every stored token due again at once. NULL: no
+-- constraint (imported rows, and any explicit request for a refresh).
+ALTER TABLE oauth_tokens ADD COLUMN IF NOT EXISTS refresh_not_before timestamptz;
+
 CREATE OR REPLACE FUNCTION tokenwarden_before_write() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN
     NEW.updated_at := now();
+    -- A new expiry written without a schedule (an operator's SQL, clear,
+    -- import, Invalidate) is a request to follow the expiry: drop the
+    -- schedule the last refresh set.
+    IF TG_OP = 'UPDATE'
+       AND NEW.access_token_expires IS DISTINCT FROM OLD.access_token_expires
+       AND NEW.refresh_not_before IS NOT DISTINCT FROM OLD.refresh_not_before THEN
+        NEW.refresh_not_before := NULL;
+    END IF;
     -- Plaintext tokens (an operator's SQL, or no encryption) are hashed
     -- here; the worker supplies the hash of the tokens it seals.
     IF NEW.access_token IS NULL THEN
@@ -129,7 +146,8 @@ LANGUAGE plpgsql SECURITY DEFINER SET search_path FROM CURRENT AS $$
 BEGIN
     -- LEAST ignores NULL, so a never-expiring token becomes due too.
     UPDATE oauth_tokens
-    SET access_token_expires = LEAST(access_token_expires, now())
+    SET access_token_expires = LEAST(access_token_expires, now()),
+        refresh_not_before = NULL
     WHERE name = p_name
       AND access_token = p_access_token
       AND status = 'active'
@@ -151,7 +169,8 @@ DECLARE
     r record;
 BEGIN
     UPDATE oauth_tokens
-    SET access_token_expires = LEAST(access_token_expires, now())
+    SET access_token_expires = LEAST(access_token_expires, now()),
+        refresh_not_before = NULL
     WHERE name = p_name
       AND access_token_sha256 = p_sha256
       AND status = 'active'

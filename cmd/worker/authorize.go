@@ -147,6 +147,9 @@ func (a *app) authorize(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
+	if res.Warning != "" {
+		fmt.Fprintf(a.stderr, "worker: warning: %s: %s\n", name, res.Warning)
+	}
 	if res.RefreshToken == "" {
 		fmt.Fprintf(a.stderr, "worker: warning: the provider issued no refresh token for %s; it cannot be refreshed and needs authorizing again when the access token expires\n", name)
 	}

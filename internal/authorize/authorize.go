@@ -61,13 +61,16 @@ type Options struct {
 type Result struct {
 	AccessToken, RefreshToken string
 	TokenType                 string
-	// Expiry is nil when the token never expires (expires_in 0, or a
-	// provider documented so); without expires_in it is the template's
-	// default lifetime, never "forever".
+	// Expiry is nil when the token never expires (a provider documented
+	// so); without a believable expires_in it is the template's default
+	// lifetime, never "forever" (see provider.Expiries).
 	Expiry        *time.Time
 	RefreshExpiry *time.Time
 	// Scope is the scope the provider says it granted, if it says.
 	Scope string
+	// Warning says what was odd about the answer, e.g. an absurd
+	// expires_in that was replaced by the default lifetime.
+	Warning string
 }
 
 // Flow is a validated authorization, ready to Run.
@@ -329,7 +332,7 @@ func (c *callback) exchangeError(err error, code string) error {
 // a missing or zero expires_in.
 func (f *Flow) result(tok *oauth2.Token, now time.Time) *Result {
 	res := &Result{AccessToken: tok.AccessToken, RefreshToken: tok.RefreshToken, TokenType: tok.TokenType}
-	res.Expiry, res.RefreshExpiry = provider.Expiries(tok, &f.opts.Template, f.lifetime, now)
+	res.Expiry, res.RefreshExpiry, res.Warning = provider.Expiries(tok, &f.opts.Template, f.lifetime, now)
 	if res.RefreshToken == "" {
 		res.RefreshExpiry = nil
 	}

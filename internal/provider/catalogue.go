@@ -54,6 +54,9 @@ type Template struct {
 	// TokensNeverExpire marks a provider documented to issue access tokens
 	// that never expire (Mailchimp); DefaultLifetime is then unused.
 	TokensNeverExpire bool `json:"tokens_never_expire,omitempty"`
+	// MaxLifetime is the longest expires_in believed (DefaultMaxLifetime
+	// when unset); a longer one is an anomaly and DefaultLifetime is used.
+	MaxLifetime Duration `json:"max_lifetime,omitempty"`
 	// Rotates says the provider issues a new refresh token on each
 	// refresh and rejects the old one; ReuseGrace is how long the old one
 	// still works if the answer was lost (Xero: 30 minutes).

@@ -31,6 +31,10 @@ type Error struct {
 	// the answer was lost and the provider accepts the old refresh token
 	// again only for a grace period.
 	RetryWithin time.Duration
+	// RefreshToken is a new refresh token found in an answer that was
+	// otherwise unusable: the provider may already have revoked the one it
+	// was sent, so it must be stored with the failure (see salvage).
+	RefreshToken string
 	// Err is the underlying cause, for errors.Is/As; its text is not
 	// repeated by Error, because transport errors may carry URLs.
 	Err error

@@ -10,7 +10,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"golang.org/x/oauth2"
 
@@ -27,6 +26,12 @@ type Result struct {
 	RefreshExpiry *time.Time
 	// JSONData holds the non-secret response fields the template keeps.
 	JSONData json.RawMessage
+	// Issued is when the answer was read: Expiry - Issued is the lifetime
+	// the provider granted, which the worker's schedule is based on.
+	Issued time.Time
+	// Warning describes what was wrong with an answer that was still
+	// stored, such as an expires_in that could not be believed.
+	Warning string
 }
 
 // TokenLookup returns the current access token of another connection; the
@@ -184,17 +189,32 @@ func (r *Refresher) standard(ctx context.Context, c *conn) (*Result, error) {
 		Endpoint:     oauth2.Endpoint{TokenURL: tokenURL, AuthStyle: style},
 	}
 	client := *r.client
-	client.Transport = &shaper{base: transport(r.client), tmpl: c.tmpl, auth: auth, scopes: model.Str(c.row.Scopes), clientSecret: cfg.ClientSecret}
+	sh := &shaper{base: transport(r.client), tmpl: c.tmpl, auth: auth, scopes: model.Str(c.row.Scopes), clientSecret: cfg.ClientSecret}
+	client.Transport = sh
 	ctx = context.WithValue(ctx, oauth2.HTTPClient, &client)
 	tok, err := cfg.TokenSource(ctx, &oauth2.Token{RefreshToken: rt}).Token()
+	var sv salvaged
+	if err != nil && sh.answer != nil && salvageable(err) {
+		sv = salvage(sh.answer, sh.answerType)
+		if sv.tok != nil {
+			tok, err = sv.tok, nil
+		}
+	}
 	if err != nil {
 		e := fromOAuth2(err, c.tmpl)
+		if sv.refreshToken != rt {
+			e.RefreshToken = sv.refreshToken
+		}
 		// A provider that echoes the request in its error must not get
 		// our secrets into last_error or the logs.
-		e.scrub(rt, cfg.ClientSecret)
+		e.scrub(rt, cfg.ClientSecret, sv.refreshToken)
 		return nil, e
 	}
-	return checked(result(tok, rt, c, time.Now()))
+	res, err := checked(result(tok, rt, c, time.Now()))
+	if err == nil && sv.tok != nil && res.Warning == "" {
+		res.Warning = "the token answer was not valid RFC 6749 JSON; read it leniently"
+	}
+	return res, err
 }
 
 // maxTokenLen bounds a token; real ones (JWTs included) are a few KB.
@@ -202,12 +222,17 @@ const maxTokenLen = 64 << 10
 
 // checked refuses an answer whose tokens PostgreSQL could not store or no
 // API would accept (control characters, NUL, absurd length) as a malformed,
-// transient answer: stored, it would fail every batch it was part of.
+// transient answer: stored, it would fail every batch it was part of. A
+// well-formed rotated refresh token in it is still handed on with the
+// error, to be stored.
 func checked(r *Result) (*Result, error) {
-	for _, t := range []string{r.AccessToken, r.RefreshToken, r.TokenType} {
-		if len(t) > maxTokenLen || strings.IndexFunc(t, func(c rune) bool { return c < 0x20 || c == 0x7f || c == utf8.RuneError }) >= 0 {
-			return nil, &Error{msg: "token endpoint answered with a malformed token"}
+	if !wellFormed(r.AccessToken) || r.TokenType != "" && !wellFormed(r.TokenType) ||
+		r.RefreshToken != "" && !wellFormed(r.RefreshToken) {
+		e := &Error{msg: "token endpoint answered with a malformed token"}
+		if wellFormed(r.RefreshToken) {
+			e.RefreshToken = r.RefreshToken
 		}
+		return nil, e
 	}
 	if bytes.Contains(r.JSONData, []byte(`\u0000`)) {
 		r.JSONData = nil // the kept fields are informative; drop what jsonb cannot hold
@@ -246,11 +271,11 @@ func fromOAuth2(err error, tmpl *Template) *Error {
 }
 
 func result(tok *oauth2.Token, oldRT string, c *conn, now time.Time) *Result {
-	res := &Result{AccessToken: tok.AccessToken, TokenType: tok.TokenType}
+	res := &Result{AccessToken: tok.AccessToken, TokenType: tok.TokenType, Issued: now}
 	if tok.RefreshToken != oldRT {
 		res.RefreshToken = tok.RefreshToken
 	}
-	res.Expiry, res.RefreshExpiry = Expiries(tok, c.tmpl, c.lifetime, now)
+	res.Expiry, res.RefreshExpiry, res.Warning = Expiries(tok, c.tmpl, c.lifetime, now)
 	keep := map[string]any{}
 	for _, k := range c.tmpl.Keep {
 		if v := tok.Extra(k); v != nil && v != "" {
@@ -281,32 +306,83 @@ func Lifetime(tmpl *Template, params map[string]string) (time.Duration, error) {
 	return d, nil
 }
 
-// Expiries reads a token response's expiries with tmpl's rules: a missing
-// expires_in means lifetime (never "forever"), an explicit 0 or a provider
-// documented to issue non-expiring tokens means no expiry (nil), and the
-// refresh token's expiry comes from refresh_token_expires_in or
-// x_refresh_token_expires_in, else from the template's idle lifetime.
-func Expiries(tok *oauth2.Token, tmpl *Template, lifetime time.Duration, now time.Time) (access, refresh *time.Time) {
-	switch {
-	case !tok.Expiry.IsZero():
-		e := tok.Expiry
-		access = &e
-	case isZeroNumber(tok.Extra("expires_in")), tmpl.TokensNeverExpire:
-	default:
-		e := now.Add(lifetime)
-		access = &e
+// DefaultMaxLifetime is the longest access-token lifetime believed when a
+// template does not set max_lifetime: an expires_in beyond it is a
+// provider's bug (99999999999 has been seen), and believing it would leave
+// a token that the provider stops accepting unrefreshed for decades.
+const DefaultMaxLifetime = 365 * 24 * time.Hour
+
+// maxLifetime is the template's ceiling on a believable expires_in.
+func (t *Template) maxLifetime() time.Duration {
+	if t.MaxLifetime > 0 {
+		return t.MaxLifetime.D()
 	}
+	return DefaultMaxLifetime
+}
+
+// Expiries reads a token response's expiries with tmpl's rules.
+//
+// A missing expires_in means lifetime (never "forever"), unless tmpl is
+// documented to issue non-expiring tokens. An expires_in that cannot be
+// believed (not a number, negative, zero where the template does not say
+// tokens never expire, or beyond the template's ceiling) also means
+// lifetime, capped by the ceiling, and anomaly says what was wrong, so the
+// answer is still stored (it may carry a rotated refresh token) and the
+// oddity is reported instead of scheduling a refresh loop or a token
+// "valid" until 2094. The refresh token's expiry comes from
+// refresh_token_expires_in or x_refresh_token_expires_in, else from the
+// template's idle lifetime.
+func Expiries(tok *oauth2.Token, tmpl *Template, lifetime time.Duration, now time.Time) (access, refresh *time.Time, anomaly string) {
+	access, anomaly = accessExpiry(tok.Extra("expires_in"), tmpl, lifetime, now)
 	for _, k := range []string{"refresh_token_expires_in", "x_refresh_token_expires_in"} {
-		if secs, ok := number(tok.Extra(k)); ok && secs > 0 {
+		if secs, ok := number(tok.Extra(k)); ok && secs > 0 && secs < (100*DefaultMaxLifetime).Seconds() {
 			e := now.Add(time.Duration(secs * float64(time.Second)))
-			return access, &e
+			return access, &e, anomaly
 		}
 	}
 	if tmpl.RefreshIdleLifetime > 0 {
 		e := now.Add(tmpl.RefreshIdleLifetime.D())
 		refresh = &e
 	}
-	return access, refresh
+	return access, refresh, anomaly
+}
+
+// accessExpiry applies Expiries' rules to the raw expires_in. x/oauth2's own
+// Expiry is not used: it clamps a huge value to 68 years and turns a
+// negative one into an expiry in the past, which is due again at once.
+func accessExpiry(raw any, tmpl *Template, lifetime time.Duration, now time.Time) (*time.Time, string) {
+	ceiling := tmpl.maxLifetime()
+	secs, isNum := number(raw)
+	var anomaly string
+	switch {
+	case raw == nil || raw == "":
+		if tmpl.TokensNeverExpire {
+			return nil, ""
+		}
+	case !isNum:
+		// The value itself is not repeated: a provider that echoes its
+		// input could have put anything there.
+		anomaly = "expires_in is not a number"
+	case secs == 0 && tmpl.TokensNeverExpire:
+		return nil, ""
+	case secs <= 0:
+		anomaly = fmt.Sprintf("expires_in %v is not positive", secs)
+	case secs > ceiling.Seconds():
+		anomaly = fmt.Sprintf("expires_in %.0f is beyond the ceiling of %s", secs, ceiling)
+	default:
+		e := now.Add(time.Duration(secs * float64(time.Second)))
+		return &e, ""
+	}
+	if lifetime <= 0 {
+		// A template documented to issue non-expiring tokens has no
+		// default lifetime: keep its meaning, but say what was odd.
+		return nil, anomaly
+	}
+	e := now.Add(min(lifetime, ceiling))
+	if anomaly != "" {
+		anomaly += fmt.Sprintf("; assumed the default lifetime of %s", min(lifetime, ceiling))
+	}
+	return &e, anomaly
 }
 
 func number(v any) (float64, bool) {
@@ -325,7 +401,3 @@ func number(v any) (float64, bool) {
 	return 0, false
 }
 
-func isZeroNumber(v any) bool {
-	n, ok := number(v)
-	return ok && n == 0
-}

@@ -56,7 +56,9 @@ func TestRefreshResponses(t *testing.T) {
 		{name: "rotating", body: `{"access_token":"at","token_type":"Bearer","expires_in":1800,"refresh_token":"rt-new"}`, wantExpiry: 1800 * time.Second, wantRT: "rt-new"},
 		{name: "expires_in as string", body: `{"access_token":"at","expires_in":"3600"}`, wantExpiry: time.Hour},
 		{name: "no expires_in gets the default lifetime", body: `{"access_token":"at","instance_url":"https://x.my.salesforce.com"}`, wantExpiry: time.Hour},
-		{name: "expires_in 0 never expires", body: `{"access_token":"at","expires_in":0}`},
+		// Only a template documented so (Mailchimp) issues tokens that
+		// never expire; elsewhere 0 is an anomaly, not "forever".
+		{name: "expires_in 0 gets the default lifetime", body: `{"access_token":"at","expires_in":0}`, wantExpiry: time.Hour},
 		{name: "same refresh token is not a rotation", body: `{"access_token":"at","expires_in":60,"refresh_token":"rt-SECRET"}`, wantExpiry: time.Minute},
 		{name: "refresh token expiry", body: `{"access_token":"at","expires_in":60,"refresh_token_expires_in":7776000}`, wantExpiry: time.Minute, wantRTExp: true},
 		{name: "form-encoded", body: "access_token=at&expires_in=60&scope=read", contentType: "application/x-www-form-urlencoded", wantExpiry: time.Minute},

@@ -25,6 +25,12 @@ type shaper struct {
 	auth         string
 	scopes       string
 	clientSecret string
+	// answer and answerType are the last 2xx answer as x/oauth2 reads
+	// it (after mapResponse), kept so that a rotated refresh token can be
+	// salvaged from an answer x/oauth2 refuses. Kept by reference: the
+	// happy path pays nothing.
+	answer     []byte
+	answerType string
 }
 
 func (s *shaper) RoundTrip(req *http.Request) (*http.Response, error) {
@@ -45,7 +51,11 @@ func (s *shaper) RoundTrip(req *http.Request) (*http.Response, error) {
 		return nil, err
 	}
 	resp.Body = io.NopCloser(bytes.NewReader(body))
-	if s.tmpl.Response == nil || resp.StatusCode < 200 || resp.StatusCode > 299 {
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		return resp, nil
+	}
+	s.answer, s.answerType = body, resp.Header.Get("Content-Type")
+	if s.tmpl.Response == nil {
 		return resp, nil
 	}
 	return s.mapResponse(resp, body)
@@ -162,6 +172,7 @@ func (s *shaper) mapResponse(resp *http.Response, body []byte) (*http.Response, 
 		out["refresh_token_expires_in"] = secs
 	}
 	mapped, _ := json.Marshal(out)
+	s.answer, s.answerType = mapped, "application/json"
 	resp.Body = io.NopCloser(bytes.NewReader(mapped))
 	resp.ContentLength = int64(len(mapped))
 	resp.Header.Set("Content-Type", "application/json")

@@ -282,6 +282,10 @@ func (w *Worker) logSuccess(o outcome, version int64) {
 	}
 	// A burst stores thousands a second: build the line only if it is kept.
 	if !w.log.Enabled(context.Background(), slog.LevelInfo) {
+	if o.res.Warning != "" {
+		w.log.Warn("stored a refresh answer despite an anomaly", "name", o.claim.Name,
+			"provider", o.claim.Provider, "anomaly", o.res.Warning)
+	}
 		return
 	}
 	attrs := []any{"name", o.claim.Name, "provider", o.claim.Provider, "version", version,

@@ -381,6 +381,7 @@ func (w *Worker) RefreshByName(ctx context.Context, name string) error {
 	b := &batch{}
 	b.add(out)
 	stats := w.flush(ctx, b)
+		f.RefreshToken = pe.RefreshToken
 	switch {
 	case out.err != nil:
 		return fmt.Errorf("refresh %s: %w", name, out.err)
@@ -389,3 +390,25 @@ func (w *Worker) RefreshByName(ctx context.Context, name string) error {
 	}
 	return nil
 }
+		RefreshNotBefore:    nextRefresh(r),
+		Warning:             r.Warning,
+	}
+}
+
+// MinRefreshInterval is the least time between two scheduled refreshes of
+// one connection, whatever lifetime the provider grants: a provider that
+// issues 10-second tokens gets a request every 10 s, not a loop. Invalidate
+// and `worker refresh` are requests, not schedule, and may come sooner.
+const MinRefreshInterval = 10 * time.Second
+
+// nextRefresh is the earliest the next scheduled refresh of r's connection
+// may run: halfway through the token's lifetime, and at least
+// MinRefreshInterval after it was issued. The claim also waits for the
+// expiry to come within RefreshBefore, so a connection is due at
+// expiry - min(RefreshBefore, lifetime/2), never sooner than the floor: a
+// 1 h token 5 min before expiry, a 5 min token after 2.5 min, a 60 s token
+// after 30 s. Without it, any token shorter than RefreshBefore would be due
+// again the moment it is stored. nil for a token that never expires.
+func nextRefresh(r *provider.Result) *time.Time {
+	if r.Expiry == nil || r.Issued.IsZero() {
+		return nil

@@ -124,7 +124,18 @@ func (s *Spool) Pending() ([]Entry, error) {
 }
 
 func (s *Spool) seal(b Batch) (Batch, error) {
-	out := Batch{Failures: b.Failures, Successes: make([]store.Success, len(b.Successes))}
+	out := Batch{Failures: make([]store.Failure, len(b.Failures)), Successes: make([]store.Success, len(b.Successes))}
+	for i, x := range b.Failures {
+		// A failure carries a refresh token only when one was salvaged
+		// from an unusable answer.
+		if x.RefreshToken != "" {
+			var err error
+			if x.RefreshToken, err = s.keys.Seal(x.RefreshToken, keyring.AAD(x.ID.String(), "refresh_token")); err != nil {
+				return Batch{}, err
+			}
+		}
+		out.Failures[i] = x
+	}
 	for i, x := range b.Successes {
 		var err error
 		if x.AccessToken, err = s.keys.Seal(x.AccessToken, keyring.AAD(x.ID.String(), "access_token")); err != nil {
@@ -139,6 +150,16 @@ func (s *Spool) seal(b Batch) (Batch, error) {
 }
 
 func (s *Spool) open(b *Batch) error {
+	for i := range b.Failures {
+		x := &b.Failures[i]
+		if x.RefreshToken == "" {
+			continue
+		}
+		var err error
+		if x.RefreshToken, err = s.keys.Open(x.RefreshToken, keyring.AAD(x.ID.String(), "refresh_token")); err != nil {
+			return err
+		}
+	}
 	for i := range b.Successes {
 		x := &b.Successes[i]
 		var err error

@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"syscall"
@@ -241,6 +242,12 @@ type Success struct {
 	AccessTokenExpires  *time.Time      `json:"access_token_expires"`
 	RefreshTokenExpires *time.Time      `json:"refresh_token_expires,omitempty"`
 	JSONData            json.RawMessage `json:"json_data,omitempty"`
+	// RefreshNotBefore is the earliest the next scheduled refresh may
+	// run (see claim.sql); nil for no constraint.
+	RefreshNotBefore *time.Time `json:"refresh_not_before,omitempty"`
+	// Warning is what was odd about an answer that was stored anyway; it
+	// becomes last_error and the event's error.
+	Warning string `json:"warning,omitempty"`
 }
 
 // Stored is a row written by StoreSuccesses.
@@ -280,6 +287,10 @@ type Failure struct {
 	DurationMS int64     `json:"duration_ms"`
 	// Reauth marks the connection needs_reauth: retrying cannot help.
 	Reauth bool `json:"reauth"`
+	// RefreshToken is a rotated refresh token salvaged from an unusable
+	// answer (see provider.Error.RefreshToken); stored, sealed, with the
+	// failure.
+	RefreshToken string `json:"refresh_token,omitempty"`
 	// Delay is how long to wait before the next attempt (nanoseconds in
 	// the JSON the statement reads).
 	Delay     time.Duration `json:"delay_ns"`
@@ -289,6 +300,10 @@ type Failure struct {
 // StoreFailures releases a batch of failed claims in one statement and
 // returns the ids it released; the others were fenced off.
 func (s *Store) StoreFailures(ctx context.Context, batch []Failure) ([]uuid.UUID, error) {
+	batch, err := s.sealFailures(ctx, batch)
+	if err != nil {
+		return nil, err
+	}
 	payload, err := json.Marshal(batch)
 	if err != nil {
 		return nil, fmt.Errorf("encode batch: %w", err)
@@ -298,6 +313,28 @@ func (s *Store) StoreFailures(ctx context.Context, batch []Failure) ([]uuid.UUID
 		return nil, fmt.Errorf("release %d failed refreshes: %w", len(batch), err)
 	}
 	return ids, nil
+}
+
+// sealFailures returns batch with each salvaged refresh token sealed; the
+// batch itself is left as it is, for the caller to retry or spool.
+func (s *Store) sealFailures(ctx context.Context, batch []Failure) ([]Failure, error) {
+	if !s.keys.Enabled() || !slices.ContainsFunc(batch, func(f Failure) bool { return f.RefreshToken != "" }) {
+		return batch, nil
+	}
+	if err := s.recordKey(ctx); err != nil {
+		return nil, err
+	}
+	out := slices.Clone(batch)
+	for i := range out {
+		if out[i].RefreshToken == "" {
+			continue
+		}
+		var err error
+		if out[i].RefreshToken, err = s.seal(out[i].ID, "refresh_token", out[i].RefreshToken); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
 }
 
 // Release gives back claims that were never attempted.

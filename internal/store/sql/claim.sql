@@ -1,6 +1,9 @@
--- Claim up to @limit due rows for this worker, atomically: SKIP LOCKED lets
--- several replicas claim side by side without ever picking the same row, and
--- the fresh claim_id fences each claim against a later takeover.
+-- Claim up to @limit due rows for this worker, atomically. A row is due
+-- when its expiry is within the refresh window and its schedule
+-- (refresh_not_before: half its lifetime, at least a floor) has come.
+-- SKIP LOCKED lets several replicas claim side by side without ever
+-- picking the same row, and the fresh claim_id fences each claim against a
+-- later takeover.
 --
 -- RETURNING names only what a refresh needs, in the order scanClaimed reads
 -- it: the old access token is neither sent nor decrypted.
@@ -15,6 +18,7 @@ WITH due AS (
     WHERE status = 'active'
       AND refresh_token IS NOT NULL
       AND access_token_expires <= now() + CAST(@before_us AS bigint) * interval '1 microsecond'
+      AND (refresh_not_before IS NULL OR refresh_not_before <= now())
       AND (next_attempt_at IS NULL OR next_attempt_at <= now())
       AND (NOT updating OR updating_until < now())
     ORDER BY access_token_expires

@@ -8,6 +8,7 @@ WITH v AS (
         claim_id uuid,
         name text,
         reauth boolean,
+        refresh_token text,
         delay_ns bigint,
         last_error text,
         http_status int,
@@ -22,7 +23,10 @@ WITH v AS (
         status          = CASE WHEN v.reauth THEN 'needs_reauth' ELSE t.status END,
         next_attempt_at = CASE WHEN v.reauth THEN NULL
                                ELSE now() + (v.delay_ns / 1000) * interval '1 microsecond' END,
-        last_error      = v.last_error
+        last_error      = v.last_error,
+        -- A rotated refresh token salvaged from an otherwise unusable
+        -- answer: the provider has likely revoked the one we hold.
+        refresh_token   = COALESCE(NULLIF(v.refresh_token, ''), t.refresh_token)
     FROM v
     WHERE t.id = v.id
       AND t.claim_id = v.claim_id

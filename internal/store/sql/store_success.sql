@@ -15,6 +15,8 @@ WITH v AS (
         access_token_expires timestamptz,
         refresh_token_expires timestamptz,
         json_data jsonb,
+        refresh_not_before timestamptz,
+        warning text,
         duration_ms int
     )
 ), u AS (
@@ -31,7 +33,9 @@ WITH v AS (
         claim_id              = NULL,
         failure_count         = 0,
         next_attempt_at       = NULL,
-        last_error            = NULL,
+        refresh_not_before    = v.refresh_not_before,
+        -- An answer stored despite an oddity (an absurd expires_in) says so.
+        last_error            = NULLIF(v.warning, ''),
         last_refreshed_at     = now(),
         version               = t.version + 1
     FROM v
@@ -40,8 +44,9 @@ WITH v AS (
       AND v.access_token <> ''
     RETURNING t.id, t.version
 ), e AS (
-    INSERT INTO oauth_token_events (token_id, name, outcome, duration_ms, http_status, version)
-    SELECT v.id, v.name, CASE WHEN u.id IS NULL THEN 'fenced' ELSE 'success' END, v.duration_ms, 200, u.version
+    INSERT INTO oauth_token_events (token_id, name, outcome, duration_ms, http_status, error, version)
+    SELECT v.id, v.name, CASE WHEN u.id IS NULL THEN 'fenced' ELSE 'success' END, v.duration_ms, 200,
+           NULLIF(v.warning, ''), u.version
     FROM v LEFT JOIN u ON u.id = v.id
 )
 SELECT id, version FROM u
