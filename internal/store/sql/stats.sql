@@ -11,6 +11,7 @@ SELECT
       WHERE status = 'active'
         AND refresh_token IS NOT NULL
         AND access_token_expires <= now() + CAST(@before_us AS bigint) * interval '1 microsecond'
+        AND (refresh_not_before IS NULL OR refresh_not_before <= now())
         AND (next_attempt_at IS NULL OR next_attempt_at <= now())
         AND (NOT updating OR updating_until < now())) AS due,
     (SELECT CAST(EXTRACT(EPOCH FROM min(access_token_expires) - now()) AS double precision)
