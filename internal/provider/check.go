@@ -68,7 +68,7 @@ func (r *Refresher) Check(ctx context.Context, row *model.OAuthToken) (*CheckRes
 	}
 	resp, err := r.client.Do(req)
 	if err != nil {
-		return nil, transportError(err)
+		return nil, transportError(err, newRedactor("", "", token))
 	}
 	defer resp.Body.Close()
 	body, _ := io.ReadAll(io.LimitReader(resp.Body, maxBody))

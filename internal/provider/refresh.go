@@ -201,13 +201,12 @@ func (r *Refresher) standard(ctx context.Context, c *conn) (*Result, error) {
 		}
 	}
 	if err != nil {
-		e := fromOAuth2(err, c.tmpl)
+		// A provider that echoes the request in its error must not get
+		// our secrets into last_error or the logs.
+		e := fromOAuth2(err, c.tmpl, newRedactor(cfg.ClientID, cfg.ClientSecret, rt, sv.refreshToken))
 		if sv.refreshToken != rt {
 			e.RefreshToken = sv.refreshToken
 		}
-		// A provider that echoes the request in its error must not get
-		// our secrets into last_error or the logs.
-		e.scrub(rt, cfg.ClientSecret, sv.refreshToken)
 		return nil, e
 	}
 	res, err := checked(result(tok, rt, c, time.Now()))
@@ -247,7 +246,9 @@ func transport(c *http.Client) http.RoundTripper {
 	return http.DefaultTransport
 }
 
-func fromOAuth2(err error, tmpl *Template) *Error {
+// fromOAuth2 turns x/oauth2's error into an Error, with red's secrets
+// removed from whatever the provider or the transport said.
+func fromOAuth2(err error, tmpl *Template, red redactor) *Error {
 	var re *oauth2.RetrieveError
 	if errors.As(err, &re) {
 		status := 0
@@ -256,11 +257,11 @@ func fromOAuth2(err error, tmpl *Template) *Error {
 			status = re.Response.StatusCode
 			header = re.Response.Header
 		}
-		return classify(tmpl, status, re.ErrorCode, re.ErrorDescription, re.Body, header, err)
+		return classify(tmpl, status, re.ErrorCode, re.ErrorDescription, re.Body, header, err, red)
 	}
 	// Transport failures, timeouts and unparseable or incomplete 200s: all
 	// worth retrying later.
-	e := transportError(err)
+	e := transportError(err, red)
 	if tmpl.Rotates && tmpl.ReuseGrace > 0 && isLostAnswer(err) {
 		// The provider may have rotated the refresh token and the answer
 		// was lost. It still accepts the old one for ReuseGrace: retry
@@ -400,4 +401,3 @@ func number(v any) (float64, bool) {
 	}
 	return 0, false
 }
-

@@ -162,7 +162,7 @@ func TestRefreshErrors(t *testing.T) {
 		{name: "unknown 4xx stays transient", h: answer(404, "not found", "Content-Type", "text/plain")},
 		{name: "200 without access_token", h: answer(200, `{"token_type":"Bearer"}`)},
 		{name: "200 with garbage", h: answer(200, `{"access_token":`)},
-		{name: "error echoing the secrets", h: answer(400, `{"error":"invalid_request","error_description":"bad token rt-SECRET for cs-SECRET"}`), reauth: true},
+		{name: "error echoing the secrets", h: answer(400, `{"error":"invalid_request","error_description":"bad token rt-SECRET for cs-SECRET"}`)},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()

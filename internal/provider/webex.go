@@ -46,9 +46,8 @@ func (r *Refresher) webexAppToken(ctx context.Context, c *conn) (*Result, error)
 	if err != nil {
 		// The manager connection may be mid-refresh or briefly unreadable:
 		// retry later rather than give up on the service app.
-		e := &Error{Err: err, msg: fmt.Sprintf("token manager %s has no usable token: %v", manager, err)}
-		e.scrub(model.Str(c.row.RefreshToken), model.Str(c.row.ClientSecret))
-		return nil, e
+		red := newRedactor(model.Str(c.row.ClientID), model.Str(c.row.ClientSecret), model.Str(c.row.RefreshToken))
+		return nil, &Error{Err: err, msg: fmt.Sprintf("token manager %s has no usable token: %s", manager, red.clean(err.Error(), 200))}
 	}
 	appURL := c.params["app_token_url"]
 	if appURL == "" {
@@ -73,19 +72,22 @@ func (r *Refresher) webexAppToken(ctx context.Context, c *conn) (*Result, error)
 	req.Header.Set("Authorization", "Bearer "+managerToken)
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("Accept", "application/json")
+	// What this request sent, and the connection's refresh token, must not
+	// come back in its error.
+	red := newRedactor(model.Str(c.row.ClientID), model.Str(c.row.ClientSecret), model.Str(c.row.RefreshToken), managerToken)
 	resp, err := r.client.Do(req)
 	if err != nil {
-		return nil, transportError(err)
+		return nil, transportError(err, red)
 	}
 	defer resp.Body.Close()
 	data, err := io.ReadAll(io.LimitReader(resp.Body, maxBody))
 	if err != nil {
-		return nil, transportError(err)
+		return nil, transportError(err, red)
 	}
-	return appTokenResult(c, resp, data, managerToken)
+	return appTokenResult(c, resp, data, red)
 }
 
-func appTokenResult(c *conn, resp *http.Response, data []byte, managerToken string) (*Result, error) {
+func appTokenResult(c *conn, resp *http.Response, data []byte, red redactor) (*Result, error) {
 	var tj struct {
 		AccessToken           string  `json:"access_token"`
 		RefreshToken          string  `json:"refresh_token"`
@@ -94,12 +96,11 @@ func appTokenResult(c *conn, resp *http.Response, data []byte, managerToken stri
 		RefreshTokenExpiresIn float64 `json:"refresh_token_expires_in"`
 	}
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		e := classify(c.tmpl, resp.StatusCode, "", "", data, resp.Header, nil)
+		e := classify(c.tmpl, resp.StatusCode, "", "", data, resp.Header, nil, red)
 		// The manager's token was refused, or the app's credentials were:
 		// every level has failed, a person must act.
 		e.Reauth = e.Reauth || resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden
 		e.msg = "webex application token request refused"
-		e.scrub(managerToken, model.Str(c.row.ClientSecret))
 		return nil, e
 	}
 	if err := json.Unmarshal(data, &tj); err != nil || tj.AccessToken == "" {
