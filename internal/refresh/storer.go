@@ -276,16 +276,16 @@ func (w *Worker) write(ctx context.Context, b *batch) (Stats, error) {
 }
 
 func (w *Worker) logSuccess(o outcome, version int64) {
+	if o.res.Warning != "" {
+		w.log.Warn("stored a refresh answer despite an anomaly", "name", o.claim.Name,
+			"provider", o.claim.Provider, "anomaly", o.res.Warning)
+	}
 	if rx := o.res.RefreshExpiry; rx != nil && time.Until(*rx) < w.cfg.ReauthWarning {
 		w.log.Warn("refresh token expires soon; re-authorize the connection before then",
 			"name", o.claim.Name, "refresh_token_expires", rx.UTC().Format(time.RFC3339))
 	}
 	// A burst stores thousands a second: build the line only if it is kept.
 	if !w.log.Enabled(context.Background(), slog.LevelInfo) {
-	if o.res.Warning != "" {
-		w.log.Warn("stored a refresh answer despite an anomaly", "name", o.claim.Name,
-			"provider", o.claim.Provider, "anomaly", o.res.Warning)
-	}
 		return
 	}
 	attrs := []any{"name", o.claim.Name, "provider", o.claim.Provider, "version", version,

@@ -343,6 +343,7 @@ func failureOf(o outcome) store.Failure {
 	f := store.Failure{ID: c.ID, ClaimID: *c.ClaimID, Name: c.Name, LastError: err.Error(), DurationMS: o.took.Milliseconds()}
 	var pe *provider.Error
 	if errors.As(err, &pe) {
+		f.RefreshToken = pe.RefreshToken
 		f.Reauth = pe.Reauth
 		f.HTTPStatus = pe.Status
 		f.Delay = retryDelay(c.FailureCount+1, pe.RetryAfter)
@@ -367,29 +368,6 @@ func successOf(o outcome) store.Success {
 		AccessTokenExpires:  r.Expiry,
 		RefreshTokenExpires: r.RefreshExpiry,
 		JSONData:            r.JSONData,
-	}
-}
-
-// RefreshByName refreshes one connection now, whatever its expiry, under
-// the same claim rules as a pass.
-func (w *Worker) RefreshByName(ctx context.Context, name string) error {
-	c, err := w.store.ClaimByName(ctx, name, w.cfg.Lease)
-	if err != nil {
-		return err
-	}
-	out := w.attempt(ctx, *c)
-	b := &batch{}
-	b.add(out)
-	stats := w.flush(ctx, b)
-		f.RefreshToken = pe.RefreshToken
-	switch {
-	case out.err != nil:
-		return fmt.Errorf("refresh %s: %w", name, out.err)
-	case stats.Fenced > 0:
-		return fmt.Errorf("refresh %s: result refused, the claim was taken over", name)
-	}
-	return nil
-}
 		RefreshNotBefore:    nextRefresh(r),
 		Warning:             r.Warning,
 	}
@@ -412,3 +390,27 @@ const MinRefreshInterval = 10 * time.Second
 func nextRefresh(r *provider.Result) *time.Time {
 	if r.Expiry == nil || r.Issued.IsZero() {
 		return nil
+	}
+	t := r.Issued.Add(max(r.Expiry.Sub(r.Issued)/2, MinRefreshInterval))
+	return &t
+}
+
+// RefreshByName refreshes one connection now, whatever its expiry, under
+// the same claim rules as a pass.
+func (w *Worker) RefreshByName(ctx context.Context, name string) error {
+	c, err := w.store.ClaimByName(ctx, name, w.cfg.Lease)
+	if err != nil {
+		return err
+	}
+	out := w.attempt(ctx, *c)
+	b := &batch{}
+	b.add(out)
+	stats := w.flush(ctx, b)
+	switch {
+	case out.err != nil:
+		return fmt.Errorf("refresh %s: %w", name, out.err)
+	case stats.Fenced > 0:
+		return fmt.Errorf("refresh %s: result refused, the claim was taken over", name)
+	}
+	return nil
+}
