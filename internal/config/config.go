@@ -39,7 +39,7 @@ type Config struct {
 	// AllowInsecureHTTP permits http:// token endpoints beyond loopback.
 	AllowInsecureHTTP bool `env:"TOKENS_ALLOW_INSECURE_HTTP" envDefault:"false"`
 	// AllowedTokenHosts restricts token endpoints to these host patterns.
-	AllowedTokenHosts []string `env:"TOKENS_ALLOWED_TOKEN_HOSTS" envSeparator:","`
+	AllowedTokenHosts List `env:"TOKENS_ALLOWED_TOKEN_HOSTS"`
 	// HTTPAddr is where `worker serve` (and `worker run`, when set) serves
 	// the token HTTP API, health, readiness and metrics, e.g. 127.0.0.1:8080.
 	// Empty: `worker run` serves no HTTP.
@@ -52,6 +52,28 @@ type Config struct {
 	// WebhookSecret (HMAC-SHA256); empty sends none.
 	WebhookURL    string `env:"TOKENS_WEBHOOK_URL"`
 	WebhookSecret string `env:"TOKENS_WEBHOOK_SECRET"`
+}
+
+// List is a comma-separated variable, such as TOKENS_ALLOWED_TOKEN_HOSTS.
+// Every list-valued variable has this type, so that each is read the same
+// way: items are trimmed of spaces, as people write "a.com, b.com", and an
+// empty item is an error rather than silently dropped, since "a.com,," is
+// a typo and an empty pattern would match nothing anyway.
+type List []string
+
+// UnmarshalText reads "a, b ,c" as [a b c].
+func (l *List) UnmarshalText(text []byte) error {
+	parts := strings.Split(string(text), ",")
+	out := make(List, 0, len(parts))
+	for i, p := range parts {
+		p = strings.TrimSpace(p)
+		if p == "" {
+			return fmt.Errorf("item %d of the comma-separated list is empty", i+1)
+		}
+		out = append(out, p)
+	}
+	*l = out
+	return nil
 }
 
 // Load reads the process environment; see LoadFrom.

@@ -1,6 +1,8 @@
 package config
 
 import (
+	"reflect"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -31,6 +33,50 @@ func TestLoadFromValidates(t *testing.T) {
 		}
 		if err != nil && strings.Contains(err.Error(), ":p@") {
 			t.Errorf("%s: error repeats the database password: %v", env, err)
+		}
+	}
+}
+
+// TestListsAreTrimmed: TOKENS_ALLOWED_TOKEN_HOSTS="a.com, b.com" used to
+// hold " b.com", which no host matches, so every endpoint on b.com was
+// refused.
+func TestListsAreTrimmed(t *testing.T) {
+	t.Parallel()
+	base := map[string]string{"DATABASE_URL": "postgres://u:p@h:5432/db"}
+	for value, want := range map[string][]string{
+		"a.com, b.com":                {"a.com", "b.com"},
+		" *.example.org ,\tc.com\n":   {"*.example.org", "c.com"},
+		"one":                         {"one"},
+		"":                            nil,
+		"login.microsoftonline.com ,": nil, // an error, below
+	} {
+		env := map[string]string{"DATABASE_URL": base["DATABASE_URL"], "TOKENS_ALLOWED_TOKEN_HOSTS": value}
+		c, err := LoadFrom(env)
+		if strings.HasSuffix(value, ",") {
+			if err == nil || !strings.Contains(err.Error(), "TOKENS_ALLOWED_TOKEN_HOSTS") || !strings.Contains(err.Error(), "item 2") {
+				t.Errorf("%q: %v, want an error naming TOKENS_ALLOWED_TOKEN_HOSTS and its empty item 2", value, err)
+			}
+			continue
+		}
+		if err != nil {
+			t.Errorf("%q: %v", value, err)
+			continue
+		}
+		if !slices.Equal(c.AllowedTokenHosts, want) {
+			t.Errorf("%q read as %q, want %q", value, c.AllowedTokenHosts, want)
+		}
+	}
+}
+
+// TestEveryListIsAList keeps the rule for variables added later: a
+// list-valued variable is a List, so it is trimmed like the others.
+func TestEveryListIsAList(t *testing.T) {
+	t.Parallel()
+	typ := reflect.TypeFor[Config]()
+	for i := range typ.NumField() {
+		f := typ.Field(i)
+		if f.Type.Kind() == reflect.Slice && f.Type != reflect.TypeFor[List]() {
+			t.Errorf("%s (%s) is a %s, not a config.List", f.Name, f.Tag.Get("env"), f.Type)
 		}
 	}
 }
