@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"sort"
 	"strings"
@@ -163,7 +164,7 @@ func LoadCatalogue(path string) (*Catalogue, error) {
 	if path == "" {
 		return NewCatalogue(), nil
 	}
-	data, err := os.ReadFile(path)
+	data, err := readBounded(path, MaxProvidersFileSize)
 	if err != nil {
 		return nil, fmt.Errorf("TOKENS_PROVIDERS_FILE: %w", err)
 	}
@@ -172,6 +173,31 @@ func LoadCatalogue(path string) (*Catalogue, error) {
 		return nil, fmt.Errorf("TOKENS_PROVIDERS_FILE %s: %w", path, err)
 	}
 	return c, nil
+}
+
+// MaxProvidersFileSize bounds TOKENS_PROVIDERS_FILE, as connfile.MaxSize
+// bounds an import file: a path such as /dev/zero or a log file named by
+// mistake must fail at once, not be read until the process runs out of
+// memory. The built-in templates take 7 KiB; a megabyte is over a
+// thousand templates.
+const MaxProvidersFileSize = 1 << 20
+
+// readBounded reads the file at path, refusing one longer than limit bytes
+// without reading past limit+1. Errors name the path.
+func readBounded(path string, limit int64) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, limit+1))
+	if err != nil {
+		return nil, err
+	}
+	if int64(len(data)) > limit {
+		return nil, fmt.Errorf("%s: larger than %d MiB", path, limit>>20)
+	}
+	return data, nil
 }
 
 func parseCatalogue(base *Catalogue, data []byte) (*Catalogue, error) {
