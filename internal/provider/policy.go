@@ -1,6 +1,8 @@
 package provider
 
 import (
+	"encoding/json"
+	"errors"
 	"fmt"
 	"net"
 	"net/url"
@@ -61,4 +63,72 @@ func (r *Refresher) WithEndpointPolicy(p EndpointPolicy) *Refresher {
 	c := *r
 	c.policy = p
 	return &c
+}
+
+// ParseParams reads a connection's params, a JSON object, as the text its
+// placeholders are filled with: a value that is not a string is written as
+// fmt.Sprint writes it. Empty raw gives nil.
+func ParseParams(raw []byte) (map[string]string, error) {
+	if len(raw) == 0 {
+		return nil, nil
+	}
+	var obj map[string]any
+	if err := json.Unmarshal(raw, &obj); err != nil {
+		return nil, errors.New("params is not a JSON object")
+	}
+	params := make(map[string]string, len(obj))
+	for k, v := range obj {
+		if s, ok := v.(string); ok {
+			params[k] = s
+		} else {
+			params[k] = fmt.Sprint(v)
+		}
+	}
+	return params, nil
+}
+
+// TokenEndpoint is the token URL a connection of t refreshes at: its own
+// tokenURL, else the template's, with {placeholders} filled from params and
+// then the template's defaults.
+func (t *Template) TokenEndpoint(tokenURL string, params map[string]string) (string, error) {
+	if tokenURL == "" {
+		tokenURL = t.TokenURL
+	}
+	if tokenURL == "" {
+		return "", fmt.Errorf("provider %s has no token endpoint of its own: give token_url", t.Name)
+	}
+	return Fill(tokenURL, params, t.Params)
+}
+
+// AppTokenEndpoint is where the Webex service-app exchange asks for an app
+// token: params' app_token_url, else the template's, filled like
+// TokenEndpoint.
+func (t *Template) AppTokenEndpoint(params map[string]string) (string, error) {
+	u := params["app_token_url"]
+	if u == "" {
+		u = t.AppTokenURL
+	}
+	return Fill(u, params, t.Params)
+}
+
+// CheckConnection resolves every endpoint a refresh of a connection of t
+// would send its secrets to, as the refresh resolves them, and checks each
+// against p. `worker import` and `worker authorize` call it, so that a
+// connection that can never be refreshed is refused when it is written
+// rather than found dead later.
+func (p EndpointPolicy) CheckConnection(t *Template, tokenURL string, params map[string]string) error {
+	u, err := t.TokenEndpoint(tokenURL, params)
+	if err != nil {
+		return err
+	}
+	if err := p.Check(u); err != nil {
+		return err
+	}
+	if t.Exchange != "webex_service_app" {
+		return nil
+	}
+	if u, err = t.AppTokenEndpoint(params); err != nil {
+		return err
+	}
+	return p.Check(u)
 }

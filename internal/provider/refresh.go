@@ -117,20 +117,9 @@ func (r *Refresher) resolve(row *model.OAuthToken) (*conn, error) {
 	if !ok {
 		return nil, configError("unknown provider %q", row.Provider)
 	}
-	var params map[string]string // nil, and not allocated, for most rows
-	if len(row.Params) > 0 {
-		params = map[string]string{}
-		var raw map[string]any
-		if err := json.Unmarshal(row.Params, &raw); err != nil {
-			return nil, configError("params is not a JSON object")
-		}
-		for k, v := range raw {
-			if s, ok := v.(string); ok {
-				params[k] = s
-			} else {
-				params[k] = fmt.Sprint(v)
-			}
-		}
+	params, err := ParseParams(row.Params) // nil, and not allocated, for most rows
+	if err != nil {
+		return nil, configError("%v", err)
 	}
 	lifetime, err := Lifetime(tmpl, params)
 	if err != nil {
@@ -157,14 +146,7 @@ func (r *Refresher) Refresh(ctx context.Context, row *model.OAuthToken) (*Result
 // standard is the refresh_token grant, done by x/oauth2 through a shaper
 // that adapts the provider's quirks.
 func (r *Refresher) standard(ctx context.Context, c *conn) (*Result, error) {
-	tokenURL := model.Str(c.row.TokenURL)
-	if tokenURL == "" {
-		tokenURL = c.tmpl.TokenURL
-	}
-	if tokenURL == "" {
-		return nil, configError("no token_url for provider %s", c.tmpl.Name)
-	}
-	tokenURL, err := Fill(tokenURL, c.params, c.tmpl.Params)
+	tokenURL, err := c.tmpl.TokenEndpoint(model.Str(c.row.TokenURL), c.params)
 	if err != nil {
 		return nil, configError("%v", err)
 	}

@@ -49,11 +49,7 @@ func (r *Refresher) webexAppToken(ctx context.Context, c *conn) (*Result, error)
 		red := newRedactor(model.Str(c.row.ClientID), model.Str(c.row.ClientSecret), model.Str(c.row.RefreshToken))
 		return nil, &Error{Err: err, msg: fmt.Sprintf("token manager %s has no usable token: %s", manager, red.clean(err.Error(), 200))}
 	}
-	appURL := c.params["app_token_url"]
-	if appURL == "" {
-		appURL = c.tmpl.AppTokenURL
-	}
-	appURL, err = Fill(appURL, c.params, c.tmpl.Params)
+	appURL, err := c.tmpl.AppTokenEndpoint(c.params)
 	if err != nil {
 		return nil, configError("%v", err)
 	}
