@@ -2,7 +2,6 @@ package main
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -64,10 +63,11 @@ func (a *app) authorize(ctx context.Context, args []string) error {
 
 	// What is stored: the flags given (validated as `worker import` would);
 	// anything not given keeps the stored value.
-	rec := map[string]any{"name": name}
-	for flagName, field := range map[string]string{"provider": "provider", "token-url": "token_url", "client-id": "client_id", "scopes": "scopes"} {
+	rec := connfile.Record{Name: name}
+	for flagName, field := range map[string]**string{"provider": &rec.Provider, "token-url": &rec.TokenURL, "client-id": &rec.ClientID, "scopes": &rec.Scopes} {
 		if set[flagName] {
-			rec[field] = fs.Lookup(flagName).Value.String()
+			v := fs.Lookup(flagName).Value.String()
+			*field = &v
 		}
 	}
 	if set["params"] {
@@ -75,14 +75,22 @@ func (a *app) authorize(ctx context.Context, args []string) error {
 		if err := json.Unmarshal([]byte(*paramsJSON), &p); err != nil || p == nil {
 			return cli.UsageError("--params must be a JSON object")
 		}
-		rec["params"] = p
+		rec.Params = p
 	}
-	recJSON, _ := json.Marshal(rec)
-	rows, err := connfile.Parse(bytes.NewReader(recJSON), e.catalogue, time.Now())
+	secret, err := a.clientSecret(existing)
 	if err != nil {
 		return err
 	}
-	row := rows[0]
+	if secret != "" {
+		rec.ClientSecret = &secret
+	}
+	row, err := rec.Validate(e.catalogue, time.Now())
+	if err != nil {
+		return err
+	}
+	if err := connfile.CheckEndpoint(&row, existing, e.catalogue, e.policy()); err != nil {
+		return err
+	}
 
 	// What the flow uses: the flags, else the stored connection.
 	providerName := pick(*prov, set["provider"], stored(existing, func(r *model.OAuthToken) string { return r.Provider }), "oauth2")
@@ -92,13 +100,6 @@ func (a *app) authorize(ctx context.Context, args []string) error {
 		params = stringParams([]byte(*row.Params))
 	} else if existing != nil {
 		params = stringParams(existing.Params)
-	}
-	secret, err := a.clientSecret(existing)
-	if err != nil {
-		return err
-	}
-	if secret != "" {
-		row.ClientSecret = &secret
 	}
 	flow, err := authorize.New(authorize.Options{
 		Template:     tmpl,

@@ -335,6 +335,20 @@ func (a *app) importCmd(ctx context.Context, args []string) error {
 		return err
 	}
 	defer e.close()
+	// Where each connection will refresh depends on what is stored of it
+	// (a record may leave its provider and token URL out): check it as it
+	// will be, before anything is written.
+	names := make([]string, len(rows))
+	for i := range rows {
+		names[i] = rows[i].Name
+	}
+	stored, err := e.store.Describe(ctx, names)
+	if err != nil {
+		return err
+	}
+	if err := connfile.CheckEndpoints(rows, stored, e.catalogue, e.policy()); err != nil {
+		return fmt.Errorf("import %s: %w", src, err)
+	}
 	if err := e.store.Import(ctx, rows); err != nil {
 		return err
 	}

@@ -372,7 +372,7 @@ func TestImportRejectsBadInput(t *testing.T) {
 		{"empty input", "", "no connections"},
 		// Passes validation, but PostgreSQL refuses NUL in text: the
 		// transaction must leave the good records unwritten too.
-		{"database refuses a record after good ones", good + `{"name":"nul","access_token":"at-SECRET-\u0000","refresh_token":"rt-SECRET-nul"}`, "import nul"},
+		{"database refuses a record after good ones", good + `{"name":"nul","token_url":"` + url + `","access_token":"at-SECRET-\u0000","refresh_token":"rt-SECRET-nul"}`, "import nul"},
 	}
 	for _, tc := range tests {
 		for _, src := range []string{"stdin", "file"} {

@@ -4,16 +4,18 @@
 package connfile
 
 import (
-	"bufio"
 	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 	"unicode"
+	"unicode/utf16"
+	"unicode/utf8"
 
 	"github.com/tokenwarden/tokenwarden/internal/provider"
 	"github.com/tokenwarden/tokenwarden/internal/store"
@@ -45,6 +47,8 @@ type Record struct {
 	Scope                 any `json:"scope"`
 	IDToken               any `json:"id_token"`
 	RefreshTokenExpiresIn any `json:"refresh_token_expires_in"`
+
+	raw []byte // the record's bytes in the file
 }
 
 // Parse reads and validates every record in r. now anchors expires_in.
@@ -66,7 +70,7 @@ func Parse(r io.Reader, cat *provider.Catalogue, now time.Time) ([]store.ImportR
 	seen := map[string]bool{}
 	rows := make([]store.ImportRow, 0, len(recs))
 	for i, rec := range recs {
-		row, err := rec.validate(cat, now)
+		row, err := rec.Validate(cat, now)
 		if err != nil {
 			return nil, fmt.Errorf("record %d%s: %w", i+1, label(rec.Name), err)
 		}
@@ -86,35 +90,66 @@ func label(name string) string {
 	return fmt.Sprintf(" (%q)", name)
 }
 
+// decode splits data into records, each with the bytes it was read from.
 func decode(data []byte) ([]Record, error) {
 	trimmed := bytes.TrimSpace(data)
+	dec := json.NewDecoder(bytes.NewReader(trimmed))
+	dec.DisallowUnknownFields()
 	if len(trimmed) > 0 && trimmed[0] == '[' {
-		var recs []Record
-		dec := json.NewDecoder(bytes.NewReader(trimmed))
-		dec.DisallowUnknownFields()
-		if err := dec.Decode(&recs); err != nil {
-			return nil, fmt.Errorf("malformed JSON: %s", jsonErr(err))
-		}
-		// More is false before a stray ] or }, so ask for the end itself.
-		if _, err := dec.Token(); err != io.EOF {
-			return nil, errors.New("malformed JSON: data after the array")
-		}
-		return recs, nil
+		return decodeArray(dec, trimmed)
 	}
 	var recs []Record
-	dec := json.NewDecoder(bufio.NewReader(bytes.NewReader(trimmed)))
-	dec.DisallowUnknownFields()
 	for {
-		var rec Record
-		err := dec.Decode(&rec)
+		rec, err := next(dec, trimmed, len(recs)+1)
 		if err == io.EOF {
 			return recs, nil
 		}
 		if err != nil {
-			return nil, fmt.Errorf("record %d: malformed JSON: %s", len(recs)+1, jsonErr(err))
+			return nil, err
 		}
 		recs = append(recs, rec)
 	}
+}
+
+// decodeArray reads the elements of the array data holds, one by one so
+// that each keeps its bytes.
+func decodeArray(dec *json.Decoder, data []byte) ([]Record, error) {
+	dec.Token() // the [ that data starts with
+	var recs []Record
+	for dec.More() {
+		rec, err := next(dec, data, len(recs)+1)
+		if err == io.EOF { // after a trailing comma
+			err = fmt.Errorf("record %d: malformed JSON: %s", len(recs)+1, jsonErr(io.ErrUnexpectedEOF))
+		}
+		if err != nil {
+			return nil, err
+		}
+		recs = append(recs, rec)
+	}
+	// More is false before a stray } or the end of the input too, so ask
+	// for the ] itself: anything else is an error.
+	if _, err := dec.Token(); err != nil {
+		return nil, fmt.Errorf("record %d: malformed JSON: %s", len(recs)+1, jsonErr(err))
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return nil, errors.New("malformed JSON: data after the array")
+	}
+	return recs, nil
+}
+
+// next reads record n from dec, which reads data, and keeps its bytes.
+func next(dec *json.Decoder, data []byte, n int) (Record, error) {
+	var rec Record
+	start := dec.InputOffset()
+	err := dec.Decode(&rec)
+	if err == io.EOF {
+		return rec, err
+	}
+	if err != nil {
+		return rec, fmt.Errorf("record %d: malformed JSON: %s", n, jsonErr(err))
+	}
+	rec.raw = data[start:dec.InputOffset()]
+	return rec, nil
 }
 
 // jsonErr describes a decoding error without quoting the input, which may
@@ -127,7 +162,7 @@ func jsonErr(err error) string {
 		return fmt.Sprintf("syntax error at byte %d", se.Offset)
 	case errors.As(err, &te):
 		return fmt.Sprintf("field %q must be a %s, not a %s", te.Field, te.Type.Kind(), te.Value)
-	case errors.Is(err, io.ErrUnexpectedEOF):
+	case errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, io.EOF):
 		return "unexpected end of input"
 	}
 	msg := err.Error()
@@ -137,13 +172,22 @@ func jsonErr(err error) string {
 	return "invalid input"
 }
 
-func (r *Record) validate(cat *provider.Catalogue, now time.Time) (store.ImportRow, error) {
+// Validate checks one record, as read from a file or built by `worker
+// authorize`, and returns the row to import. now anchors expires_in. The
+// error never quotes a secret.
+func (r *Record) Validate(cat *provider.Catalogue, now time.Time) (store.ImportRow, error) {
 	row := store.ImportRow{
 		Name: r.Name, Provider: r.Provider, TokenURL: r.TokenURL, ClientID: r.ClientID,
 		ClientSecret: r.ClientSecret, Scopes: r.Scopes, AuthStyle: r.AuthStyle,
 		AccessToken: r.AccessToken, RefreshToken: r.RefreshToken,
 	}
+	if err := r.checkText(); err != nil {
+		return row, err
+	}
 	if err := checkName(r.Name); err != nil {
+		return row, err
+	}
+	if err := checkSecrets(r); err != nil {
 		return row, err
 	}
 	if r.Provider != nil {
@@ -216,10 +260,106 @@ func checkName(name string) error {
 	if len(name) > 200 {
 		return errors.New("name is longer than 200 bytes")
 	}
+	if strings.Contains(name, "/") {
+		return errors.New(`name must not contain "/": the token API serves a connection at /v1/tokens/NAME`)
+	}
 	for _, c := range name {
-		if unicode.IsSpace(c) || unicode.IsControl(c) {
-			return errors.New("name must not contain spaces or control characters")
+		// Not printable: control and format characters, such as the
+		// bidirectional overrides that make a name read as another one.
+		if unicode.IsSpace(c) || !unicode.IsPrint(c) {
+			return errors.New("name must not contain spaces, control characters or invisible formatting characters (such as bidirectional overrides)")
 		}
 	}
 	return nil
 }
+
+// checkSecrets refuses whitespace anywhere in a token or client credential:
+// none has any (RFC 6749 appendix A), and one copied with a line break
+// would be sent as it is and refused by the provider, which reads as a
+// revoked grant. The value is never quoted.
+func checkSecrets(r *Record) error {
+	for _, f := range []struct {
+		field string
+		v     *string
+	}{{"client_id", r.ClientID}, {"client_secret", r.ClientSecret}, {"access_token", r.AccessToken}, {"refresh_token", r.RefreshToken}} {
+		if f.v != nil && strings.IndexFunc(*f.v, unicode.IsSpace) >= 0 {
+			return fmt.Errorf("%s contains whitespace or a line break", f.field)
+		}
+	}
+	return nil
+}
+
+// checkText refuses text that is not UTF-8, where it would otherwise be
+// stored altered and the token later refused by its provider: in a record
+// read from a file, the bytes encoding/json would silently decode as
+// U+FFFD; in one built in code (`worker authorize`), its fields.
+func (r *Record) checkText() error {
+	if err := checkRaw(r.raw); err != nil {
+		return err
+	}
+	for _, f := range []struct {
+		field string
+		v     *string
+	}{{"name", &r.Name}, {"provider", r.Provider}, {"token_url", r.TokenURL}, {"client_id", r.ClientID}, {"client_secret", r.ClientSecret},
+		{"scopes", r.Scopes}, {"auth_style", r.AuthStyle}, {"access_token", r.AccessToken}, {"refresh_token", r.RefreshToken}} {
+		if f.v != nil && !utf8.ValidString(*f.v) {
+			return fmt.Errorf("invalid UTF-8 in %s", f.field)
+		}
+	}
+	return nil
+}
+
+// checkRaw refuses bytes that are not UTF-8, and \u escapes of a lone
+// UTF-16 surrogate, both of which encoding/json decodes as U+FFFD.
+func checkRaw(raw []byte) error {
+	if i := invalidUTF8(raw); i >= 0 {
+		return fmt.Errorf("invalid UTF-8 at byte %d of the record: the file must be UTF-8 text", i)
+	}
+	// A backslash occurs only inside strings in JSON that decoded, and
+	// an escaped backslash is skipped whole.
+	for i := 0; i < len(raw)-1; i++ {
+		if raw[i] != '\\' {
+			continue
+		}
+		i++
+		if raw[i] != 'u' {
+			continue
+		}
+		r := hex4(raw[i+1:])
+		i += 4
+		switch {
+		case !utf16.IsSurrogate(r):
+		case r < 0xdc00 && i+6 < len(raw) && raw[i+1] == '\\' && raw[i+2] == 'u' && isLowSurrogate(hex4(raw[i+3:])):
+			i += 6 // a valid pair
+		default:
+			return errors.New("invalid UTF-8: a \\u escape of a lone UTF-16 surrogate")
+		}
+	}
+	return nil
+}
+
+// invalidUTF8 returns the offset of the first byte that is not UTF-8, or -1.
+func invalidUTF8(b []byte) int {
+	for i := 0; i < len(b); {
+		r, n := utf8.DecodeRune(b[i:])
+		if r == utf8.RuneError && n == 1 {
+			return i
+		}
+		i += n
+	}
+	return -1
+}
+
+// hex4 reads the four hex digits of a \u escape; JSON that decoded has them.
+func hex4(b []byte) rune {
+	if len(b) < 4 {
+		return utf8.RuneError
+	}
+	v, err := strconv.ParseUint(string(b[:4]), 16, 16)
+	if err != nil {
+		return utf8.RuneError
+	}
+	return rune(v)
+}
+
+func isLowSurrogate(r rune) bool { return r >= 0xdc00 && r <= 0xdfff }

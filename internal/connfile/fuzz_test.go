@@ -5,6 +5,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"unicode/utf8"
 
 	"github.com/tokenwarden/tokenwarden/internal/provider"
 )
@@ -55,6 +56,10 @@ func FuzzParse(f *testing.F) {
 		`{"name":"a","auth_style":"magic","client_secret":"cs-SECRETMARKER"}`,
 		`null`,
 		`"at-SECRETMARKER"`,
+		"{\"name\":\"a\",\"refresh_token\":\"rt-SECRETMARKER\xff\"}",
+		`{"name":"a","refresh_token":"rt-SECRETMARKER\ud800"}`,
+		`{"name":"a\u202e","refresh_token":"rt-SECRETMARKER"}`,
+		`{"name":"a","refresh_token":"rt-SECRETMARKER x"}`,
 	}
 	for _, s := range seeds {
 		f.Add([]byte(s))
@@ -74,6 +79,9 @@ func FuzzParse(f *testing.F) {
 		}
 		if len(rows) == 0 {
 			t.Fatal("Parse succeeded with no rows")
+		}
+		if !utf8.Valid(in) {
+			t.Fatal("Parse accepted input that is not UTF-8")
 		}
 		seen := map[string]bool{}
 		for i, r := range rows {

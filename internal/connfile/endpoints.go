@@ -1,0 +1,58 @@
+package connfile
+
+import (
+	"fmt"
+
+	"github.com/tokenwarden/tokenwarden/internal/provider"
+	"github.com/tokenwarden/tokenwarden/internal/store"
+	"github.com/tokenwarden/tokenwarden/pkg/model"
+)
+
+// CheckEndpoints refuses the first of rows whose connection the worker would
+// refresh but never could: a token endpoint that is missing, lacks a
+// parameter, or is outside the endpoint policy. Such a connection used to be
+// stored and then die as a misleading needs_reauth. stored holds the
+// existing connections among the rows' names, read without their secrets: a
+// field a row leaves out keeps its stored value, so the check is of the
+// connection as it will be. The error names the record as Parse does.
+func CheckEndpoints(rows []store.ImportRow, stored map[string]*model.OAuthToken, cat *provider.Catalogue, p provider.EndpointPolicy) error {
+	for i := range rows {
+		row, cur := &rows[i], stored[rows[i].Name]
+		// Without a refresh token the worker never claims the row (an
+		// access token kept as it is), so nothing is ever sent.
+		if model.Str(row.RefreshToken) == "" && (cur == nil || !cur.HasRefreshToken) {
+			continue
+		}
+		if err := CheckEndpoint(row, cur, cat, p); err != nil {
+			return fmt.Errorf("record %d%s: %w", i+1, label(row.Name), err)
+		}
+	}
+	return nil
+}
+
+// CheckEndpoint checks where the connection that row makes of cur (nil: a
+// new connection) sends its secrets when it is refreshed.
+func CheckEndpoint(row *store.ImportRow, cur *model.OAuthToken, cat *provider.Catalogue, p provider.EndpointPolicy) error {
+	name, tokenURL, params := "oauth2", "", []byte(nil) // a new connection's, as import.sql stores them
+	if cur != nil {
+		name, tokenURL, params = cur.Provider, model.Str(cur.TokenURL), cur.Params
+	}
+	if row.Provider != nil {
+		name = *row.Provider
+	}
+	if row.TokenURL != nil {
+		tokenURL = *row.TokenURL
+	}
+	if row.Params != nil {
+		params = []byte(*row.Params)
+	}
+	tmpl, ok := cat.Lookup(name)
+	if !ok {
+		return fmt.Errorf("unknown provider %q", name)
+	}
+	pm, err := provider.ParseParams(params)
+	if err != nil {
+		return err
+	}
+	return p.CheckConnection(&tmpl, tokenURL, pm)
+}
