@@ -248,6 +248,12 @@ func (a *app) refresh(ctx context.Context, args []string) error {
 		return err
 	}
 	defer e.close()
+	// Read the row with its secrets opened before claiming it: without
+	// the keys it needs, the claim would fail and record a failure and a
+	// backoff for a row that is fine.
+	if _, err := e.store.Get(ctx, name); err != nil {
+		return fmt.Errorf("refresh %s: nothing done: %w", name, err)
+	}
 	w := e.worker()
 	if err := w.RefreshByName(ctx, name); err != nil {
 		return err

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/tokenwarden/tokenwarden/internal/cli"
+	"github.com/tokenwarden/tokenwarden/internal/store"
 )
 
 // events prints a connection's latest refresh attempts, to answer "why did
@@ -29,8 +30,14 @@ func (a *app) events(ctx context.Context, args []string) error {
 		return err
 	}
 	defer e.close()
-	if _, err := e.store.Get(ctx, name); err != nil {
+	// Looked up without its secrets: events never show one, so they need
+	// no key.
+	found, err := e.store.Describe(ctx, []string{name})
+	if err != nil {
 		return err
+	}
+	if found[name] == nil {
+		return fmt.Errorf("%w: %s", store.ErrNotFound, name)
 	}
 	evs, err := e.store.Events(ctx, name, *limit)
 	if err != nil {
