@@ -101,7 +101,7 @@ func decode(data []byte) ([]Record, error) {
 	var recs []Record
 	for {
 		rec, err := next(dec, trimmed, len(recs)+1)
-		if err == io.EOF {
+		if errors.Is(err, io.EOF) {
 			return recs, nil
 		}
 		if err != nil {
@@ -114,11 +114,13 @@ func decode(data []byte) ([]Record, error) {
 // decodeArray reads the elements of the array data holds, one by one so
 // that each keeps its bytes.
 func decodeArray(dec *json.Decoder, data []byte) ([]Record, error) {
-	dec.Token() // the [ that data starts with
+	if _, err := dec.Token(); err != nil { // the [ that data starts with
+		return nil, fmt.Errorf("malformed JSON: %s", jsonErr(err))
+	}
 	var recs []Record
 	for dec.More() {
 		rec, err := next(dec, data, len(recs)+1)
-		if err == io.EOF { // after a trailing comma
+		if errors.Is(err, io.EOF) { // after a trailing comma
 			err = fmt.Errorf("record %d: malformed JSON: %s", len(recs)+1, jsonErr(io.ErrUnexpectedEOF))
 		}
 		if err != nil {
@@ -131,7 +133,7 @@ func decodeArray(dec *json.Decoder, data []byte) ([]Record, error) {
 	if _, err := dec.Token(); err != nil {
 		return nil, fmt.Errorf("record %d: malformed JSON: %s", len(recs)+1, jsonErr(err))
 	}
-	if _, err := dec.Token(); err != io.EOF {
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
 		return nil, errors.New("malformed JSON: data after the array")
 	}
 	return recs, nil
@@ -142,7 +144,7 @@ func next(dec *json.Decoder, data []byte, n int) (Record, error) {
 	var rec Record
 	start := dec.InputOffset()
 	err := dec.Decode(&rec)
-	if err == io.EOF {
+	if errors.Is(err, io.EOF) {
 		return rec, err
 	}
 	if err != nil {
