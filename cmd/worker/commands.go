@@ -232,6 +232,13 @@ func (e *session) checkReady(ctx context.Context) error {
 			return fmt.Errorf("the table holds tokens encrypted with key %q, which is not in TOKENS_ENCRYPTION_KEYS", id)
 		}
 	}
+	// So must every key the spool's files name: they hold rotated tokens
+	// found nowhere else (unreadable garbage is quarantined, not refused).
+	if e.spool != nil {
+		if err := e.spool.CheckKeys(); err != nil {
+			return err
+		}
+	}
 	if !e.keys.Enabled() {
 		e.log.Warn("TOKENS_ENCRYPTION_KEYS is not set: tokens and client secrets are stored in plaintext")
 	}

@@ -56,6 +56,9 @@ func (e *session) startHTTP(ctx context.Context) (done func() error, err error) 
 	}
 	m := metrics.New()
 	m.WatchTable(e.store, e.cfg.RefreshBefore, e.log)
+	if e.spool != nil {
+		m.WatchSpool(e.spool)
+	}
 	e.metrics = m
 	h := httpapi.New(httpapi.Config{
 		Tokens:  client,

@@ -93,6 +93,22 @@ func (m *Metrics) Failed(ev refresh.FailureEvent) {
 	m.failures.WithLabelValues(ev.Provider, kind).Inc()
 }
 
+// QuarantineCounter counts spool files set aside as unreadable;
+// *spool.Spool is one.
+type QuarantineCounter interface {
+	Quarantined() int64
+}
+
+// WatchSpool exports src's count as tokenwarden_spool_quarantined_total.
+// Any increase needs an operator: each such file may hold rotated tokens
+// found nowhere else.
+func (m *Metrics) WatchSpool(src QuarantineCounter) {
+	m.reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
+		Name: "tokenwarden_spool_quarantined_total",
+		Help: "Spool files that could not be read and were moved to TOKENS_SPOOL_DIR/quarantine/.",
+	}, func() float64 { return float64(src.Quarantined()) }))
+}
+
 // StatsSource reads the table's gauges; *store.Store is one.
 type StatsSource interface {
 	Stats(ctx context.Context, before time.Duration) (*store.TableStats, error)

@@ -116,7 +116,7 @@ func TestStopDuringOutageSpoolsAndTheNextStartReplays(t *testing.T) {
 	stop() // SIGTERM while the database is down
 	<-done
 
-	pending, err := sp.Pending()
+	pending, _, err := sp.Pending()
 	if err != nil || len(pending) != 1 || len(pending[0].Batch.Successes) != 1 {
 		t.Fatalf("spool after stopping: %+v %v", pending, err)
 	}
@@ -130,7 +130,7 @@ func TestStopDuringOutageSpoolsAndTheNextStartReplays(t *testing.T) {
 		t.Fatalf("pass after restart: %+v %v", stats, err)
 	}
 	o.assertHoldsIssued(t, "a")
-	if pending, _ := sp.Pending(); len(pending) != 0 {
+	if pending, _, _ := sp.Pending(); len(pending) != 0 {
 		t.Fatalf("%d batches left in the spool after replay", len(pending))
 	}
 	if o.prov.Calls() != 1 {

@@ -61,7 +61,7 @@ func (w *Worker) storeOutcomes(ctx context.Context, in <-chan outcome, slots *sl
 		if b.len() == 0 {
 			return
 		}
-		s := w.flush(ctx, b)
+		s := w.flush(ctx, b, in)
 		slots.release(b.len())
 		total.add(s)
 		b.reset() // flush keeps no reference to b
@@ -97,34 +97,34 @@ func (s *Stats) add(o Stats) {
 
 // flush writes one batch, retrying until it lands. While the worker runs it
 // never gives up: the batch may hold refresh tokens the provider has
-// already rotated, which exist nowhere else. If the batch cannot be stored
-// within the lease it is also written to the spool, so a crash from then on
-// loses nothing; once ctx has ended, a spooled batch is left for the next
-// start to replay, and an unspooled one is retried for StopTimeout.
-func (w *Worker) flush(ctx context.Context, b *batch) Stats {
+// already rotated, which exist nowhere else. From its first failed store
+// the batch is also in the spool, and so is every outcome that arrives on
+// more while flush waits to retry (it joins the batch), so a crash during
+// an outage loses no answer the worker has received; a successful store
+// removes the files. Once ctx has ended, a batch wholly spooled is left for
+// the next start to replay, and one that is not is retried for StopTimeout.
+func (w *Worker) flush(ctx context.Context, b *batch, more <-chan outcome) Stats {
 	sctx := context.WithoutCancel(ctx)
-	start := time.Now()
-	var spooled string
+	var disk spooled
 	var deadline time.Time
 	backoff := 50 * time.Millisecond
 	for attempt := 1; ; attempt++ {
 		stats, err := w.write(sctx, b)
 		if err == nil {
-			w.unspool(spooled)
+			w.unspool(disk.files...)
 			return stats
 		}
 		if store.IsDataError(err) {
 			// Retrying the same data fails the same way: find the row at
-			// fault instead of stalling every refresh behind it.
-			w.unspool(spooled)
-			return w.flushPoisoned(ctx, b, err)
+			// fault instead of stalling every refresh behind it. The
+			// spooled copies go once that is stored.
+			stats := w.flushPoisoned(ctx, b, err)
+			w.unspool(disk.files...)
+			return stats
 		}
-		stopping := ctx.Err() != nil
-		if spooled == "" && w.cfg.Spool != nil && (stopping || time.Since(start) > w.cfg.Lease) {
-			spooled = w.spool(b)
-		}
-		if stopping {
-			if spooled != "" {
+		w.spoolRest(b, &disk)
+		if ctx.Err() != nil {
+			if w.cfg.Spool != nil && disk.holdsAll(b) {
 				return Stats{}
 			}
 			if deadline.IsZero() {
@@ -137,8 +137,37 @@ func (w *Worker) flush(ctx context.Context, b *batch) Stats {
 		}
 		w.cfg.Observer.StoreRetried()
 		w.log.Warn("storing refresh results failed; retrying", "count", b.len(), "attempt", attempt, "err", err, "retry_in", backoff)
-		time.Sleep(backoff)
+		more = w.awaitRetry(b, more, backoff, &disk)
 		backoff = min(backoff*2, 5*time.Second)
+	}
+}
+
+// awaitRetry waits d before the next store attempt. Outcomes that arrive
+// on in meanwhile join b and go to the spool within FlushInterval, grouped
+// as the storer groups them: waiting in memory for the database they
+// would be lost with the process. It returns in, or nil once in is closed.
+func (w *Worker) awaitRetry(b *batch, in <-chan outcome, d time.Duration, disk *spooled) <-chan outcome {
+	retry := time.NewTimer(d)
+	defer retry.Stop()
+	var linger <-chan time.Time // set while arrivals gather for the spool
+	for {
+		select {
+		case o, ok := <-in:
+			if !ok {
+				in = nil
+				continue
+			}
+			b.add(o)
+			if linger == nil {
+				linger = time.After(w.cfg.FlushInterval)
+			}
+		case <-linger:
+			linger = nil
+			w.spoolRest(b, disk)
+		case <-retry.C:
+			w.spoolRest(b, disk)
+			return in
+		}
 	}
 }
 
@@ -153,7 +182,7 @@ func (w *Worker) flushPoisoned(ctx context.Context, b *batch, cause error) Stats
 		for _, o := range b.outcomes {
 			single := &batch{}
 			single.add(o)
-			total.add(w.flush(ctx, single))
+			total.add(w.flush(ctx, single, nil))
 		}
 		return total
 	}
@@ -166,27 +195,47 @@ func (w *Worker) flushPoisoned(ctx context.Context, b *batch, cause error) Stats
 	o.err, o.res = fmt.Errorf("the provider's answer could not be stored: %v", cause), nil
 	single := &batch{}
 	single.add(o)
-	return w.flush(ctx, single)
+	return w.flush(ctx, single, nil)
 }
 
-func (w *Worker) spool(b *batch) string {
-	path, err := w.cfg.Spool.Write(spool.Batch{Successes: b.successes, Failures: b.failures})
-	if err != nil {
-		w.log.Error("writing unstored refresh results to the spool failed", "count", b.len(), "names", names(b), "err", err)
-		return ""
-	}
-	w.log.Warn("refresh results spooled until the database takes them", "count", b.len(), "file", path)
-	w.spoolChecked.Store(false)
-	return path
+// spooled records which outcomes of a batch are in the spool, and where:
+// outcomes are only ever appended to a batch, so a count of each kind says
+// which.
+type spooled struct {
+	files               []string
+	successes, failures int // b.successes[:successes], b.failures[:failures]
 }
 
-func (w *Worker) unspool(path string) {
-	if path == "" {
+func (d *spooled) holdsAll(b *batch) bool {
+	return d.successes == len(b.successes) && d.failures == len(b.failures)
+}
+
+// spoolRest writes the outcomes of b not yet in the spool to a file of
+// their own. Claims given back unattempted are not spooled: they hold no
+// answer, and their lease runs out by itself.
+func (w *Worker) spoolRest(b *batch, d *spooled) {
+	if w.cfg.Spool == nil || d.holdsAll(b) {
 		return
 	}
-	if err := w.cfg.Spool.Remove(path); err != nil {
-		// Replaying it later is harmless: its claims are fenced.
-		w.log.Warn("removing a stored batch from the spool failed", "file", path, "err", err)
+	rest := spool.Batch{Successes: b.successes[d.successes:], Failures: b.failures[d.failures:]}
+	n := len(rest.Successes) + len(rest.Failures)
+	path, err := w.cfg.Spool.Write(rest)
+	if err != nil {
+		w.log.Error("writing unstored refresh results to the spool failed", "count", n, "names", names(b), "err", err)
+		return
+	}
+	d.files = append(d.files, path)
+	d.successes, d.failures = len(b.successes), len(b.failures)
+	w.log.Warn("refresh results spooled until the database takes them", "count", n, "file", path)
+	w.spoolChecked.Store(false)
+}
+
+func (w *Worker) unspool(paths ...string) {
+	for _, path := range paths {
+		if err := w.cfg.Spool.Remove(path); err != nil {
+			// Replaying it later is harmless: its claims are fenced.
+			w.log.Warn("removing a stored batch from the spool failed", "file", path, "err", err)
+		}
 	}
 }
 
@@ -197,9 +246,15 @@ func (w *Worker) replaySpool(ctx context.Context) error {
 	if w.cfg.Spool == nil || w.spoolChecked.Load() {
 		return nil
 	}
-	entries, err := w.cfg.Spool.Pending()
+	entries, unreadable, err := w.cfg.Spool.Pending()
 	if err != nil {
 		return err
+	}
+	for _, u := range unreadable {
+		// Set aside rather than failing every pass: the rest of the spool
+		// and every other connection are still refreshed.
+		w.log.Error("a spool file cannot be read and was set aside; it may hold rotated tokens found nowhere else",
+			"file", u.Path, "err", u.Err)
 	}
 	for _, e := range entries {
 		b := &batch{}

@@ -57,7 +57,9 @@ func (nopObserver) Failed(FailureEvent)                     {}
 type Spooler interface {
 	Write(spool.Batch) (path string, err error)
 	Remove(path string) error
-	Pending() ([]spool.Entry, error)
+	// Pending returns the batches to replay, and the files it could not
+	// read and set aside.
+	Pending() ([]spool.Entry, []spool.Unreadable, error)
 }
 
 // Config tunes a Worker. Zero values take the documented defaults.
@@ -80,8 +82,9 @@ type Config struct {
 	// EventsRetention is how long refresh events are kept; Run prunes
 	// older ones hourly. Default 30 days.
 	EventsRetention time.Duration
-	// Spool keeps results durable when they cannot be stored in time;
-	// nil means none (results are then only retried in memory).
+	// Spool keeps results durable from their first failed store until
+	// they are stored; nil means none (results are then only retried in
+	// memory, and lost if the process dies meanwhile).
 	Spool Spooler
 	// Observer receives events for metrics; nil means none.
 	Observer Observer
@@ -405,7 +408,7 @@ func (w *Worker) RefreshByName(ctx context.Context, name string) error {
 	out := w.attempt(ctx, *c)
 	b := &batch{}
 	b.add(out)
-	stats := w.flush(ctx, b)
+	stats := w.flush(ctx, b, nil)
 	switch {
 	case out.err != nil:
 		return fmt.Errorf("refresh %s: %w", name, out.err)

@@ -2,13 +2,17 @@
 // local disk until they can be. A provider that rotates refresh tokens has
 // already invalidated the old one once it answers, so an answer the
 // database did not take must outlive the process: the worker writes it here
-// when it is asked to stop (or cannot store within its lease), and replays
+// as soon as a store fails, removes it once a store succeeds, and replays
 // the spool on start before claiming anything.
 //
 // Each batch is one file, written to a temporary name, fsynced, renamed and
 // the directory fsynced, so a crash leaves either the whole file or none.
 // Tokens in it are sealed with the table's keyring and bound to their row
 // and column, like the table itself.
+//
+// A file that cannot be read back (garbage, truncated, sealed with a key
+// the keyring lacks) is moved to the quarantine subdirectory rather than
+// deleted: it may hold rotated tokens that exist nowhere else.
 package spool
 
 import (
@@ -21,6 +25,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/tokenwarden/tokenwarden/internal/keyring"
@@ -31,7 +36,12 @@ import (
 type Spool struct {
 	dir  string
 	keys *keyring.Keyring
+	// quarantined counts the files this Spool moved to quarantine/.
+	quarantined atomic.Int64
 }
+
+// QuarantineDir is the subdirectory unreadable batch files are moved to.
+const QuarantineDir = "quarantine"
 
 // Open creates dir (mode 0700) if needed.
 func Open(dir string, keys *keyring.Keyring) (*Spool, error) {
@@ -90,37 +100,129 @@ func (s *Spool) Remove(path string) error {
 	return syncDir(s.dir)
 }
 
-// Pending returns the batches not yet stored, oldest first. A file that
-// cannot be read or opened is an error: it holds answers nowhere else.
-func (s *Spool) Pending() ([]Entry, error) {
+// Unreadable is a batch file Pending could not read.
+type Unreadable struct {
+	// Path is where the file is now: under QuarantineDir, or where it was
+	// if moving it failed.
+	Path string
+	// Err says why it could not be read (and moved). It never holds the
+	// file's content.
+	Err error
+}
+
+// Pending returns the batches not yet stored, oldest first. A file it
+// cannot read is moved to QuarantineDir and reported in unreadable, never
+// skipped silently (it may hold answers found nowhere else) and never an
+// error: one bad file must not stop every other result from being stored.
+// The error is for a spool directory that cannot be listed.
+func (s *Spool) Pending() (entries []Entry, unreadable []Unreadable, err error) {
+	names, err := s.names()
+	if err != nil {
+		return nil, nil, err
+	}
+	entries = make([]Entry, 0, len(names))
+	for _, n := range names {
+		b, err := s.read(n)
+		if err == nil {
+			entries = append(entries, Entry{Path: filepath.Join(s.dir, n), Batch: b})
+			continue
+		}
+		path, merr := s.quarantine(n)
+		unreadable = append(unreadable, Unreadable{Path: path, Err: errors.Join(err, merr)})
+	}
+	return entries, unreadable, nil
+}
+
+// CheckKeys returns an error naming the first batch file that holds a
+// token sealed with a key the keyring lacks. Run at start-up, next to the
+// table's key check: such a file holds rotated tokens only that key opens,
+// so the worker should not start without it. Files that do not parse are
+// left for Pending to quarantine.
+func (s *Spool) CheckKeys() error {
+	names, err := s.names()
+	if err != nil {
+		return err
+	}
+	for _, n := range names {
+		if _, err := s.read(n); errors.Is(err, keyring.ErrUnknownKey) {
+			return fmt.Errorf("spool file %s cannot be replayed: %w; start with that key, or move the file to %s to go on without it",
+				filepath.Join(s.dir, n), errors.Unwrap(err), filepath.Join(s.dir, QuarantineDir))
+		}
+	}
+	return nil
+}
+
+// Quarantined returns how many files this Spool has moved to
+// QuarantineDir, for metrics.
+func (s *Spool) Quarantined() int64 { return s.quarantined.Load() }
+
+// names lists the batch files, oldest first.
+func (s *Spool) names() ([]string, error) {
 	des, err := os.ReadDir(s.dir)
 	if err != nil {
 		return nil, fmt.Errorf("spool: %w", err)
 	}
 	var names []string
 	for _, de := range des {
-		if strings.HasSuffix(de.Name(), suffix) {
+		if de.Type().IsRegular() && strings.HasSuffix(de.Name(), suffix) {
 			names = append(names, de.Name())
 		}
 	}
 	sort.Strings(names)
-	out := make([]Entry, 0, len(names))
-	for _, n := range names {
-		path := filepath.Join(s.dir, n)
-		data, err := os.ReadFile(path)
-		if err != nil {
-			return nil, fmt.Errorf("spool: %w", err)
-		}
-		var b Batch
-		if err := json.Unmarshal(data, &b); err != nil {
-			return nil, fmt.Errorf("spool: %s is corrupt: %w", n, err)
-		}
-		if err := s.open(&b); err != nil {
-			return nil, fmt.Errorf("spool: %s: %w", n, err)
-		}
-		out = append(out, Entry{Path: path, Batch: b})
+	return names, nil
+}
+
+// read reads and opens one batch file.
+func (s *Spool) read(name string) (Batch, error) {
+	data, err := os.ReadFile(filepath.Join(s.dir, name))
+	if err != nil {
+		return Batch{}, fmt.Errorf("spool: %w", err)
 	}
-	return out, nil
+	var b Batch
+	if err := json.Unmarshal(data, &b); err != nil {
+		return Batch{}, fmt.Errorf("spool: %s is corrupt: %s", name, jsonProblem(err))
+	}
+	if err := s.open(&b); err != nil {
+		return Batch{}, fmt.Errorf("spool: %s: %w", name, err)
+	}
+	return b, nil
+}
+
+// jsonProblem describes a decoding error by its position only: the
+// decoder's own message may quote a piece of the file, which can be a
+// token.
+func jsonProblem(err error) string {
+	var syn *json.SyntaxError
+	var typ *json.UnmarshalTypeError
+	switch {
+	case errors.As(err, &syn) && syn.Error() == "unexpected end of JSON input":
+		return fmt.Sprintf("truncated at byte %d", syn.Offset)
+	case errors.As(err, &syn):
+		return fmt.Sprintf("invalid JSON at byte %d", syn.Offset)
+	case errors.As(err, &typ):
+		return fmt.Sprintf("unexpected %s at byte %d", typ.Value, typ.Offset)
+	default:
+		return "not a batch"
+	}
+}
+
+// quarantine moves a batch file to QuarantineDir and returns its new path,
+// or its old one and why it could not be moved.
+func (s *Spool) quarantine(name string) (string, error) {
+	from := filepath.Join(s.dir, name)
+	qdir := filepath.Join(s.dir, QuarantineDir)
+	to := filepath.Join(qdir, name)
+	if err := os.MkdirAll(qdir, 0o700); err != nil {
+		return from, fmt.Errorf("spool: cannot quarantine: %w", err)
+	}
+	if err := os.Rename(from, to); err != nil {
+		return from, fmt.Errorf("spool: cannot quarantine: %w", err)
+	}
+	s.quarantined.Add(1)
+	if err := errors.Join(syncDir(qdir), syncDir(s.dir)); err != nil {
+		return to, fmt.Errorf("spool: quarantined, not synced: %w", err)
+	}
+	return to, nil
 }
 
 func (s *Spool) seal(b Batch) (Batch, error) {

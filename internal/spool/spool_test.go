@@ -52,9 +52,9 @@ func TestWriteSealsAndPendingOpens(t *testing.T) {
 	// A crash mid-write leaves only a .tmp file, which is not a batch.
 	os.WriteFile(filepath.Join(dir, "x.batch.json.tmp"), []byte("{"), 0o600)
 
-	pending, err := sp.Pending()
-	if err != nil || len(pending) != 1 {
-		t.Fatalf("pending: %v %v", pending, err)
+	pending, bad, err := sp.Pending()
+	if err != nil || len(pending) != 1 || len(bad) != 0 {
+		t.Fatalf("pending: %v %v %v", pending, bad, err)
 	}
 	got := pending[0].Batch
 	if got.Successes[0].AccessToken != "at-SECRET" || got.Successes[0].RefreshToken != "rt-SECRET" ||
@@ -64,28 +64,84 @@ func TestWriteSealsAndPendingOpens(t *testing.T) {
 	if err := sp.Remove(path); err != nil {
 		t.Fatal(err)
 	}
-	if pending, _ := sp.Pending(); len(pending) != 0 {
+	if pending, _, _ := sp.Pending(); len(pending) != 0 {
 		t.Fatalf("%d batches after remove", len(pending))
 	}
 }
 
-func TestPendingRefusesWhatItCannotRead(t *testing.T) {
-	t.Parallel()
-	dir := t.TempDir()
-	sealed, _ := Open(dir, newKeys(t))
-	if _, err := sealed.Write(Batch{Successes: []store.Success{{ID: uuid.New(), AccessToken: "at"}}}); err != nil {
+func newKeysWithID(t *testing.T, id string) *keyring.Keyring {
+	b := make([]byte, 32)
+	rand.Read(b)
+	k, err := keyring.Parse(id + ":" + base64.StdEncoding.EncodeToString(b))
+	if err != nil {
 		t.Fatal(err)
 	}
-	// Another key cannot open it: an error, never a silent skip, since the
-	// file holds answers that exist nowhere else.
-	other, _ := Open(dir, newKeys(t))
-	if _, err := other.Pending(); err == nil {
-		t.Fatal("a batch sealed with another key was read")
+	return k
+}
+
+// A file the spool cannot read is moved to quarantine/ and reported, never
+// skipped silently (it may hold answers found nowhere else) and never an
+// error that would stop the readable batches from being stored. Only a
+// file sealed with a key the keyring lacks fails the start-up check.
+func TestPendingQuarantinesWhatItCannotRead(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	keys := newKeysWithID(t, "k1")
+	sp, _ := Open(dir, keys)
+	secret := Batch{Successes: []store.Success{{ID: uuid.New(), AccessToken: "at-SECRET", RefreshToken: "rt-SECRET"}}}
+	good, err := sp.Write(secret)
+	if err != nil {
+		t.Fatal(err)
 	}
-	corrupt := t.TempDir()
-	os.WriteFile(filepath.Join(corrupt, "1.batch.json"), []byte("{not json"), 0o600)
-	sp, _ := Open(corrupt, nil)
-	if _, err := sp.Pending(); err == nil || !strings.Contains(err.Error(), "corrupt") {
-		t.Fatalf("corrupt file: %v", err)
+	if err := sp.CheckKeys(); err != nil {
+		t.Fatalf("check with the key: %v", err)
+	}
+	write := func(s *Spool, b Batch) string {
+		t.Helper()
+		path, err := s.Write(b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return filepath.Base(path)
+	}
+	garbage := "1-garbage.batch.json"
+	os.WriteFile(filepath.Join(dir, garbage), []byte(`{"successes": [{"access_token": "at-SECRET"`), 0o600)
+	notJSON := "2-not-json.batch.json"
+	os.WriteFile(filepath.Join(dir, notJSON), []byte("rt-SECRET"), 0o600)
+	truncated := write(sp, secret)
+	os.Truncate(filepath.Join(dir, truncated), 40)
+	wrongBytes := write(&Spool{dir: dir, keys: newKeysWithID(t, "k1")}, secret) // same id, other key
+	otherKey := write(&Spool{dir: dir, keys: newKeysWithID(t, "k2")}, secret)
+
+	// The start-up check names the file only the missing key opens.
+	if err := sp.CheckKeys(); err == nil || !strings.Contains(err.Error(), otherKey) || !strings.Contains(err.Error(), `"k2"`) {
+		t.Fatalf("check with a foreign file: %v", err)
+	}
+	pending, bad, err := sp.Pending()
+	if err != nil || len(pending) != 1 || pending[0].Path != good {
+		t.Fatalf("pending: %v %v", pending, err)
+	}
+	want := map[string]bool{garbage: true, notJSON: true, truncated: true, wrongBytes: true, otherKey: true}
+	for _, u := range bad {
+		name := filepath.Base(u.Path)
+		if !want[name] || u.Path != filepath.Join(dir, QuarantineDir, name) {
+			t.Errorf("unreadable %s", u.Path)
+		}
+		delete(want, name)
+		if u.Err == nil || strings.Contains(u.Err.Error(), "SECRET") {
+			t.Errorf("%s: error %v", name, u.Err)
+		}
+		if _, err := os.Stat(u.Path); err != nil {
+			t.Errorf("%s not in quarantine: %v", name, err)
+		}
+	}
+	if len(want) != 0 || sp.Quarantined() != 5 {
+		t.Fatalf("not quarantined: %v; counted %d", want, sp.Quarantined())
+	}
+	if err := sp.CheckKeys(); err != nil {
+		t.Fatalf("check after quarantine: %v", err)
+	}
+	if again, bad, _ := sp.Pending(); len(again) != 1 || len(bad) != 0 {
+		t.Fatalf("second read: %d pending, %d unreadable", len(again), len(bad))
 	}
 }
