@@ -21,6 +21,7 @@ type batch struct {
 	failures  []store.Failure
 	failed    []outcome // the outcomes behind failures, index for index
 	skipped   []uuid.UUID
+	expired   int // how many of skipped were dropped for an expired claim
 }
 
 func (b *batch) add(o outcome) {
@@ -28,6 +29,9 @@ func (b *batch) add(o outcome) {
 	switch {
 	case o.skipped:
 		b.skipped = append(b.skipped, *o.claim.ClaimID)
+		if o.expired {
+			b.expired++
+		}
 	case o.err != nil:
 		b.failures = append(b.failures, failureOf(o))
 		b.failed = append(b.failed, o)
@@ -50,6 +54,7 @@ func (b *batch) reset() {
 	clear(b.skipped)
 	b.outcomes, b.successes, b.failures = b.outcomes[:0], b.successes[:0], b.failures[:0]
 	b.failed, b.skipped = b.failed[:0], b.skipped[:0]
+	b.expired = 0
 }
 
 // storeOutcomes writes outcomes in batches until the channel closes.
@@ -93,6 +98,7 @@ func (s *Stats) add(o Stats) {
 	s.Reauth += o.Reauth
 	s.Fenced += o.Fenced
 	s.Released += o.Released
+	s.Expired += o.Expired
 }
 
 // flush writes one batch, retrying until it lands. While the worker runs it
@@ -325,7 +331,7 @@ func (w *Worker) write(ctx context.Context, b *batch) (Stats, error) {
 		if err := w.store.Release(ctx, b.skipped); err != nil {
 			return s, err
 		}
-		s.Released = len(b.skipped)
+		s.Released, s.Expired = len(b.skipped)-b.expired, b.expired
 	}
 	return s, nil
 }

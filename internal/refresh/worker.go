@@ -67,8 +67,11 @@ type Config struct {
 	PollInterval  time.Duration // longest sleep between passes; default 1m
 	RefreshBefore time.Duration // refresh tokens expiring within this; default 5m
 	Lease         time.Duration // how long a claim holds; default 2m
-	HTTPTimeout   time.Duration // bound on one refresh attempt; default 30s
-	Concurrency   int           // provider requests in flight; default 16
+	// HTTPTimeout bounds one refresh attempt; default 30s. It must be
+	// shorter than Lease: a claim's request is sent only while at least
+	// this much of its lease is left.
+	HTTPTimeout time.Duration
+	Concurrency int // provider requests in flight; default 16
 	// ClaimBatch is the most rows one claim statement takes; default
 	// Concurrency, at most 1000.
 	ClaimBatch int
@@ -135,6 +138,9 @@ type Worker struct {
 	// not stored: it is read at the first pass and after this worker
 	// spools, not on every pass.
 	spoolChecked atomic.Bool
+	// pauseHook, set only by tests, runs at the start of each attempt: it
+	// stands for the process being paused between claim and send.
+	pauseHook func()
 }
 
 // Passes returns how many passes Run has completed.
@@ -153,6 +159,7 @@ type Stats struct {
 	Reauth    int // connections marked needs_reauth
 	Fenced    int // outcomes refused because the claim was taken over
 	Released  int // claims given back unattempted because the worker is stopping
+	Expired   int // claims dropped unsent: too little of their lease was left
 }
 
 // Errors reports whether any refresh in the pass failed.
@@ -194,7 +201,7 @@ func (w *Worker) Run(ctx context.Context, dsn string) error {
 		} else {
 			errBackoff = time.Second
 			if stats.Claimed > 0 {
-				w.log.Info("pass done", "refreshed", stats.Refreshed, "failed", stats.Failed, "needs_reauth", stats.Reauth, "fenced", stats.Fenced)
+				w.log.Info("pass done", "refreshed", stats.Refreshed, "failed", stats.Failed, "needs_reauth", stats.Reauth, "fenced", stats.Fenced, "expired", stats.Expired)
 			}
 			wait = w.untilNextDue(ctx)
 		}
@@ -237,12 +244,29 @@ func (h wakeHandler) Connected()            { h.w.Wake() }
 func (h wakeHandler) Disconnected()         {}
 func (h wakeHandler) Notify(string, string) { h.w.Wake() }
 
+// job is a claimed row and the last moment its request may be sent.
+type job struct {
+	claim store.Claimed
+	// sendBy is the claim's lease end less one HTTP timeout, on this
+	// process's monotonic clock, counted from just before the claim
+	// statement was sent (so never later than the database's lease end).
+	// A request sent after it could still be running when the lease ends.
+	sendBy time.Time
+}
+
+// sendBy is the send-by time of the rows claimed by a statement sent at
+// sent.
+func (w *Worker) sendBy(sent time.Time) time.Time {
+	return sent.Add(w.cfg.Lease - w.cfg.HTTPTimeout)
+}
+
 // outcome is one attempted (or abandoned) claim.
 type outcome struct {
 	claim   store.Claimed
 	res     *provider.Result
 	err     error
-	skipped bool // never attempted: the worker is stopping
+	skipped bool // never attempted: the worker is stopping, or expired
+	expired bool // never attempted: the claim had too little lease left
 	took    time.Duration
 }
 
@@ -253,15 +277,15 @@ func (w *Worker) Pass(ctx context.Context) (Stats, error) {
 		return Stats{}, err
 	}
 	slots := newSlots(2 * w.cfg.Concurrency)
-	jobs := make(chan store.Claimed, 2*w.cfg.Concurrency)
+	jobs := make(chan job, 2*w.cfg.Concurrency)
 	outcomes := make(chan outcome, 2*w.cfg.Concurrency)
 	var wg sync.WaitGroup
 	for range w.cfg.Concurrency {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for c := range jobs {
-				outcomes <- w.attempt(ctx, c)
+			for j := range jobs {
+				outcomes <- w.attempt(ctx, j)
 			}
 		}()
 	}
@@ -280,13 +304,14 @@ func (w *Worker) Pass(ctx context.Context) (Stats, error) {
 	return stats, claimErr
 }
 
-func (w *Worker) claimAll(ctx context.Context, jobs chan<- store.Claimed, slots *slots) (int, error) {
+func (w *Worker) claimAll(ctx context.Context, jobs chan<- job, slots *slots) (int, error) {
 	total := 0
 	for {
 		n := slots.acquireUpTo(ctx, w.cfg.ClaimBatch)
 		if n == 0 {
 			return total, nil
 		}
+		sendBy := w.sendBy(time.Now())
 		rows, err := w.store.Claim(ctx, n, w.cfg.RefreshBefore, w.cfg.Lease)
 		slots.release(n - len(rows))
 		if err != nil {
@@ -298,7 +323,7 @@ func (w *Worker) claimAll(ctx context.Context, jobs chan<- store.Claimed, slots 
 				w.cfg.Observer.TakenOver()
 				w.log.Warn("took over an expired claim", "name", r.Name)
 			}
-			jobs <- r
+			jobs <- job{claim: r, sendBy: sendBy}
 		}
 		if len(rows) < n {
 			return total, nil
@@ -309,9 +334,25 @@ func (w *Worker) claimAll(ctx context.Context, jobs chan<- store.Claimed, slots 
 // attempt refreshes one claimed row. Once started, a refresh is not
 // cancelled by ctx: its answer may carry a rotated refresh token that only
 // exists in this process until it is stored.
-func (w *Worker) attempt(ctx context.Context, c store.Claimed) outcome {
+//
+// A job whose send-by time has passed is dropped unsent. The process may
+// have been paused (SIGSTOP, a VM freeze, a long GC) or the job may have
+// waited too long for a refresher: either way the claim may already have
+// been taken over and the token rotated by another worker, and sending the
+// old refresh token again would have the provider's reuse detection revoke
+// the connection. Its claim is released, fenced like any store.
+func (w *Worker) attempt(ctx context.Context, j job) outcome {
+	if w.pauseHook != nil {
+		w.pauseHook()
+	}
+	c := j.claim
 	if ctx.Err() != nil {
 		return outcome{claim: c, skipped: true}
+	}
+	if late := time.Since(j.sendBy); late >= 0 {
+		w.log.Warn("claim too close to its lease end to send the refresh; dropped unsent (was the process paused?)",
+			"name", c.Name, "late_by", late.Round(time.Millisecond))
+		return outcome{claim: c, skipped: true, expired: true}
 	}
 	if c.UnsealErr != nil {
 		// Sending an undecryptable value would be sending garbage to the
@@ -401,15 +442,18 @@ func nextRefresh(r *provider.Result) *time.Time {
 // RefreshByName refreshes one connection now, whatever its expiry, under
 // the same claim rules as a pass.
 func (w *Worker) RefreshByName(ctx context.Context, name string) error {
+	sendBy := w.sendBy(time.Now())
 	c, err := w.store.ClaimByName(ctx, name, w.cfg.Lease)
 	if err != nil {
 		return err
 	}
-	out := w.attempt(ctx, *c)
+	out := w.attempt(ctx, job{claim: *c, sendBy: sendBy})
 	b := &batch{}
 	b.add(out)
 	stats := w.flush(ctx, b, nil)
 	switch {
+	case out.expired:
+		return fmt.Errorf("refresh %s: not sent: the claim ran out before the request could go", name)
 	case out.err != nil:
 		return fmt.Errorf("refresh %s: %w", name, out.err)
 	case stats.Fenced > 0:
