@@ -120,8 +120,9 @@ CREATE TABLE IF NOT EXISTS oauth_token_events (
     token_id    uuid NOT NULL,
     name        text NOT NULL,
     at          timestamptz NOT NULL DEFAULT now(),
-    -- success, transient, reauth, or fenced (the claim had been taken over
-    -- and the result was refused).
+    -- success, transient, reauth, config (the connection's configuration
+    -- was refused at refresh time; nothing was sent), or fenced (the claim
+    -- had been taken over and the result was refused).
     outcome     text NOT NULL,
     duration_ms int,
     http_status int,

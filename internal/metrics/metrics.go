@@ -38,7 +38,7 @@ func New() *Metrics {
 		reg: prometheus.NewRegistry(),
 		attempts: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "tokenwarden_refresh_attempts_total",
-			Help: "Finished refresh attempts by provider and outcome (success, transient, reauth, fenced).",
+			Help: "Finished refresh attempts by provider and outcome (success, transient, reauth, config, fenced).",
 		}, []string{"provider", "outcome"}),
 		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "tokenwarden_refresh_duration_seconds",
@@ -55,7 +55,7 @@ func New() *Metrics {
 		}),
 		failures: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "tokenwarden_refresh_failures_total",
-			Help: "Stored refresh failures by provider and kind (transient, reauth).",
+			Help: "Stored refresh failures by provider and kind (transient, reauth, config).",
 		}, []string{"provider", "kind"}),
 	}
 	m.reg.MustRegister(m.attempts, m.duration, m.takeovers, m.retries, m.failures,
@@ -87,7 +87,10 @@ func (m *Metrics) StoreRetried() { m.retries.Inc() }
 // Failed implements refresh.Observer.
 func (m *Metrics) Failed(ev refresh.FailureEvent) {
 	kind := "transient"
-	if ev.NeedsReauth {
+	switch {
+	case ev.Config:
+		kind = "config"
+	case ev.NeedsReauth:
 		kind = "reauth"
 	}
 	m.failures.WithLabelValues(ev.Provider, kind).Inc()

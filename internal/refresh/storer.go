@@ -373,6 +373,10 @@ func (w *Worker) logFailures(b *batch, released []uuid.UUID) Stats {
 			s.Fenced++
 			w.cfg.Observer.Refreshed(o.claim.Provider, "fenced", o.took)
 			w.log.Warn("failure record refused: the claim was taken over by another worker", "name", name)
+		case f.Config:
+			s.Reauth++ // the row is needs_reauth all the same
+			w.cfg.Observer.Refreshed(o.claim.Provider, "config", o.took)
+			w.log.Error("refresh refused before sending: the connection's configuration is wrong; fix it", "name", name, "err", f.LastError)
 		case f.Reauth:
 			s.Reauth++
 			w.cfg.Observer.Refreshed(o.claim.Provider, "reauth", o.took)
@@ -383,7 +387,7 @@ func (w *Worker) logFailures(b *batch, released []uuid.UUID) Stats {
 			w.log.Warn("refresh failed; will retry", "name", name, "err", f.LastError, "retry_in", f.Delay.Round(time.Second))
 		}
 		if ok[f.ID] {
-			ev := FailureEvent{Name: name, Provider: o.claim.Provider, NeedsReauth: f.Reauth,
+			ev := FailureEvent{Name: name, Provider: o.claim.Provider, NeedsReauth: f.Reauth, Config: f.Config,
 				Failures: o.claim.FailureCount + 1, LastError: f.LastError}
 			if !f.Reauth {
 				ev.RetryIn = f.Delay

@@ -26,7 +26,8 @@ type Exchanger interface {
 // worker's goroutines and must not block.
 type Observer interface {
 	// Refreshed reports one finished attempt; outcome is "success",
-	// "transient", "reauth" or "fenced".
+	// "transient", "reauth", "config" (the connection's configuration was
+	// refused, nothing was sent) or "fenced".
 	Refreshed(provider, outcome string, took time.Duration)
 	// TakenOver reports a claim taken over from a worker whose lease ran out.
 	TakenOver()
@@ -44,6 +45,9 @@ type FailureEvent struct {
 	Failures       int // consecutive failures, this one included
 	LastError      string
 	RetryIn        time.Duration // 0 with NeedsReauth
+	// Config, with NeedsReauth, says that the connection's configuration
+	// was refused, not its grant: fixing it, not re-authorizing, helps.
+	Config bool
 }
 
 type nopObserver struct{}
@@ -388,7 +392,7 @@ func failureOf(o outcome) store.Failure {
 	var pe *provider.Error
 	if errors.As(err, &pe) {
 		f.RefreshToken = pe.RefreshToken
-		f.Reauth = pe.Reauth
+		f.Reauth, f.Config = pe.Reauth, pe.Config
 		f.HTTPStatus = pe.Status
 		f.Delay = retryDelay(c.FailureCount+1, pe.RetryAfter)
 		if pe.RetryWithin > 0 {

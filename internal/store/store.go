@@ -287,6 +287,9 @@ type Failure struct {
 	DurationMS int64     `json:"duration_ms"`
 	// Reauth marks the connection needs_reauth: retrying cannot help.
 	Reauth bool `json:"reauth"`
+	// Config, with Reauth, says the refusal was of the connection's
+	// configuration, not of its grant: the event's outcome is "config".
+	Config bool `json:"config,omitempty"`
 	// RefreshToken is a rotated refresh token salvaged from an unusable
 	// answer (see provider.Error.RefreshToken); stored, sealed, with the
 	// failure.

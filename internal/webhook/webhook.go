@@ -1,9 +1,9 @@
 // Package webhook tells an HTTP endpoint when a connection needs a person:
-// it went to needs_reauth, or its refreshes keep failing. It is a
-// refresh.Observer; events are signed with HMAC-SHA256
-// (X-Tokenwarden-Signature: sha256=<hex>), queued in memory and delivered by
-// one goroutine with retries, so that the worker never waits for the
-// endpoint.
+// it went to needs_reauth, its configuration was refused, or its refreshes
+// keep failing. It is a refresh.Observer; events are signed with
+// HMAC-SHA256 (X-Tokenwarden-Signature: sha256=<hex>), queued in memory and
+// delivered by one goroutine with retries, so that the worker never waits
+// for the endpoint.
 //
 // An event never holds a token or a secret:
 //
@@ -38,6 +38,7 @@ const SignatureHeader = "X-Tokenwarden-Signature"
 // Event kinds.
 const (
 	NeedsReauth = "needs_reauth" // the provider refused the refresh token
+	ConfigError = "config_error" // the connection's configuration was refused; nothing was sent
 	Failing     = "failing"      // FailEvery consecutive failures, and every FailEvery more
 )
 
@@ -131,11 +132,13 @@ func (n *Notifier) TakenOver() {}
 // StoreRetried is part of refresh.Observer; webhooks ignore it.
 func (n *Notifier) StoreRetried() {}
 
-// Failed queues a needs_reauth event, or a failing one on every FailEvery-th
-// consecutive failure. It never blocks.
+// Failed queues a needs_reauth or config_error event, or a failing one on
+// every FailEvery-th consecutive failure. It never blocks.
 func (n *Notifier) Failed(ev refresh.FailureEvent) {
 	kind := NeedsReauth
-	if !ev.NeedsReauth {
+	if ev.Config {
+		kind = ConfigError
+	} else if !ev.NeedsReauth {
 		if ev.Failures < FailEvery || ev.Failures%FailEvery != 0 {
 			return
 		}

@@ -1,6 +1,7 @@
 -- Release a batch of failed refreshes: back off transient failures, mark
--- connections the provider refused as needs_reauth. Fenced like a success,
--- and recorded in oauth_token_events by the same statement.
+-- connections the provider refused as needs_reauth, and those whose
+-- configuration was refused too (their event says 'config'). Fenced like a
+-- success, and recorded in oauth_token_events by the same statement.
 WITH v AS (
     SELECT *
     FROM jsonb_to_recordset(CAST(@batch AS jsonb)) AS x(
@@ -8,6 +9,7 @@ WITH v AS (
         claim_id uuid,
         name text,
         reauth boolean,
+        config boolean,
         refresh_token text,
         delay_ns bigint,
         last_error text,
@@ -34,7 +36,8 @@ WITH v AS (
 ), e AS (
     INSERT INTO oauth_token_events (token_id, name, outcome, duration_ms, http_status, error, version)
     SELECT v.id, v.name,
-           CASE WHEN u.id IS NULL THEN 'fenced' WHEN v.reauth THEN 'reauth' ELSE 'transient' END,
+           CASE WHEN u.id IS NULL THEN 'fenced' WHEN v.config THEN 'config'
+                WHEN v.reauth THEN 'reauth' ELSE 'transient' END,
            v.duration_ms, NULLIF(v.http_status, 0), v.last_error, u.version
     FROM v LEFT JOIN u ON u.id = v.id
 )
