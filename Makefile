@@ -1,13 +1,15 @@
 # tokenwarden developer tasks. `make` (or `make help`) lists the targets.
 #
 # Targets that need PostgreSQL use $DATABASE_URL when it is set; otherwise they
-# start (or reuse) the throwaway local cluster from scripts/pg.sh (.dev/pg).
+# start (or reuse) the throwaway local cluster from scripts/pg.sh (.dev/pg), and
+# stop it again afterwards if they started it (scripts/with-db.sh).
 
 GO    ?= go
 SHELL := /bin/bash
 
-# Shell snippet: use $DATABASE_URL if set, else start the local cluster once.
-WITH_DB = DATABASE_URL="$${DATABASE_URL:-$$(bash scripts/pg.sh start)}"; export DATABASE_URL;
+# Prefix of a command that needs a database: $DATABASE_URL if set, else the
+# local cluster, stopped at the end if this command started it.
+WITH_DB = bash scripts/with-db.sh
 
 .DEFAULT_GOAL := help
 
@@ -23,21 +25,21 @@ build: ## Build all commands into bin/
 	$(GO) build -trimpath -o bin/ ./cmd/...
 
 test: ## go vet + go test -race (starts the local PostgreSQL unless DATABASE_URL is set)
-	@set -euo pipefail; $(WITH_DB) \
+	@$(WITH_DB) bash -c 'set -euo pipefail; \
 	echo "DATABASE_URL=$$DATABASE_URL" >&2; \
 	echo "+ $(GO) vet ./..." >&2; \
 	$(GO) vet ./...; \
 	echo "+ $(GO) test -race -count=1 ./..." >&2; \
-	$(GO) test -race -count=1 ./...
+	$(GO) test -race -count=1 ./...'
 
-run: ## Run the service locally (scripts/dev-run.sh)
-	bash scripts/dev-run.sh
+run: ## Run the service locally (scripts/dev-run.sh); stop it with Ctrl-C, SIGINT or SIGTERM
+	@bash scripts/dev-run.sh
 
 check-deploy: ## Build with the Dockerfile's flags and parse the compose, Kubernetes and Grafana files
 	bash scripts/check-deploy.sh
 
 bench: ## Run ./cmd/bench against the database
-	@set -euo pipefail; $(WITH_DB) $(GO) run ./cmd/bench
+	@$(WITH_DB) $(GO) run ./cmd/bench
 
 db-start: ## Start (or reuse) the local PostgreSQL; prints DATABASE_URL
 	@bash scripts/pg.sh start
@@ -61,6 +63,6 @@ vet: ## go vet ./...
 
 lint: fmt vet ## fmt check + vet
 
-clean: ## Stop the local PostgreSQL, remove .dev/ and bin/
+clean: ## Stop the local PostgreSQL, remove .dev/ (its data, .dev/bin, the demo key) and bin/
 	-bash scripts/pg.sh stop
 	rm -rf .dev bin

@@ -1,34 +1,49 @@
 #!/usr/bin/env bash
 # `make run`: the whole service on this machine in one command.
 #
-# With DATABASE_URL unset it starts the throwaway PostgreSQL of scripts/pg.sh
-# (.dev/pg), then builds the commands, starts the mock provider, applies the
-# schema, imports two demo connections with short lifetimes and runs the
-# worker in the foreground, so refreshes show in the log within a minute.
-# Ctrl-C stops everything this script started.
+# With DATABASE_URL unset it runs under scripts/with-db.sh, which starts the
+# throwaway PostgreSQL of scripts/pg.sh (.dev/pg) and stops it at the end if
+# it started it. Then it builds the commands into .dev/bin, starts the mock
+# provider, applies the schema, imports two demo connections with short
+# lifetimes and runs the worker, so refreshes show in the log within a minute.
+#
+# Ctrl-C, or SIGINT or SIGTERM sent to this script's process, stops it: the
+# worker and the mock provider get SIGTERM, the script waits for both, and
+# exits with the worker's status (0 when it stopped cleanly).
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 
+if [[ -z "${DATABASE_URL:-}" ]]; then
+  exec bash scripts/with-db.sh bash "$root/scripts/dev-run.sh" "$@"
+fi
+
 mock_addr="${TOKENWARDEN_MOCK_ADDR:-127.0.0.1:8089}"
 bin="$root/.dev/bin"
-started_pg=0
 mock_pid=""
+worker_pid=""
 
+# stop PID: SIGTERM, then wait until it has exited.
+stop() {
+  if [[ -n "$1" ]]; then kill -TERM "$1" 2>/dev/null || true; wait "$1" 2>/dev/null || true; fi
+}
 cleanup() {
   trap - INT TERM EXIT
-  if [[ -n "$mock_pid" ]]; then kill "$mock_pid" 2>/dev/null || true; wait "$mock_pid" 2>/dev/null || true; fi
-  if [[ "$started_pg" == 1 ]]; then bash scripts/pg.sh stop >&2 || true; fi
+  stop "$worker_pid"
+  stop "$mock_pid"
 }
 trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-
-if [[ -z "${DATABASE_URL:-}" ]]; then
-  if ! bash scripts/pg.sh status >/dev/null 2>&1; then started_pg=1; fi
-  DATABASE_URL="$(bash scripts/pg.sh start)"
-  export DATABASE_URL
-fi
+# A signal before the worker runs ends the script (the EXIT trap stops the
+# mock provider); once it runs, the worker is asked to stop and the script
+# goes on waiting for it below. Background jobs of a script ignore SIGINT,
+# and a signal sent only to this process would not reach them: both get
+# SIGTERM from here.
+on_signal() {
+  if [[ -z "$worker_pid" ]]; then exit $((128 + $1)); fi
+  kill -TERM "$worker_pid" 2>/dev/null || true
+}
+trap 'on_signal 2' INT
+trap 'on_signal 15' TERM
 
 echo "==> building into .dev/bin" >&2
 mkdir -p "$bin"
@@ -64,7 +79,7 @@ rt() { head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n'; }
 JSON
 
 cat >&2 <<EOF2
-==> running the worker (Ctrl-C stops everything)
+==> running the worker (Ctrl-C, SIGINT or SIGTERM stops everything)
     in another terminal:
       DATABASE_URL='$DATABASE_URL' $bin/worker list
       DATABASE_URL='$DATABASE_URL' TOKENS_ENCRYPTION_KEYS="\$(cat $keyfile)" $bin/consumer get demo-xero --json
@@ -72,4 +87,15 @@ EOF2
 export TOKENS_REFRESH_BEFORE="${TOKENS_REFRESH_BEFORE:-30s}"
 export TOKENS_POLL_INTERVAL="${TOKENS_POLL_INTERVAL:-10s}"
 export TOKENS_SPOOL_DIR="${TOKENS_SPOOL_DIR:-$root/.dev/spool}"
-"$bin/worker" run
+"$bin/worker" run &
+worker_pid=$!
+# A trapped signal interrupts wait; keep waiting until the worker has ended.
+set +e
+while :; do
+  wait "$worker_pid"
+  kill -0 "$worker_pid" 2>/dev/null || break
+done
+wait "$worker_pid"
+status=$?
+set -e
+exit "$status"
