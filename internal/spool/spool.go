@@ -21,6 +21,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"sort"
@@ -123,9 +124,12 @@ func (s *Spool) Pending() (entries []Entry, unreadable []Unreadable, err error) 
 	entries = make([]Entry, 0, len(names))
 	for _, n := range names {
 		b, err := s.read(n)
-		if err == nil {
+		switch {
+		case err == nil:
 			entries = append(entries, Entry{Path: filepath.Join(s.dir, n), Batch: b})
 			continue
+		case errors.Is(err, fs.ErrNotExist):
+			continue // stored and removed since it was listed (another process's)
 		}
 		path, merr := s.quarantine(n)
 		unreadable = append(unreadable, Unreadable{Path: path, Err: errors.Join(err, merr)})
