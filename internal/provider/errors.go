@@ -137,16 +137,16 @@ func jsonEscape(s string, html bool) string {
 // honest text would be taken for a piece of a secret.
 const minPart = 8
 
-// clean returns text without the secrets, as one line of at most about max
-// bytes (see the package's clean). Whole forms are replaced before the text
-// is shortened: a secret cut by the shortening would no longer be found.
-// Pieces of forms are looked for in the shortened text, where comparing
-// every piece with every form costs little.
-func (r redactor) clean(text string, max int) string {
+// clean returns text without the secrets, as one line of at most about
+// limit bytes (see the package's clean). Whole forms are replaced before
+// the text is shortened: a secret cut by the shortening would no longer be
+// found. Pieces of forms are looked for in the shortened text, where
+// comparing every piece with every form costs little.
+func (r redactor) clean(text string, limit int) string {
 	for _, f := range r {
 		text = strings.ReplaceAll(text, f, redacted)
 	}
-	return r.redactPieces(clean(text, max))
+	return r.redactPieces(clean(text, limit))
 }
 
 // redactPieces replaces each run of text made of pieces, at least minPart
@@ -316,7 +316,7 @@ func parseRetryAfter(v string, now time.Time) time.Duration {
 // clean makes provider text safe for one log line and bounded in size,
 // cut on a character boundary (PostgreSQL refuses invalid UTF-8). Secrets
 // must be redacted before: a cut secret is no longer found.
-func clean(s string, max int) string {
+func clean(s string, limit int) string {
 	s = strings.Join(strings.Fields(s), " ")
 	var b strings.Builder
 	for _, r := range s {
@@ -326,8 +326,8 @@ func clean(s string, max int) string {
 		b.WriteRune(r)
 	}
 	s = b.String()
-	if len(s) > max {
-		cut := max
+	if len(s) > limit {
+		cut := limit
 		for cut > 0 && !utf8.RuneStart(s[cut]) {
 			cut--
 		}

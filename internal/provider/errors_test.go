@@ -81,7 +81,7 @@ func TestOnlyADeadGrantNeedsReauth(t *testing.T) {
 // description.
 const (
 	echoClientID = "app:1/ü x"
-	echoSecret   = `cs-SECRET /+=&<>"\ü-0123456789abcdef`
+	echoSecret   = `cs-SECRET /+=&<>"\ü-0123456789abcdef` //nolint:gosec // a planted test secret
 )
 
 var echoRT = "rt-SECRET/+=&<>ü-" + strings.Repeat("0123456789abcdef", 20)

@@ -63,7 +63,7 @@ type hookSink struct {
 	events []webhook.Event
 }
 
-func (h *hookSink) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+func (h *hookSink) ServeHTTP(_ http.ResponseWriter, r *http.Request) {
 	var ev webhook.Event
 	body, _ := io.ReadAll(r.Body)
 	_ = json.Unmarshal(body, &ev)
