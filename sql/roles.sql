@@ -7,13 +7,22 @@
 -- tokenwarden_consumer: reads access tokens and asks for refreshes (through
 -- tokenwarden_invalidate and tokenwarden_request_refresh), but can neither
 -- read refresh tokens or client secrets nor change any row.
+--
+-- Roles are cluster-wide, so two databases (or replicas) applying this at
+-- once race to create them: the loser's duplicate is ignored.
 DO $$
 BEGIN
     IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'tokenwarden_worker') THEN
-        CREATE ROLE tokenwarden_worker NOLOGIN;
+        BEGIN
+            CREATE ROLE tokenwarden_worker NOLOGIN;
+        EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL;
+        END;
     END IF;
     IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'tokenwarden_consumer') THEN
-        CREATE ROLE tokenwarden_consumer NOLOGIN;
+        BEGIN
+            CREATE ROLE tokenwarden_consumer NOLOGIN;
+        EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL;
+        END;
     END IF;
 END $$;
 
@@ -21,6 +30,11 @@ GRANT SELECT, INSERT, UPDATE, DELETE ON oauth_tokens TO tokenwarden_worker;
 GRANT SELECT, INSERT, DELETE ON oauth_token_events TO tokenwarden_worker;
 GRANT USAGE ON SEQUENCE oauth_token_events_id_seq TO tokenwarden_worker;
 GRANT SELECT, INSERT, UPDATE ON api_keys TO tokenwarden_worker;
+-- The key ids sealed values name (and what checks each key): start-up reads
+-- them, the first seal under a key inserts its id, rekey trims the list.
+-- Whole-table grants, here as on oauth_tokens, so that a column added by
+-- schema.sql is the worker's without a change here.
+GRANT SELECT, INSERT, UPDATE, DELETE ON oauth_token_keys TO tokenwarden_worker;
 
 REVOKE ALL ON oauth_tokens FROM tokenwarden_consumer;
 GRANT SELECT (id, name, provider, access_token, access_token_expires, updating, updating_until,
