@@ -20,7 +20,7 @@ type fileOptions struct {
 	Watch  bool
 	JSON   bool // --json, which contradicts --write
 	// Timeout bounds each Get; Interval is the longest wait between two
-	// checks of a watch.
+	// checks of a watch when no change notification comes.
 	Timeout, Interval time.Duration
 }
 
@@ -32,6 +32,8 @@ const expiryMargin = 10 * time.Second
 // writeFile writes the connection's token to a file, and with Watch keeps
 // rewriting it whenever the token changes until ctx ends (SIGINT/SIGTERM),
 // then returns nil. Each write replaces the file atomically with mode 0600.
+// A watch wakes on the change notification of pkg/tokens; Interval only
+// bounds the wait when notifications are off (TOKENS_POLL_ONLY) or down.
 func (a *app) writeFile(ctx context.Context, name string, o fileOptions) error {
 	switch {
 	case o.Path == "" && o.Watch:
@@ -61,53 +63,84 @@ func (a *app) writeFile(ctx context.Context, name string, o fileOptions) error {
 	}
 	defer c.Close()
 
-	var cur *tokens.Token
-	reported := ""
+	m := &mirror{a: a, c: c, name: name, o: o, render: render}
 	for {
-		gctx, cancel := context.WithTimeout(ctx, o.Timeout)
-		tok, err := c.Get(gctx, name)
-		cancel()
-		if ctx.Err() != nil && o.Watch {
-			return nil
-		}
-		switch {
-		case err != nil && cur == nil:
-			// Nothing mirrored yet: a wrong name or a connection that needs
-			// re-authorization is the caller's to fix.
+		// Subscribed before reading, so that a change stored after the read
+		// wakes the wait below at once, not at the next timed check.
+		changed, unsubscribe := c.Changes(name)
+		err := m.update(ctx)
+		if err != nil || !o.Watch {
+			unsubscribe()
 			return err
-		case err != nil:
-			// The file keeps the last token; say why it is not replaced,
-			// once per distinct reason.
-			if msg := cli.OneLine(err); msg != reported {
-				fmt.Fprintf(a.stderr, "consumer: %s (still watching)\n", msg)
-				reported = msg
-			}
-		case cur == nil || tok.Version != cur.Version || tok.AccessToken != cur.AccessToken:
-			data, err := render(tok)
-			if err != nil {
-				return err
-			}
-			if err := writeAtomic(o.Path, data); err != nil {
-				return err
-			}
-			cur, reported = tok, ""
-			fmt.Fprintf(a.stdout, "wrote %s: version %d, expires %s\n", o.Path, tok.Version, expiresAt(tok))
 		}
-		if !o.Watch {
-			return nil
-		}
-		wait := o.Interval
-		if cur != nil && !cur.Expiry.IsZero() {
-			wait = max(min(wait, time.Until(cur.Expiry)-expiryMargin), 100*time.Millisecond)
-		}
-		t := time.NewTimer(wait)
+		t := time.NewTimer(m.nextCheck())
 		select {
 		case <-ctx.Done():
-			t.Stop()
-			return nil
+		case <-changed:
 		case <-t.C:
 		}
+		t.Stop()
+		unsubscribe()
+		if ctx.Err() != nil {
+			return nil
+		}
 	}
+}
+
+// mirror is the state of `consumer get --write`: the token last written.
+type mirror struct {
+	a      *app
+	c      *tokens.Client
+	name   string
+	o      fileOptions
+	render func(*tokens.Token) ([]byte, error)
+	cur    *tokens.Token
+	// reported is the last error said on stderr, so each is said once.
+	reported string
+}
+
+// update reads the token and writes the file if the token changed. An
+// error before the first write ends the command; later ones are reported
+// and the file keeps the last token.
+func (m *mirror) update(ctx context.Context) error {
+	gctx, cancel := context.WithTimeout(ctx, m.o.Timeout)
+	tok, err := m.c.Get(gctx, m.name)
+	cancel()
+	if ctx.Err() != nil && m.o.Watch {
+		return nil
+	}
+	switch {
+	case err != nil && m.cur == nil:
+		// Nothing mirrored yet: a wrong name or a connection that needs
+		// re-authorization is the caller's to fix.
+		return err
+	case err != nil:
+		if msg := cli.OneLine(err); msg != m.reported {
+			fmt.Fprintf(m.a.stderr, "consumer: %s (still watching)\n", msg)
+			m.reported = msg
+		}
+	case m.cur == nil || tok.Version != m.cur.Version || tok.AccessToken != m.cur.AccessToken:
+		data, err := m.render(tok)
+		if err != nil {
+			return err
+		}
+		if err := writeAtomic(m.o.Path, data); err != nil {
+			return err
+		}
+		m.cur, m.reported = tok, ""
+		fmt.Fprintf(m.a.stdout, "wrote %s: version %d, expires %s\n", m.o.Path, tok.Version, expiresAt(tok))
+	}
+	return nil
+}
+
+// nextCheck is the longest wait before reading again without a change
+// notification: the interval, or until shortly before the token expires.
+func (m *mirror) nextCheck() time.Duration {
+	wait := m.o.Interval
+	if m.cur != nil && !m.cur.Expiry.IsZero() {
+		wait = max(min(wait, time.Until(m.cur.Expiry)-expiryMargin), 100*time.Millisecond)
+	}
+	return wait
 }
 
 func expiresAt(t *tokens.Token) string {

@@ -166,3 +166,37 @@ func TestEnvNaming(t *testing.T) {
 		}
 	}
 }
+
+// A watch wakes on the change notification: with a poll interval of an
+// hour and a token valid for two, a stored change still reaches the file
+// at once.
+func TestWatchWakesOnTheChangeNotification(t *testing.T) {
+	t.Parallel()
+	c, env := setup(t, fresh("notified"))
+	path := filepath.Join(t.TempDir(), "token.json")
+	exec(t, c, `UPDATE oauth_tokens SET access_token_expires = now() + interval '2 hours' WHERE name = 'notified'`)
+
+	ctx, stop := context.WithCancel(context.Background())
+	defer stop()
+	var stdout, stderr syncBuffer
+	done := make(chan int, 1)
+	go func() {
+		a := &app{stdout: &stdout, stderr: &stderr, getenv: func(k string) string { return env[k] }}
+		done <- a.main(ctx, []string{"get", "notified", "--watch", "--write", path, "--interval", "1h"})
+	}()
+	eventually(t, "the first token in the file", func() bool {
+		f, ok := readToken(t, path)
+		return ok && f.Version == 0
+	})
+
+	exec(t, c, `UPDATE oauth_tokens SET access_token = 'at-SECRET-notified', version = version + 1,
+		access_token_expires = now() + interval '2 hours' WHERE name = 'notified'`)
+	eventually(t, "the stored token in the file without a poll", func() bool {
+		f, ok := readToken(t, path)
+		return ok && f.AccessToken == "at-SECRET-notified" && f.Version == 1
+	})
+	stop()
+	if code := <-done; code != 0 {
+		t.Errorf("exit %d after the signal; stderr %q", code, stderr.String())
+	}
+}
