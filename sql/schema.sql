@@ -86,7 +86,7 @@ BEGIN
     -- here; the worker supplies the hash of the tokens it seals.
     IF NEW.access_token IS NULL THEN
         NEW.access_token_sha256 := NULL;
-    ELSIF NEW.access_token NOT LIKE 'twenc:v1:%' THEN
+    ELSIF NEW.access_token NOT LIKE 'twenc:v_:%' THEN
         NEW.access_token_sha256 := sha256(convert_to(NEW.access_token, 'UTF8'));
     END IF;
     -- A row without an access token must be refreshed now; treating a NULL
@@ -203,6 +203,12 @@ CREATE TABLE IF NOT EXISTS oauth_token_keys (
     key_id        text PRIMARY KEY,
     first_used_at timestamptz NOT NULL DEFAULT now()
 );
+-- What the key's bytes were (hex of a truncated HMAC of a constant under
+-- the key; it reveals nothing of the key): a key given with a known id but
+-- other bytes is refused before it seals or opens anything. NULL for a key
+-- recorded before this column, filled on the key's first use once it has
+-- opened a value sealed under it (store.trustOnFirstUse).
+ALTER TABLE oauth_token_keys ADD COLUMN IF NOT EXISTS check_value text;
 
 DROP TRIGGER IF EXISTS oauth_tokens_before_write ON oauth_tokens;
 CREATE TRIGGER oauth_tokens_before_write

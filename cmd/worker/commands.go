@@ -220,17 +220,9 @@ func (e *session) checkReady(ctx context.Context) error {
 	if _, err := e.store.Get(ctx, ""); store.IsUndefinedTable(err) {
 		return errors.New("the schema is not applied; run `worker migrate` first")
 	}
-	ids, err := e.store.SealedKeyIDs(ctx)
-	if err != nil {
+	// Every key the table names must be here, with the bytes it recorded.
+	if err := e.store.CheckKeys(ctx); err != nil {
 		return err
-	}
-	for _, id := range ids {
-		if _, err := e.keys.Open(keyring.Prefix+id+":", nil); errors.Is(err, keyring.ErrUnknownKey) {
-			if !e.keys.Enabled() {
-				return fmt.Errorf("the table holds tokens encrypted with key %q but TOKENS_ENCRYPTION_KEYS is not set", id)
-			}
-			return fmt.Errorf("the table holds tokens encrypted with key %q, which is not in TOKENS_ENCRYPTION_KEYS", id)
-		}
 	}
 	// So must every key the spool's files name: they hold rotated tokens
 	// found nowhere else (unreadable garbage is quarantined, not refused).

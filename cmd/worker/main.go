@@ -60,7 +60,9 @@ commands:
   events NAME         the connection's latest refresh attempts [--limit 50] [--json]
   import [FILE|-]     upsert connections from JSON (object, array or JSON Lines)
   migrate [--roles]   apply the schema (idempotent); --roles also creates the least-privilege roles
-  rekey               re-encrypt every secret under the first key of TOKENS_ENCRYPTION_KEYS
+  rekey [--skip-unreadable]
+                      re-encrypt every secret under the first key of TOKENS_ENCRYPTION_KEYS;
+                      --skip-unreadable marks what cannot be decrypted needs_reauth instead of failing
   providers           list the known providers
   authorize NAME --provider P [--client-id ID] [--scopes S] [--port 3000] [--auth-url U] [--token-url U] [--params JSON] [--timeout 5m]
                       authorize a connection in a browser and store its tokens; the URL to

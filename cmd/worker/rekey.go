@@ -2,16 +2,28 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
+
+	"github.com/tokenwarden/tokenwarden/internal/store"
 )
 
 // rekey seals every secret in the table under the first key of
-// TOKENS_ENCRYPTION_KEYS: after adding a new key in front, and for rows
-// written before encryption was turned on. Run it once every worker has the
-// new key list, or a worker still sealing with the old key undoes it.
+// TOKENS_ENCRYPTION_KEYS, bound to its connection: after adding a new key
+// in front, after upgrading from values sealed before bindings, and for
+// rows written before encryption was turned on. Run it once every worker
+// has the new key list, or a worker still sealing with the old key undoes
+// it.
+//
+// It opens every value, so it finds every row that cannot be opened (a
+// lost key, a row changed behind tokenwarden's back) and names them all.
+// With --skip-unreadable it takes those rows out of rotation instead of
+// failing, so that a lost key can be removed from the list.
 func (a *app) rekey(ctx context.Context, args []string) error {
-	if err := noArgs(flag.NewFlagSet("rekey", flag.ContinueOnError), args); err != nil {
+	fs := flag.NewFlagSet("rekey", flag.ContinueOnError)
+	skip := fs.Bool("skip-unreadable", false, "mark the rows that cannot be decrypted needs_reauth and finish, instead of failing")
+	if err := noArgs(fs, args); err != nil {
 		return err
 	}
 	e, err := a.open(ctx)
@@ -19,10 +31,19 @@ func (a *app) rekey(ctx context.Context, args []string) error {
 		return err
 	}
 	defer e.close()
-	n, err := e.store.Rekey(ctx)
+	res, err := e.store.Rekey(ctx, *skip)
 	if err != nil {
-		return fmt.Errorf("%w (%d rows re-encrypted before the error; run rekey again)", err, n)
+		if _, unreadable := errors.AsType[*store.UnreadableError](err); unreadable {
+			return fmt.Errorf("rekey: %w (%d other row(s) re-encrypted)", err, res.Resealed)
+		}
+		return fmt.Errorf("%w (%d rows re-encrypted before the error; run rekey again)", err, res.Resealed)
 	}
-	fmt.Fprintf(a.stdout, "re-encrypted %d connection(s) under key %q\n", n, e.keys.Primary())
+	fmt.Fprintf(a.stdout, "re-encrypted %d connection(s) under key %q\n", res.Resealed, e.keys.Primary())
+	if len(res.Unreadable) > 0 {
+		fmt.Fprintf(a.stdout, "skipped %d connection(s) that cannot be decrypted, now needs_reauth:\n", len(res.Unreadable))
+		for _, u := range res.Unreadable {
+			fmt.Fprintf(a.stdout, "  %s: %v\n", u.Name, u.Err)
+		}
+	}
 	return nil
 }

@@ -4,34 +4,58 @@
 // Keys come from TOKENS_ENCRYPTION_KEYS as "id:base64key[,id:base64key...]":
 // the first key encrypts, every key decrypts, so keys can be rotated by
 // putting a new one first and running `worker rekey`. A sealed value names
-// its key and is bound to its row and column through GCM's associated
-// data, so a ciphertext copied into another row or column does not open.
-// Values without the prefix are plaintext written before encryption was
+// its key and is bound through GCM's associated data to a Binding: its row,
+// its column and, for the secrets sent to a token endpoint, the identity
+// fields that decide where they are sent. A ciphertext copied into another
+// row or column, or left in a row whose identity was changed, does not
+// open. Values without a prefix are plaintext written before encryption was
 // turned on; they are read as they are and sealed on their next write.
+//
+// Two formats are read. twenc:v1 (the first release) is bound to row and
+// column only; twenc:v2, which Seal writes, to the whole Binding. The two
+// associated data never coincide, so relabelling a v2 value as v1 does not
+// open it; v1 values are rewritten as v2 by `worker rekey`.
 package keyring
 
 import (
 	"crypto/aes"
 	"crypto/cipher"
+	"crypto/hmac"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/base64"
+	"encoding/binary"
+	"encoding/hex"
 	"errors"
 	"fmt"
+	"sort"
 	"strings"
 )
 
-// Prefix starts every sealed value: "twenc:v1:<key id>:<base64 nonce+ciphertext>".
-const Prefix = "twenc:v1:"
+// Prefix starts every value Seal writes:
+// "twenc:v2:<key id>:<hints>:<base64 nonce+ciphertext>".
+const Prefix = "twenc:v2:"
+
+// PrefixV1 starts values sealed before bindings:
+// "twenc:v1:<key id>:<base64 nonce+ciphertext>".
+const PrefixV1 = "twenc:v1:"
 
 // ErrUnknownKey is returned for a value sealed under a key that is not in
 // the keyring (or when there is no keyring at all).
 var ErrUnknownKey = errors.New("encrypted with a key that is not in TOKENS_ENCRYPTION_KEYS")
+
+// ErrMismatch is wrapped by the error for a value that names a key of the
+// keyring but does not open with it under the binding it is read with: the
+// key's bytes are not the ones it was sealed with, or the value was copied
+// from elsewhere, or a bound identity field changed since it was sealed.
+var ErrMismatch = errors.New("encrypted value does not open")
 
 // Keyring holds the encryption keys. A nil *Keyring is valid: it writes
 // plaintext and cannot open sealed values.
 type Keyring struct {
 	primary string
 	aeads   map[string]cipher.AEAD
+	checks  map[string]string
 }
 
 // Parse reads TOKENS_ENCRYPTION_KEYS. An empty string gives a nil keyring.
@@ -40,7 +64,7 @@ func Parse(spec string) (*Keyring, error) {
 	if spec == "" {
 		return nil, nil
 	}
-	k := &Keyring{aeads: map[string]cipher.AEAD{}}
+	k := &Keyring{aeads: map[string]cipher.AEAD{}, checks: map[string]string{}}
 	for i, part := range strings.Split(spec, ",") {
 		id, b64, ok := strings.Cut(strings.TrimSpace(part), ":")
 		if !ok || id == "" || strings.ContainsAny(id, ": ") {
@@ -59,11 +83,22 @@ func Parse(spec string) (*Keyring, error) {
 		block, _ := aes.NewCipher(raw)
 		aead, _ := cipher.NewGCM(block)
 		k.aeads[id] = aead
+		k.checks[id] = checkValue(raw)
 		if i == 0 {
 			k.primary = id
 		}
 	}
 	return k, nil
+}
+
+// checkValue identifies a key's bytes without revealing them: an HMAC of a
+// constant under the key, truncated to 128 bits. It lets the table record
+// which bytes a key id stands for, so that the same id with other bytes is
+// refused before it seals or opens anything.
+func checkValue(key []byte) string {
+	m := hmac.New(sha256.New, key)
+	m.Write([]byte("tokenwarden key check value"))
+	return hex.EncodeToString(m.Sum(nil)[:16])
 }
 
 // Enabled reports whether values are sealed on write.
@@ -77,12 +112,105 @@ func (k *Keyring) Primary() string {
 	return k.primary
 }
 
-// AAD binds a sealed value to its row and column.
-func AAD(rowID, column string) []byte { return []byte("tokenwarden:" + rowID + ":" + column) }
+// IDs returns the ids of the keyring's keys, sorted.
+func (k *Keyring) IDs() []string {
+	if k == nil {
+		return nil
+	}
+	ids := make([]string, 0, len(k.aeads))
+	for id := range k.aeads {
+		ids = append(ids, id)
+	}
+	sort.Strings(ids)
+	return ids
+}
 
-// Seal encrypts plaintext under the primary key. A nil keyring returns the
-// plaintext, and so does an empty plaintext (nothing to protect).
-func (k *Keyring) Seal(plaintext string, aad []byte) (string, error) {
+// CheckValue returns the check value of the key with this id (hex), and
+// whether the keyring has that key.
+func (k *Keyring) CheckValue(id string) (string, bool) {
+	if k == nil {
+		return "", false
+	}
+	v, ok := k.checks[id]
+	return v, ok
+}
+
+// Has reports whether the keyring holds the key with this id.
+func (k *Keyring) Has(id string) bool {
+	_, ok := k.CheckValue(id)
+	return ok
+}
+
+// Field is one named identity field of a Binding.
+type Field struct{ Name, Value string }
+
+// Binding is what a sealed value belongs to; it is the value's GCM
+// associated data, so the value opens only under the binding it was sealed
+// with.
+type Binding struct {
+	row, column string
+	identity    []Field
+}
+
+// AAD returns the binding of a value to its row, its column and the given
+// identity fields, in order.
+func AAD(rowID, column string, identity ...Field) Binding {
+	return Binding{row: rowID, column: column, identity: identity}
+}
+
+// v1 is the associated data of the first format, for reading its values.
+func (b Binding) v1() []byte { return []byte("tokenwarden:" + b.row + ":" + b.column) }
+
+// v2 is the associated data of Seal's format: every part length-prefixed,
+// so that no two bindings share their bytes, and none is a v1's.
+func (b Binding) v2() []byte {
+	out := []byte("tokenwarden:v2\x00")
+	add := func(s string) {
+		out = binary.AppendUvarint(out, uint64(len(s)))
+		out = append(out, s...)
+	}
+	add(b.row)
+	add(b.column)
+	for _, f := range b.identity {
+		add(f.Name)
+		add(f.Value)
+	}
+	return out
+}
+
+// hints are short, unkeyed hashes of each identity field, stored in clear
+// next to the ciphertext. They protect nothing (the fields themselves are
+// in clear in the same row); they let a value that no longer opens say
+// which field changed since it was sealed.
+func (b Binding) hints() string {
+	parts := make([]string, len(b.identity))
+	for i, f := range b.identity {
+		sum := sha256.Sum256([]byte(f.Name + "\x00" + f.Value))
+		parts[i] = hex.EncodeToString(sum[:3])
+	}
+	return strings.Join(parts, ".")
+}
+
+// changed names the identity fields whose hint differs from stored.
+func (b Binding) changed(stored string) []string {
+	now := strings.Split(b.hints(), ".")
+	was := strings.Split(stored, ".")
+	if len(now) != len(was) || len(b.identity) == 0 {
+		return nil
+	}
+	var out []string
+	for i, f := range b.identity {
+		if now[i] != was[i] {
+			out = append(out, f.Name)
+		}
+	}
+	return out
+}
+
+// Seal encrypts plaintext under the primary key, bound to b. A nil keyring
+// returns the plaintext, and so does an empty plaintext (nothing to
+// protect).
+func (k *Keyring) Seal(plaintext string, b Binding) (string, error) {
 	if k == nil || plaintext == "" {
 		return plaintext, nil
 	}
@@ -91,35 +219,70 @@ func (k *Keyring) Seal(plaintext string, aad []byte) (string, error) {
 	if _, err := rand.Read(nonce); err != nil {
 		return "", err
 	}
-	sealed := aead.Seal(nonce, nonce, []byte(plaintext), aad)
-	return Prefix + k.primary + ":" + base64.RawStdEncoding.EncodeToString(sealed), nil
+	sealed := aead.Seal(nonce, nonce, []byte(plaintext), b.v2())
+	return Prefix + k.primary + ":" + b.hints() + ":" + base64.RawStdEncoding.EncodeToString(sealed), nil
 }
 
-// Open decrypts a stored value; a value without the prefix is returned as
-// it is. Errors never include the value.
-func (k *Keyring) Open(stored string, aad []byte) (string, error) {
-	rest, sealed := strings.CutPrefix(stored, Prefix)
-	if !sealed {
+// sealed is a stored value taken apart.
+type sealed struct {
+	v2        bool
+	id, hints string
+	b64       string
+}
+
+// parse splits a stored value; ok is false for plaintext.
+func parse(stored string) (s sealed, ok bool, err error) {
+	rest, isV1 := strings.CutPrefix(stored, PrefixV1)
+	if !isV1 {
+		if rest, ok = strings.CutPrefix(stored, Prefix); !ok {
+			return s, false, nil
+		}
+		s.v2 = true
+	}
+	var found bool
+	if s.id, rest, found = strings.Cut(rest, ":"); !found {
+		return s, true, errors.New("malformed encrypted value")
+	}
+	if s.v2 {
+		if s.hints, rest, found = strings.Cut(rest, ":"); !found {
+			return s, true, errors.New("malformed encrypted value")
+		}
+	}
+	s.b64 = rest
+	return s, true, nil
+}
+
+// Open decrypts a stored value sealed under b; a value without a prefix
+// is returned as it is. Errors never include the value.
+func (k *Keyring) Open(stored string, b Binding) (string, error) {
+	s, isSealed, err := parse(stored)
+	if err != nil {
+		return "", err
+	}
+	if !isSealed {
 		return stored, nil
 	}
-	id, b64, ok := strings.Cut(rest, ":")
-	if !ok {
-		return "", errors.New("malformed encrypted value")
-	}
 	if k == nil {
-		return "", fmt.Errorf("%w (key %q; TOKENS_ENCRYPTION_KEYS is not set)", ErrUnknownKey, id)
+		return "", fmt.Errorf("%w (key %q; TOKENS_ENCRYPTION_KEYS is not set)", ErrUnknownKey, s.id)
 	}
-	aead, ok := k.aeads[id]
+	aead, ok := k.aeads[s.id]
 	if !ok {
-		return "", fmt.Errorf("%w (key %q)", ErrUnknownKey, id)
+		return "", fmt.Errorf("%w (key %q)", ErrUnknownKey, s.id)
 	}
-	raw, err := base64.RawStdEncoding.DecodeString(b64)
+	raw, err := base64.RawStdEncoding.DecodeString(s.b64)
 	if err != nil || len(raw) < aead.NonceSize()+aead.Overhead() {
 		return "", errors.New("malformed encrypted value")
 	}
+	aad := b.v1()
+	if s.v2 {
+		aad = b.v2()
+	}
 	plain, err := aead.Open(nil, raw[:aead.NonceSize()], raw[aead.NonceSize():], aad)
 	if err != nil {
-		return "", fmt.Errorf("encrypted value does not open with key %q: wrong key, or copied from another row or column", id)
+		if changed := b.changed(s.hints); s.v2 && len(changed) > 0 {
+			return "", fmt.Errorf("%w with key %q: the row's %s changed since it was sealed", ErrMismatch, s.id, strings.Join(changed, " and "))
+		}
+		return "", fmt.Errorf("%w with key %q: wrong key, or copied from another row or column", ErrMismatch, s.id)
 	}
 	return string(plain), nil
 }
@@ -127,10 +290,13 @@ func (k *Keyring) Open(stored string, aad []byte) (string, error) {
 // KeyID returns the id of the key a stored value is sealed with, "" for
 // plaintext.
 func KeyID(stored string) string {
-	rest, ok := strings.CutPrefix(stored, Prefix)
-	if !ok {
-		return ""
-	}
-	id, _, _ := strings.Cut(rest, ":")
-	return id
+	s, _, _ := parse(stored)
+	return s.id
+}
+
+// Current reports whether a stored value is in Seal's format under the
+// primary key: `worker rekey` leaves such a value as it is.
+func (k *Keyring) Current(stored string) bool {
+	s, ok, err := parse(stored)
+	return ok && err == nil && s.v2 && s.id == k.Primary()
 }

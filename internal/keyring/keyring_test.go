@@ -4,6 +4,7 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -33,10 +34,83 @@ func TestSealOpenRoundTripAndBinding(t *testing.T) {
 	if got, err := k.Open(sealed, AAD("row-1", "refresh_token")); err != nil || got != "rt-SECRET" {
 		t.Fatalf("open: %q %v", got, err)
 	}
-	for _, aad := range [][]byte{AAD("row-2", "refresh_token"), AAD("row-1", "access_token")} {
-		if _, err := k.Open(sealed, aad); err == nil {
-			t.Fatalf("a ciphertext opened under %s", aad)
+	for _, aad := range []Binding{AAD("row-2", "refresh_token"), AAD("row-1", "access_token")} {
+		if _, err := k.Open(sealed, aad); !errors.Is(err, ErrMismatch) {
+			t.Fatalf("a ciphertext opened under %v: %v", aad, err)
 		}
+	}
+}
+
+// A value bound to identity fields opens only while they are unchanged,
+// and the error names the fields that changed.
+func TestIdentityBinding(t *testing.T) {
+	t.Parallel()
+	k, _ := Parse("k1:" + newKey(t))
+	ident := []Field{{"provider", "oauth2"}, {"token_url", "https://auth.example.com/token"}, {"client_id", "cid"}}
+	sealed, err := k.Seal("cs-SECRET", AAD("row-1", "client_secret", ident...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := k.Open(sealed, AAD("row-1", "client_secret", ident...)); err != nil || got != "cs-SECRET" {
+		t.Fatalf("open: %q %v", got, err)
+	}
+	moved := slices.Clone(ident)
+	moved[1].Value = "https://attacker.example/token"
+	moved[2].Value = "cid-attacker"
+	_, err = k.Open(sealed, AAD("row-1", "client_secret", moved...))
+	if !errors.Is(err, ErrMismatch) || !strings.Contains(err.Error(), "token_url and client_id changed") || strings.Contains(err.Error(), "provider") {
+		t.Fatalf("open after token_url and client_id changed: %v", err)
+	}
+	if _, err := k.Open(sealed, AAD("row-1", "client_secret")); !errors.Is(err, ErrMismatch) {
+		t.Fatalf("a bound value opened without its identity: %v", err)
+	}
+	// Relabelled as the unbound format, it does not open either.
+	downgraded := PrefixV1 + "k1:" + sealed[strings.LastIndex(sealed, ":")+1:]
+	if _, err := k.Open(downgraded, AAD("row-1", "client_secret", moved...)); !errors.Is(err, ErrMismatch) {
+		t.Fatalf("a bound value relabelled v1 opened: %v", err)
+	}
+}
+
+// A value written by the release before bindings still opens.
+func TestV1ValuesOpen(t *testing.T) {
+	t.Parallel()
+	k, err := Parse("old:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=")
+	if err != nil {
+		t.Fatal(err)
+	}
+	const v1 = "twenc:v1:old:j/Cw1aUdr4eAnFuuliwYkQ9a2YBjDh76y+mbSONSivGPYeLMQNyFNA"
+	ident := []Field{{"provider", "oauth2"}}
+	got, err := k.Open(v1, AAD("0190f1b2-7c3e-7000-8000-000000000001", "refresh_token", ident...))
+	if err != nil || got != "rt-v1-SECRET" {
+		t.Fatalf("v1 value: %q %v", got, err)
+	}
+	if KeyID(v1) != "old" || k.Current(v1) {
+		t.Fatalf("KeyID %q, Current %v", KeyID(v1), k.Current(v1))
+	}
+	resealed, _ := k.Seal(got, AAD("r", "c"))
+	if !k.Current(resealed) || KeyID(resealed) != "old" {
+		t.Fatalf("resealed %q is not current", resealed)
+	}
+}
+
+// The check value tells a key's bytes apart without revealing them.
+func TestCheckValue(t *testing.T) {
+	t.Parallel()
+	b64 := newKey(t)
+	a, _ := Parse("k1:" + b64)
+	same, _ := Parse("k2:" + newKey(t) + ",k1:" + b64)
+	other, _ := Parse("k1:" + newKey(t))
+	ca, _ := a.CheckValue("k1")
+	cs, _ := same.CheckValue("k1")
+	co, _ := other.CheckValue("k1")
+	if ca != cs || ca == co || len(ca) != 32 {
+		t.Fatalf("check values: same bytes %q %q, other bytes %q", ca, cs, co)
+	}
+	if _, ok := a.CheckValue("k2"); ok {
+		t.Fatal("a check value for a key the keyring lacks")
+	}
+	if ids := same.IDs(); !slices.Equal(ids, []string{"k1", "k2"}) {
+		t.Fatalf("IDs %v", ids)
 	}
 }
 
@@ -69,7 +143,7 @@ func TestRotation(t *testing.T) {
 func TestPlaintextPassesThrough(t *testing.T) {
 	t.Parallel()
 	var none *Keyring
-	if v, _ := none.Seal("plain", nil); v != "plain" {
+	if v, _ := none.Seal("plain", AAD("r", "c")); v != "plain" {
 		t.Fatal("nil keyring must write plaintext")
 	}
 	k, _ := Parse("k:" + newKey(t))

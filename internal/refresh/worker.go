@@ -392,6 +392,9 @@ func failureOf(o outcome) store.Failure {
 	var pe *provider.Error
 	if errors.As(err, &pe) {
 		f.RefreshToken = pe.RefreshToken
+		if f.RefreshToken != "" {
+			f.Identity = store.IdentityOf(&c.OAuthToken) // what it is sealed for
+		}
 		f.Reauth, f.Config = pe.Reauth, pe.Config
 		f.HTTPStatus = pe.Status
 		f.Delay = retryDelay(c.FailureCount+1, pe.RetryAfter)
@@ -399,6 +402,11 @@ func failureOf(o outcome) store.Failure {
 			f.Delay = min(f.Delay, pe.RetryWithin)
 		}
 	} else {
+		// Secrets that do not open in their row under checked keys: the
+		// row was changed behind the worker's back. Nothing was sent, and
+		// retrying cannot help.
+		f.Reauth = errors.Is(err, store.ErrRowChanged)
+		f.Config = f.Reauth
 		f.Delay = retryDelay(c.FailureCount+1, 0)
 	}
 	return f
@@ -418,6 +426,7 @@ func successOf(o outcome) store.Success {
 		JSONData:            r.JSONData,
 		RefreshNotBefore:    nextRefresh(r),
 		Warning:             r.Warning,
+		Identity:            store.IdentityOf(&c.OAuthToken),
 	}
 }
 

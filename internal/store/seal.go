@@ -4,6 +4,8 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
+	"errors"
 	"fmt"
 	"sort"
 	"strings"
@@ -15,55 +17,148 @@ import (
 	"github.com/tokenwarden/tokenwarden/pkg/model"
 )
 
+// The statements of this file beyond store.go's list.
+var (
+	identitiesSQL   = query("identities")
+	sealedUnderSQL  = query("sealed_under")
+	fillKeyCheckSQL = query("fill_key_check")
+	rekeySkipSQL    = query("rekey_skip")
+)
+
+// ErrRowChanged is wrapped by the error for a sealed secret that does not
+// open in its row: once the keys have been checked against the table
+// (checkKeys), that means the row's identity or the value itself was
+// changed behind tokenwarden's back, and its secrets must not be sent.
+var ErrRowChanged = errors.New("was the row changed outside tokenwarden? (`worker import` re-seals a legitimate change)")
+
+// Identity is what a connection's refresh token and client secret are
+// sealed bound to besides their row and column: what decides where they
+// are sent. A database writer without the key who points a row elsewhere
+// (another token_url, client_id, provider or params) leaves secrets that
+// no longer open, so the worker refuses the row instead of sending them.
+//
+// token_url is bound as the row holds it (NULL as ""), with the provider's
+// name, rather than resolved against the template: templates are code and
+// deployment configuration, out of a database writer's reach, and binding
+// the resolved URL would lock every connection of a provider out the day a
+// release moves its template's endpoint. params are bound because they
+// fill the template's placeholders, which may be in the host.
+type Identity struct {
+	Provider string `json:"provider"`
+	TokenURL string `json:"token_url,omitempty"`
+	ClientID string `json:"client_id,omitempty"`
+	// Params is the row's params in canonical form (canonicalJSON).
+	Params string `json:"params,omitempty"`
+}
+
+// IdentityOf returns the identity of a row as read from the table.
+func IdentityOf(t *model.OAuthToken) *Identity {
+	return &Identity{Provider: t.Provider, TokenURL: model.Str(t.TokenURL), ClientID: model.Str(t.ClientID),
+		Params: canonicalJSON(t.Params)}
+}
+
+func (id *Identity) fields() []keyring.Field {
+	return []keyring.Field{{Name: "provider", Value: id.Provider}, {Name: "token_url", Value: id.TokenURL},
+		{Name: "client_id", Value: id.ClientID}, {Name: "params", Value: id.Params}}
+}
+
+// canonicalJSON spells equal JSON values alike: PostgreSQL returns jsonb
+// in its own spelling, not the one that was imported. Values are compared
+// as Go decodes them, which is how the provider code reads params.
+func canonicalJSON(raw []byte) string {
+	if len(raw) == 0 {
+		return ""
+	}
+	var v any
+	if err := json.Unmarshal(raw, &v); err != nil {
+		return string(raw)
+	}
+	out, _ := json.Marshal(v)
+	return string(out)
+}
+
+// binding is what the value in col of row id is sealed bound to. The
+// access token is bound to its row and column only: consumers open it
+// (pkg/tokens) and may read neither token_url nor client_id nor params
+// (sql/roles.sql), and it is sent to the API it is for, never to the token
+// endpoint that the identity names.
+func binding(id uuid.UUID, ident *Identity, col string) keyring.Binding {
+	if col == "access_token" {
+		return keyring.AAD(id.String(), col)
+	}
+	return keyring.AAD(id.String(), col, ident.fields()...)
+}
+
 // unseal opens the row's sealed secrets in place.
 func (s *Store) unseal(row *model.OAuthToken) error {
-	id := row.ID.String()
-	for col, p := range map[string]**model.Secret{
-		"access_token":  &row.AccessToken,
-		"refresh_token": &row.RefreshToken,
-		"client_secret": &row.ClientSecret,
-	} {
-		if *p == nil {
+	var ident *Identity
+	for _, c := range [...]struct {
+		col string
+		p   **model.Secret
+	}{{"refresh_token", &row.RefreshToken}, {"client_secret", &row.ClientSecret}, {"access_token", &row.AccessToken}} {
+		if *c.p == nil {
 			continue
 		}
-		plain, err := s.keys.Open(string(**p), keyring.AAD(id, col))
+		if ident == nil && c.col != "access_token" {
+			ident = IdentityOf(row)
+		}
+		plain, err := s.keys.Open(string(**c.p), binding(row.ID, ident, c.col))
+		if errors.Is(err, keyring.ErrMismatch) {
+			return fmt.Errorf("%s of %s: %w: %w", c.col, row.Name, err, ErrRowChanged)
+		}
 		if err != nil {
-			return fmt.Errorf("%s of %s: %w", col, row.Name, err)
+			return fmt.Errorf("%s of %s: %w", c.col, row.Name, err)
 		}
 		v := model.Secret(plain)
-		*p = &v
+		*c.p = &v
 	}
 	return nil
 }
 
-func (s *Store) seal(id uuid.UUID, col, plain string) (string, error) {
-	return s.keys.Seal(plain, keyring.AAD(id.String(), col))
+func (s *Store) seal(id uuid.UUID, ident *Identity, col, plain string) (string, error) {
+	return s.keys.Seal(plain, binding(id, ident, col))
 }
 
-func (s *Store) sealPtr(id uuid.UUID, col string, p *string) (*string, error) {
+func (s *Store) sealPtr(id uuid.UUID, ident *Identity, col string, p *string) (*string, error) {
 	if p == nil {
 		return nil, nil
 	}
-	v, err := s.seal(id, col, *p)
+	v, err := s.seal(id, ident, col, *p)
 	return &v, err
 }
 
 // sealSuccesses returns a copy of batch with each access token's hash set
 // and its tokens sealed.
-func (s *Store) sealSuccesses(batch []Success) ([]Success, error) {
+func (s *Store) sealSuccesses(ctx context.Context, batch []Success) ([]Success, error) {
+	var idents func(uuid.UUID, *Identity) *Identity
+	if s.keys.Enabled() {
+		var err error
+		var missing []uuid.UUID
+		for _, b := range batch {
+			if b.Identity == nil {
+				missing = append(missing, b.ID)
+			}
+		}
+		if idents, err = s.claimIdentities(ctx, missing); err != nil {
+			return nil, err
+		}
+	}
 	out := make([]Success, len(batch))
 	for i, b := range batch {
 		sum := sha256.Sum256([]byte(b.AccessToken))
 		b.AccessTokenSHA256 = hex.EncodeToString(sum[:])
 		if !s.keys.Enabled() {
+			b.Identity = nil
 			out[i] = b
 			continue
 		}
+		ident := idents(b.ID, b.Identity)
+		b.Identity = nil // the statement does not read it
 		var err error
-		if b.AccessToken, err = s.seal(b.ID, "access_token", b.AccessToken); err != nil {
+		if b.AccessToken, err = s.seal(b.ID, ident, "access_token", b.AccessToken); err != nil {
 			return nil, err
 		}
-		if b.RefreshToken, err = s.seal(b.ID, "refresh_token", b.RefreshToken); err != nil {
+		if b.RefreshToken, err = s.seal(b.ID, ident, "refresh_token", b.RefreshToken); err != nil {
 			return nil, err
 		}
 		out[i] = b
@@ -71,98 +166,339 @@ func (s *Store) sealSuccesses(batch []Success) ([]Success, error) {
 	return out, nil
 }
 
+// claimIdentities returns the identity to seal a refreshed row's tokens
+// for: the one the result carries, which is the row's when it was claimed,
+// so that a change made with SQL while the refresh was in flight cannot
+// have the new refresh token sealed for it (import refuses such a change,
+// see Import). A result that carries none (spooled by an earlier release)
+// gets the row's identity now; missing lists those rows, read in one
+// statement.
+func (s *Store) claimIdentities(ctx context.Context, missing []uuid.UUID) (func(uuid.UUID, *Identity) *Identity, error) {
+	now := map[uuid.UUID]*Identity{}
+	if len(missing) > 0 {
+		var rows []model.OAuthToken
+		ids := make([]string, len(missing))
+		for i, id := range missing {
+			ids[i] = id.String()
+		}
+		err := s.db.WithContext(ctx).Raw(identitiesSQL, map[string]any{"ids": "{" + strings.Join(ids, ",") + "}"}).Scan(&rows).Error
+		if err != nil {
+			return nil, fmt.Errorf("read the identities of %d connections: %w", len(missing), err)
+		}
+		for i := range rows {
+			now[rows[i].ID] = IdentityOf(&rows[i])
+		}
+	}
+	return func(id uuid.UUID, carried *Identity) *Identity {
+		if carried != nil {
+			return carried
+		}
+		if ident, ok := now[id]; ok {
+			return ident
+		}
+		// The row is gone: the store statement writes nothing for it.
+		return &Identity{}
+	}, nil
+}
+
 // SealedKeyIDs returns the ids of the keys the table's sealed values may
 // name, from oauth_token_keys: its cost does not grow with the table.
 func (s *Store) SealedKeyIDs(ctx context.Context) ([]string, error) {
-	var ids []string
-	if err := s.db.WithContext(ctx).Raw(sealedKeyIDsSQL).Scan(&ids).Error; err != nil {
-		return nil, fmt.Errorf("find encryption keys in use: %w", err)
+	keys, err := s.recordedKeys(ctx)
+	if err != nil {
+		return nil, err
+	}
+	ids := make([]string, len(keys))
+	for i, k := range keys {
+		ids[i] = k.ID
 	}
 	return ids, nil
 }
 
-// recordKey notes the primary key in oauth_token_keys before it first
-// seals anything this process writes.
-func (s *Store) recordKey(ctx context.Context) error {
-	if !s.keys.Enabled() || s.recorded == nil || s.recorded.Load() {
+// recordedKey is a row of oauth_token_keys.
+type recordedKey struct {
+	ID    string  `gorm:"column:key_id"`
+	Check *string `gorm:"column:check_value"`
+}
+
+func (s *Store) recordedKeys(ctx context.Context) ([]recordedKey, error) {
+	var keys []recordedKey
+	if err := s.db.WithContext(ctx).Raw(sealedKeyIDsSQL).Scan(&keys).Error; err != nil {
+		return nil, fmt.Errorf("find encryption keys in use: %w", err)
+	}
+	return keys, nil
+}
+
+// CheckKeys checks the keyring against the table before a worker starts:
+// every key the table records must be in the keyring, since values sealed
+// with it may be in the table, and then as checkKeys.
+func (s *Store) CheckKeys(ctx context.Context) error {
+	keys, err := s.recordedKeys(ctx)
+	if err != nil {
+		return err
+	}
+	for _, k := range keys {
+		switch {
+		case !s.keys.Enabled():
+			return fmt.Errorf("the table holds tokens encrypted with key %q but TOKENS_ENCRYPTION_KEYS is not set", k.ID)
+		case !s.keys.Has(k.ID):
+			return fmt.Errorf("the table holds tokens encrypted with key %q, which is not in TOKENS_ENCRYPTION_KEYS", k.ID)
+		}
+	}
+	return s.checkKeys(ctx)
+}
+
+// checkKeys refuses a keyring that has a key id the table knows with other
+// bytes (a typo, another environment's key): sealing with it would write
+// values no other worker opens, and opening with it would fail every row,
+// which the worker would take for rows changed behind its back. It
+// compares each key's check value with the one recorded, and records the
+// primary key with its own before this process first seals with it. It
+// runs once per Store, before anything is claimed, imported, stored or
+// rekeyed; a key the table does not record is new and passes.
+func (s *Store) checkKeys(ctx context.Context) error {
+	if !s.keys.Enabled() || s.keysChecked == nil || s.keysChecked.Load() {
 		return nil
 	}
-	if err := s.db.WithContext(ctx).Exec(recordKeySQL, map[string]any{"key_id": s.keys.Primary()}).Error; err != nil {
-		return fmt.Errorf("record encryption key: %w", err)
+	keys, err := s.recordedKeys(ctx)
+	if err != nil {
+		return err
 	}
-	s.recorded.Store(true)
+	primaryRecorded := false
+	for _, k := range keys {
+		primaryRecorded = primaryRecorded || k.ID == s.keys.Primary()
+		if err := s.checkKey(ctx, k); err != nil {
+			return err
+		}
+	}
+	if !primaryRecorded {
+		if err := s.recordPrimary(ctx); err != nil {
+			return err
+		}
+	}
+	s.keysChecked.Store(true)
 	return nil
 }
 
-// Rekey seals every secret in the table under the keyring's primary key,
-// plaintext included, a batch of rows per transaction. It returns how many
-// rows it rewrote.
-func (s *Store) Rekey(ctx context.Context) (int, error) {
+// checkKey checks one recorded key against the keyring's key of that id.
+func (s *Store) checkKey(ctx context.Context, k recordedKey) error {
+	want, ok := s.keys.CheckValue(k.ID)
+	switch {
+	case !ok:
+		return nil // not ours: CheckKeys decides whether it is needed
+	case k.Check == nil:
+		return s.trustOnFirstUse(ctx, k.ID, want)
+	case *k.Check != want:
+		return wrongBytes(k.ID)
+	}
+	return nil
+}
+
+func wrongBytes(id string) error {
+	return fmt.Errorf("encryption key %q has different bytes from the key recorded under that id (its check value differs): fix TOKENS_ENCRYPTION_KEYS", id)
+}
+
+// recordPrimary records the primary key with its check value. Two
+// processes may record the same new id at once: the second's insert does
+// nothing, and the read after it tells whether their bytes agree.
+func (s *Store) recordPrimary(ctx context.Context) error {
+	id := s.keys.Primary()
+	check, _ := s.keys.CheckValue(id)
+	if err := s.db.WithContext(ctx).Exec(recordKeySQL, map[string]any{"key_id": id, "check_value": check}).Error; err != nil {
+		return fmt.Errorf("record encryption key: %w", err)
+	}
+	keys, err := s.recordedKeys(ctx)
+	if err != nil {
+		return err
+	}
+	for _, k := range keys {
+		if k.ID == id && (k.Check == nil || *k.Check != check) {
+			return wrongBytes(id)
+		}
+	}
+	return nil
+}
+
+// trustOnFirstUse fills the check value of a key recorded before check
+// values existed. Nothing recorded says which bytes the id stood for, so
+// the values sealed under it are the judge: the key is taken as right if
+// it opens any of a few of them (a wrong key opens none; a value changed
+// behind our back fails on its own, hence a few), and refused if it opens
+// none. A key no value names has nothing to contradict it, and the first
+// bytes to use it are recorded. From then on the check value decides.
+func (s *Store) trustOnFirstUse(ctx context.Context, id, check string) error {
+	var rows []model.OAuthToken
+	if err := s.db.WithContext(ctx).Raw(sealedUnderSQL, map[string]any{"key_id": id}).Scan(&rows).Error; err != nil {
+		return fmt.Errorf("check encryption key %q: %w", id, err)
+	}
+	tried := 0
+	for i := range rows {
+		r := &rows[i]
+		for _, c := range [...]struct {
+			col string
+			v   *model.Secret
+		}{{"refresh_token", r.RefreshToken}, {"client_secret", r.ClientSecret}, {"access_token", r.AccessToken}} {
+			if c.v == nil || keyring.KeyID(string(*c.v)) != id {
+				continue
+			}
+			tried++
+			if _, err := s.keys.Open(string(*c.v), binding(r.ID, IdentityOf(r), c.col)); err == nil {
+				return s.fillCheck(ctx, id, check)
+			}
+		}
+	}
+	if tried > 0 {
+		return fmt.Errorf("encryption key %q has different bytes from the key the table's values under that id were sealed with (it opens none of %d tried): fix TOKENS_ENCRYPTION_KEYS", id, tried)
+	}
+	return s.fillCheck(ctx, id, check)
+}
+
+// fillCheck records the check value of a key that has none; if another
+// process filled it first, its value must agree.
+func (s *Store) fillCheck(ctx context.Context, id, check string) error {
+	res := s.db.WithContext(ctx).Exec(fillKeyCheckSQL, map[string]any{"key_id": id, "check_value": check})
+	if res.Error != nil {
+		return fmt.Errorf("record encryption key %q: %w", id, res.Error)
+	}
+	if res.RowsAffected == 1 {
+		return nil
+	}
+	keys, err := s.recordedKeys(ctx)
+	if err != nil {
+		return err
+	}
+	for _, k := range keys {
+		if k.ID == id && k.Check != nil && *k.Check != check {
+			return wrongBytes(id)
+		}
+	}
+	return nil
+}
+
+// Unreadable is a row `worker rekey` could not open.
+type Unreadable struct {
+	Name string
+	Err  error
+}
+
+// RekeyResult is what Rekey did.
+type RekeyResult struct {
+	// Resealed counts the rows rewritten.
+	Resealed int
+	// Unreadable lists the rows whose secrets did not open, in id order.
+	Unreadable []Unreadable
+}
+
+// UnreadableError is Rekey's error when rows did not open and were not to
+// be skipped.
+type UnreadableError struct{ Rows []Unreadable }
+
+func (e *UnreadableError) Error() string {
+	parts := make([]string, len(e.Rows))
+	for i, u := range e.Rows {
+		parts[i] = fmt.Sprintf("%s (%v)", u.Name, u.Err)
+	}
+	return fmt.Sprintf("cannot decrypt %d connection(s): %s; put them right (worker import), or run rekey --skip-unreadable to take them out of rotation and retire their key",
+		len(e.Rows), strings.Join(parts, "; "))
+}
+
+// Rekey seals every secret in the table under the keyring's primary key in
+// the current format, bound to its row's identity, plaintext included, a
+// batch of rows per transaction. Every value is opened, so every row that
+// cannot be is found: without skip, the rows that can are rewritten and an
+// *UnreadableError names the others; with skip, those are marked
+// needs_reauth and the keys only they name are forgotten, so that a lost
+// key can be taken out of TOKENS_ENCRYPTION_KEYS.
+func (s *Store) Rekey(ctx context.Context, skip bool) (RekeyResult, error) {
+	var res RekeyResult
 	if !s.keys.Enabled() {
-		return 0, fmt.Errorf("rekey needs TOKENS_ENCRYPTION_KEYS")
+		return res, fmt.Errorf("rekey needs TOKENS_ENCRYPTION_KEYS")
 	}
-	if err := s.recordKey(ctx); err != nil {
-		return 0, err
+	if err := s.checkKeys(ctx); err != nil {
+		return res, err
 	}
-	total := 0
+	skipped := []string{}
 	after := uuid.Nil
 	for {
-		n, last, err := s.rekeyBatch(ctx, after)
-		total += n
+		last, err := s.rekeyBatch(ctx, after, skip, &res)
 		if err != nil {
-			return total, err
+			return res, err
 		}
 		if last == uuid.Nil {
-			return total, s.trimKeys(ctx)
+			break
 		}
 		after = last
 	}
+	if len(res.Unreadable) > 0 && !skip {
+		return res, &UnreadableError{Rows: res.Unreadable}
+	}
+	for _, u := range res.Unreadable {
+		skipped = append(skipped, u.Name)
+	}
+	return res, s.trimKeys(ctx, skipped)
 }
 
-// trimKeys forgets the keys no row names any more, so that they may be
-// removed from TOKENS_ENCRYPTION_KEYS.
-func (s *Store) trimKeys(ctx context.Context) error {
+// trimKeys forgets the keys no row names any more, rows skipped by name
+// aside, so that they may be removed from TOKENS_ENCRYPTION_KEYS.
+func (s *Store) trimKeys(ctx context.Context, skipped []string) error {
 	var inUse []string
-	if err := s.db.WithContext(ctx).Raw(keysInRowsSQL).Scan(&inUse).Error; err != nil {
+	err := s.db.WithContext(ctx).Raw(keysInRowsSQL, map[string]any{"skipped": pgTextArray(skipped)}).Scan(&inUse).Error
+	if err != nil {
 		return fmt.Errorf("rekey: %w", err)
 	}
 	sort.Strings(inUse)
-	keep := "{" + strings.Join(append(inUse, s.keys.Primary()), ",") + "}"
+	keep := pgTextArray(append(inUse, s.keys.Primary()))
 	if err := s.db.WithContext(ctx).Exec(trimKeysSQL, map[string]any{"keep": keep}).Error; err != nil {
 		return fmt.Errorf("rekey: %w", err)
 	}
 	return nil
 }
 
+// pgTextArray spells a text[] literal, each element quoted.
+func pgTextArray(v []string) string {
+	quoted := make([]string, len(v))
+	for i, s := range v {
+		quoted[i] = `"` + strings.NewReplacer(`\`, `\\`, `"`, `\"`).Replace(s) + `"`
+	}
+	return "{" + strings.Join(quoted, ",") + "}"
+}
+
 type rekeyRow struct {
-	ID           uuid.UUID `gorm:"column:id"`
-	AccessToken  *string   `gorm:"column:access_token"`
-	RefreshToken *string   `gorm:"column:refresh_token"`
-	ClientSecret *string   `gorm:"column:client_secret"`
-	NeedsHash    bool      `gorm:"column:needs_hash"`
+	model.OAuthToken `gorm:"embedded"`
+	NeedsHash        bool `gorm:"column:needs_hash"`
 	// AccessTokenSHA256 is set (hex) when rekey computed a missing hash.
 	AccessTokenSHA256 *string `gorm:"-"`
 }
 
-// rekeyBatch rewrites one batch; last is the batch's highest id, or Nil
-// when there were no rows left.
-func (s *Store) rekeyBatch(ctx context.Context, after uuid.UUID) (n int, last uuid.UUID, err error) {
+// rekeyBatch rewrites one batch and adds to res; last is the batch's
+// highest id, or Nil when there were no rows left.
+func (s *Store) rekeyBatch(ctx context.Context, after uuid.UUID, skip bool, res *RekeyResult) (last uuid.UUID, err error) {
+	n := 0
+	var unreadable []Unreadable
 	err = s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 		var rows []rekeyRow
 		if err := tx.Raw(rekeyBatchSQL, map[string]any{"after": after}).Scan(&rows).Error; err != nil {
 			return err
 		}
-		for _, r := range rows {
+		for i := range rows {
+			r := &rows[i]
 			last = r.ID
-			changed, err := s.reseal(&r)
+			changed, err := s.reseal(r)
 			if err != nil {
-				return err
+				unreadable = append(unreadable, Unreadable{Name: r.Name, Err: err})
+				if skip {
+					msg := fmt.Sprintf("worker rekey --skip-unreadable: cannot decrypt %v", err)
+					if err := tx.Exec(rekeySkipSQL, map[string]any{"id": r.ID, "last_error": msg}).Error; err != nil {
+						return err
+					}
+				}
+				continue
 			}
 			if !changed {
 				continue
 			}
-			if err := tx.Exec(rekeyRowSQL, map[string]any{"id": r.ID, "access_token": r.AccessToken,
-				"refresh_token": r.RefreshToken, "client_secret": r.ClientSecret,
+			if err := tx.Exec(rekeyRowSQL, map[string]any{"id": r.ID, "access_token": (*string)(r.AccessToken),
+				"refresh_token": (*string)(r.RefreshToken), "client_secret": (*string)(r.ClientSecret),
 				"access_token_sha256": r.AccessTokenSHA256}).Error; err != nil {
 				return err
 			}
@@ -171,38 +507,46 @@ func (s *Store) rekeyBatch(ctx context.Context, after uuid.UUID) (n int, last uu
 		return nil
 	})
 	if err != nil {
-		return 0, uuid.Nil, fmt.Errorf("rekey: %w", err)
+		return uuid.Nil, fmt.Errorf("rekey: %w", err)
 	}
-	return n, last, nil
+	res.Resealed += n
+	res.Unreadable = append(res.Unreadable, unreadable...)
+	return last, nil
 }
 
-// reseal opens each secret of r and seals it under the primary key; it
-// reports whether any value changed.
+// reseal opens each secret of r and seals again each one that is not in
+// the current format under the primary key; it reports whether any value
+// changed, and fails on the first value that does not open.
 func (s *Store) reseal(r *rekeyRow) (bool, error) {
+	ident := IdentityOf(&r.OAuthToken)
 	changed := false
-	if r.NeedsHash {
-		// A token sealed before the hash column: hash it now, so
-		// Invalidate compares it in one statement from then on.
-		plain, err := s.keys.Open(*r.AccessToken, keyring.AAD(r.ID.String(), "access_token"))
-		if err != nil {
-			return false, err
-		}
-		r.AccessTokenSHA256 = hashOf(&plain)
-		changed = true
-	}
-	for col, p := range map[string]**string{"access_token": &r.AccessToken, "refresh_token": &r.RefreshToken, "client_secret": &r.ClientSecret} {
-		if *p == nil || **p == "" || keyring.KeyID(**p) == s.keys.Primary() {
+	for _, c := range [...]struct {
+		col string
+		p   **model.Secret
+	}{{"access_token", &r.AccessToken}, {"refresh_token", &r.RefreshToken}, {"client_secret", &r.ClientSecret}} {
+		if *c.p == nil || **c.p == "" {
 			continue
 		}
-		plain, err := s.keys.Open(**p, keyring.AAD(r.ID.String(), col))
+		stored := string(**c.p)
+		plain, err := s.keys.Open(stored, binding(r.ID, ident, c.col))
+		if err != nil {
+			return false, fmt.Errorf("%s: %w", c.col, err)
+		}
+		if c.col == "access_token" && r.NeedsHash {
+			// A token sealed before the hash column: hash it now, so
+			// Invalidate compares it in one statement from then on.
+			r.AccessTokenSHA256 = hashOf(&plain)
+			changed = true
+		}
+		if s.keys.Current(stored) {
+			continue
+		}
+		sealed, err := s.seal(r.ID, ident, c.col, plain)
 		if err != nil {
 			return false, err
 		}
-		sealed, err := s.seal(r.ID, col, plain)
-		if err != nil {
-			return false, err
-		}
-		*p = &sealed
+		v := model.Secret(sealed)
+		*c.p = &v
 		changed = true
 	}
 	return changed, nil

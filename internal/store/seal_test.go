@@ -146,9 +146,9 @@ func TestRekeyMovesEveryRowToThePrimaryKey(t *testing.T) {
 		t.Fatal(err)
 	}
 	st := plain.WithKeyring(both)
-	n, err := st.Rekey(ctx)
-	if err != nil || n != 2 {
-		t.Fatalf("rekey rewrote %d rows (%v), want 2", n, err)
+	res, err := st.Rekey(ctx, false)
+	if err != nil || res.Resealed != 2 {
+		t.Fatalf("rekey rewrote %d rows (%v), want 2", res.Resealed, err)
 	}
 	if ids, _ := st.SealedKeyIDs(ctx); len(ids) != 1 || ids[0] != "new" {
 		t.Fatalf("keys in use after rekey: %v", ids)
@@ -163,8 +163,8 @@ func TestRekeyMovesEveryRowToThePrimaryKey(t *testing.T) {
 	if _, err := plain.WithKeyring(newOnly).Get(ctx, "sealed"); err != nil {
 		t.Fatalf("the old key is still needed after rekey: %v", err)
 	}
-	if n, err := st.Rekey(ctx); err != nil || n != 0 {
-		t.Fatalf("second rekey rewrote %d (%v), want 0", n, err)
+	if res, err := st.Rekey(ctx, false); err != nil || res.Resealed != 0 {
+		t.Fatalf("second rekey rewrote %d (%v), want 0", res.Resealed, err)
 	}
 }
 
@@ -197,11 +197,115 @@ func TestInvalidateByHash(t *testing.T) {
 	}
 	// worker rekey hashes the tokens sealed before the hash column.
 	exec(t, st, "UPDATE oauth_tokens SET access_token_sha256 = NULL WHERE name = 'legacy'")
-	if _, err := st.Rekey(ctx); err != nil {
+	if _, err := st.Rekey(ctx, false); err != nil {
 		t.Fatal(err)
 	}
 	var unhashed int
 	if err := st.DB().Raw("SELECT count(*) FROM oauth_tokens WHERE access_token IS NOT NULL AND access_token_sha256 IS NULL").Row().Scan(&unhashed); err != nil || unhashed != 0 {
 		t.Fatalf("%d tokens left without a hash after rekey (%v)", unhashed, err)
+	}
+}
+
+// An import that changes where a connection's secrets go while a refresh
+// of it is in flight is refused: the refresh's result would be sealed for
+// the old identity. Once the result is stored, the same import re-seals.
+func TestImportWaitsForARefreshInFlight(t *testing.T) {
+	t.Parallel()
+	k, _ := newKeyring(t, "k1")
+	st := setup(t).WithKeyring(k)
+	ctx := t.Context()
+	if err := st.Import(ctx, []store.ImportRow{{Name: "a", TokenURL: ptr("https://old.example/token"),
+		ClientSecret: ptr("cs-SECRET"), RefreshToken: ptr("rt-SECRET")}}); err != nil {
+		t.Fatal(err)
+	}
+	claimed, err := st.Claim(ctx, 1, time.Minute, time.Minute)
+	if err != nil || len(claimed) != 1 || claimed[0].UnsealErr != nil {
+		t.Fatalf("claim: %v %v", err, claimed)
+	}
+	moved := []store.ImportRow{{Name: "a", TokenURL: ptr("https://new.example/token")}}
+	if err := st.Import(ctx, moved); err == nil || !strings.Contains(err.Error(), "in flight") {
+		t.Fatalf("import of a new token_url during a refresh: %v", err)
+	}
+	c := claimed[0]
+	exp := time.Now().Add(time.Hour)
+	if _, err := st.StoreSuccesses(ctx, []store.Success{{ID: c.ID, ClaimID: *c.ClaimID, Name: "a", AccessToken: "at-SECRET",
+		RefreshToken: "rt-NEW-SECRET", AccessTokenExpires: &exp, Identity: store.IdentityOf(&c.OAuthToken)}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Import(ctx, moved); err != nil {
+		t.Fatal(err)
+	}
+	row := get(t, st, "a")
+	if *row.TokenURL != "https://new.example/token" || row.RefreshToken.Reveal() != "rt-NEW-SECRET" || row.ClientSecret.Reveal() != "cs-SECRET" {
+		t.Fatalf("after the import: %s %q %q", *row.TokenURL, row.RefreshToken.Reveal(), row.ClientSecret.Reveal())
+	}
+}
+
+// A refresh result spooled by the release before identities were carried
+// is sealed for the row's identity when it is stored.
+func TestResultWithoutIdentityIsSealedForTheRow(t *testing.T) {
+	t.Parallel()
+	k, _ := newKeyring(t, "k1")
+	st := setup(t).WithKeyring(k)
+	ctx := t.Context()
+	if err := st.Import(ctx, []store.ImportRow{{Name: "a", TokenURL: ptr("https://auth.example/token"), ClientID: ptr("cid"),
+		Params: ptr(`{"tenant": "x", "n": 1.0}`), RefreshToken: ptr("rt-SECRET")}}); err != nil {
+		t.Fatal(err)
+	}
+	claimed, err := st.Claim(ctx, 1, time.Minute, time.Minute)
+	if err != nil || len(claimed) != 1 || claimed[0].UnsealErr != nil {
+		t.Fatalf("claim: %v %v", err, claimed)
+	}
+	exp := time.Now().Add(time.Hour)
+	if _, err := st.StoreSuccesses(ctx, []store.Success{{ID: claimed[0].ID, ClaimID: *claimed[0].ClaimID, Name: "a",
+		AccessToken: "at-SECRET", RefreshToken: "rt-NEW-SECRET", AccessTokenExpires: &exp}}); err != nil {
+		t.Fatal(err)
+	}
+	if got := get(t, st, "a").RefreshToken.Reveal(); got != "rt-NEW-SECRET" {
+		t.Fatalf("read %q", got)
+	}
+}
+
+// A key recorded before check values existed is checked by opening the
+// values sealed under it: wrong bytes are refused and record nothing, the
+// right ones record the check value, which decides from then on.
+func TestKeyCheckValueTrustOnFirstUse(t *testing.T) {
+	t.Parallel()
+	plain := setup(t)
+	right, spec := newKeyring(t, "k1")
+	wrong, _ := newKeyring(t, "k1")
+	ctx := t.Context()
+	if err := plain.WithKeyring(right).Import(ctx, []store.ImportRow{{Name: "a", RefreshToken: ptr("rt-SECRET")}}); err != nil {
+		t.Fatal(err)
+	}
+	check := func() *string {
+		var v *string
+		if err := plain.DB().Raw("SELECT check_value FROM oauth_token_keys WHERE key_id = 'k1'").Row().Scan(&v); err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
+	if check() == nil {
+		t.Fatal("the first seal under k1 recorded no check value")
+	}
+	exec(t, plain, "UPDATE oauth_token_keys SET check_value = NULL")
+	if err := plain.WithKeyring(wrong).CheckKeys(ctx); err == nil || !strings.Contains(err.Error(), `key "k1"`) {
+		t.Fatalf("wrong bytes, no check value: %v", err)
+	}
+	if check() != nil {
+		t.Fatal("wrong bytes recorded a check value")
+	}
+	again, _ := keyring.Parse(spec)
+	if err := plain.WithKeyring(again).CheckKeys(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if check() == nil {
+		t.Fatal("the right bytes did not record their check value")
+	}
+	// Now the check value alone refuses the wrong bytes, even with no
+	// value left to open.
+	exec(t, plain, "DELETE FROM oauth_tokens")
+	if _, err := plain.WithKeyring(wrong).Claim(ctx, 1, time.Minute, time.Minute); err == nil || !strings.Contains(err.Error(), "different bytes") {
+		t.Fatalf("claim with wrong bytes: %v", err)
 	}
 }

@@ -82,8 +82,9 @@ var ErrNotFound = errors.New("no such connection")
 type Store struct {
 	db   *gorm.DB
 	keys *keyring.Keyring
-	// recorded is set once the primary key is in oauth_token_keys.
-	recorded *atomic.Bool
+	// keysChecked is set once keys has been checked against
+	// oauth_token_keys and its primary key recorded there (checkKeys).
+	keysChecked *atomic.Bool
 }
 
 // WithKeyring returns a Store on the same pool that seals secrets on write
@@ -91,7 +92,7 @@ type Store struct {
 func (s *Store) WithKeyring(k *keyring.Keyring) *Store {
 	c := *s
 	c.keys = k
-	c.recorded = new(atomic.Bool)
+	c.keysChecked = new(atomic.Bool)
 	return &c
 }
 
@@ -181,6 +182,11 @@ type Claimed struct {
 // Claim claims up to limit rows whose access token expires within before,
 // for lease.
 func (s *Store) Claim(ctx context.Context, limit int, before, lease time.Duration) ([]Claimed, error) {
+	// Keys first: a row that does not open with checked keys is taken
+	// for a row changed behind the worker's back (ErrRowChanged).
+	if err := s.checkKeys(ctx); err != nil {
+		return nil, err
+	}
 	rows, err := scanAll(ctx, s, claimSQL, map[string]any{
 		"limit":     limit,
 		"before_us": before.Microseconds(),
@@ -201,6 +207,9 @@ var ErrNotClaimable = errors.New("connection cannot be refreshed now")
 
 // ClaimByName claims one connection whatever its expiry.
 func (s *Store) ClaimByName(ctx context.Context, name string, lease time.Duration) (*Claimed, error) {
+	if err := s.checkKeys(ctx); err != nil {
+		return nil, err
+	}
 	rows, err := scanAll(ctx, s, claimOneSQL, map[string]any{
 		"name":     name,
 		"lease_us": lease.Microseconds(),
@@ -248,6 +257,9 @@ type Success struct {
 	// Warning is what was odd about an answer that was stored anyway; it
 	// becomes last_error and the event's error.
 	Warning string `json:"warning,omitempty"`
+	// Identity is the row's when it was claimed: the refresh token is
+	// sealed bound to it (see claimIdentities).
+	Identity *Identity `json:"identity,omitempty"`
 }
 
 // Stored is a row written by StoreSuccesses.
@@ -260,10 +272,10 @@ type Stored struct {
 // returns the rows it wrote. A row missing from the result was fenced off:
 // its claim was taken over or cancelled since.
 func (s *Store) StoreSuccesses(ctx context.Context, batch []Success) ([]Stored, error) {
-	if err := s.recordKey(ctx); err != nil {
+	if err := s.checkKeys(ctx); err != nil {
 		return nil, err
 	}
-	sealed, err := s.sealSuccesses(batch)
+	sealed, err := s.sealSuccesses(ctx, batch)
 	if err != nil {
 		return nil, err
 	}
@@ -294,6 +306,9 @@ type Failure struct {
 	// answer (see provider.Error.RefreshToken); stored, sealed, with the
 	// failure.
 	RefreshToken string `json:"refresh_token,omitempty"`
+	// Identity is the row's when it was claimed, which a salvaged refresh
+	// token is sealed bound to.
+	Identity *Identity `json:"identity,omitempty"`
 	// Delay is how long to wait before the next attempt (nanoseconds in
 	// the JSON the statement reads).
 	Delay     time.Duration `json:"delay_ns"`
@@ -324,7 +339,17 @@ func (s *Store) sealFailures(ctx context.Context, batch []Failure) ([]Failure, e
 	if !s.keys.Enabled() || !slices.ContainsFunc(batch, func(f Failure) bool { return f.RefreshToken != "" }) {
 		return batch, nil
 	}
-	if err := s.recordKey(ctx); err != nil {
+	if err := s.checkKeys(ctx); err != nil {
+		return nil, err
+	}
+	var missing []uuid.UUID
+	for _, f := range batch {
+		if f.RefreshToken != "" && f.Identity == nil {
+			missing = append(missing, f.ID)
+		}
+	}
+	idents, err := s.claimIdentities(ctx, missing)
+	if err != nil {
 		return nil, err
 	}
 	out := slices.Clone(batch)
@@ -333,7 +358,7 @@ func (s *Store) sealFailures(ctx context.Context, batch []Failure) ([]Failure, e
 			continue
 		}
 		var err error
-		if out[i].RefreshToken, err = s.seal(out[i].ID, "refresh_token", out[i].RefreshToken); err != nil {
+		if out[i].RefreshToken, err = s.seal(out[i].ID, idents(out[i].ID, out[i].Identity), "refresh_token", out[i].RefreshToken); err != nil {
 			return nil, err
 		}
 	}
@@ -357,6 +382,9 @@ func (s *Store) Release(ctx context.Context, claims []uuid.UUID) error {
 
 // Get reads one connection by name, secrets opened.
 func (s *Store) Get(ctx context.Context, name string) (*model.OAuthToken, error) {
+	if err := s.checkKeys(ctx); err != nil {
+		return nil, err
+	}
 	row, err := readNamed(name, func() ([]*model.OAuthToken, error) {
 		var rows []*model.OAuthToken
 		err := s.db.WithContext(ctx).Raw(getSQL, map[string]any{"name": name}).Scan(&rows).Error

@@ -1,7 +1,10 @@
 -- Upsert one connection by name. A field left out of the import (NULL here)
 -- keeps its stored value. New tokens revive the connection (status active,
 -- failures reset) and fence any claim in flight, so that a worker still
--- refreshing the old refresh token cannot overwrite the imported one.
+-- refreshing the old refresh token cannot overwrite the imported one. A
+-- changed identity (provider, token_url, client_id, params) fences too:
+-- a late result would be sealed for the old one (store.Import refuses the
+-- change while a claim is live).
 INSERT INTO oauth_tokens AS t (
     id, name, provider, token_url, client_id, client_secret, scopes, auth_style,
     access_token, access_token_sha256, refresh_token, access_token_expires, refresh_token_expires, params
@@ -26,7 +29,7 @@ ON CONFLICT (name) DO UPDATE SET
     failure_count         = CASE WHEN @has_tokens THEN 0 ELSE t.failure_count END,
     next_attempt_at       = CASE WHEN @has_tokens THEN NULL ELSE t.next_attempt_at END,
     last_error            = CASE WHEN @has_tokens THEN NULL ELSE t.last_error END,
-    updating              = CASE WHEN @has_tokens THEN false ELSE t.updating END,
-    updating_until        = CASE WHEN @has_tokens THEN NULL ELSE t.updating_until END,
-    claim_id              = CASE WHEN @has_tokens THEN NULL ELSE t.claim_id END,
+    updating              = CASE WHEN @fence THEN false ELSE t.updating END,
+    updating_until        = CASE WHEN @fence THEN NULL ELSE t.updating_until END,
+    claim_id              = CASE WHEN @fence THEN NULL ELSE t.claim_id END,
     version               = CASE WHEN @has_tokens THEN t.version + 1 ELSE t.version END

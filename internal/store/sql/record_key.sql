@@ -1,1 +1,1 @@
-INSERT INTO oauth_token_keys (key_id) VALUES (@key_id) ON CONFLICT DO NOTHING
+INSERT INTO oauth_token_keys (key_id, check_value) VALUES (@key_id, @check_value) ON CONFLICT DO NOTHING
