@@ -1,0 +1,74 @@
+package tokens
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/tokenwarden/tokenwarden/internal/keyring"
+	"github.com/tokenwarden/tokenwarden/internal/pgtest"
+	"github.com/tokenwarden/tokenwarden/internal/store"
+)
+
+// An access token sealed by the release before bindings (twenc:v1), under
+// key "old" (bytes 0 to 31), for the row with id sealedV1ID.
+const (
+	sealedV1Key = "old:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="
+	sealedV1ID  = "0190f1b2-7c3e-7000-8000-000000000001"
+	sealedV1    = "twenc:v1:old:0/p5lYQRAHD6d+3OLOJtifWX3Fo9miR9TTB1BnfCSOIaRUXGi6wXgQ"
+)
+
+// A consumer reads access tokens sealed in both formats: twenc:v1, left by
+// the previous release, and twenc:v2, which binds refresh tokens and
+// client secrets to the connection's identity; the access token is bound
+// only to what a consumer reads (its row and column), so the consumer
+// opens it without the columns it may not read.
+func TestConsumerReadsBothSealedFormats(t *testing.T) {
+	t.Parallel()
+	dsn := pgtest.New(t)
+	ctx := t.Context()
+	keys, err := keyring.Parse(sealedV1Key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	plain, err := store.Open(ctx, dsn, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { plain.Close() })
+	if err := plain.DB().Exec(`INSERT INTO oauth_tokens (id, name, token_url, access_token, refresh_token, access_token_expires)
+		VALUES (?, 'v1', 'https://auth.example/token', ?, 'rt-plain', now() + interval '1 hour')`, sealedV1ID, sealedV1).Error; err != nil {
+		t.Fatal(err)
+	}
+	err = plain.WithKeyring(keys).Import(ctx, []store.ImportRow{{Name: "v2", TokenURL: ptr("https://auth.example/token"),
+		ClientID: ptr("cid"), ClientSecret: ptr("cs-SECRET"), AccessToken: ptr("at-v2-SECRET"), RefreshToken: ptr("rt-SECRET"),
+		AccessTokenExpires: ptr(time.Now().Add(time.Hour))}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stored string
+	if err := plain.DB().Raw(`SELECT access_token FROM oauth_tokens WHERE name = 'v2'`).Row().Scan(&stored); err != nil || keyring.KeyID(stored) != "old" || stored[:len(keyring.Prefix)] != keyring.Prefix {
+		t.Fatalf("v2 row's access token stored as %.14s... (%v)", stored, err)
+	}
+
+	c, err := Open(ctx, dsn, &Options{EncryptionKeys: sealedV1Key, PollInterval: time.Hour, WaitTimeout: time.Minute, Logger: quiet()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	for name, want := range map[string]string{"v1": "at-v1-SECRET", "v2": "at-v2-SECRET"} {
+		getCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		tok, err := c.Get(getCtx, name)
+		cancel()
+		if err != nil || tok.AccessToken != want {
+			t.Errorf("%s: got %v", name, err)
+		}
+	}
+	if err := c.Invalidate(ctx, "v2", "at-v2-SECRET"); err != nil {
+		t.Fatal(err)
+	}
+	var due bool
+	if err := plain.DB().Raw(`SELECT access_token_expires <= now() FROM oauth_tokens WHERE name = 'v2'`).Row().Scan(&due); err != nil || !due {
+		t.Fatalf("Invalidate of a v2-sealed token did not make it due (%v)", err)
+	}
+}
