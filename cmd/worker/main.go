@@ -6,6 +6,8 @@
 //	worker list [--json]       every connection, without secrets
 //	worker refresh NAME        refresh one connection now
 //	worker clear NAME          drop a connection's access token; it is refreshed next
+//	worker disable NAME        take a connection out of service; enable NAME puts it back
+//	worker delete NAME --yes   remove a connection and its tokens (its events remain)
 //	worker check NAME          ask the provider whether it accepts the access token
 //	worker events NAME         the connection's latest refresh attempts
 //	worker import [FILE|-]     upsert connections from JSON (object, array or JSON Lines)
@@ -56,6 +58,9 @@ commands:
   list [--json]       every connection, without secrets
   refresh NAME        refresh one connection now, whatever its expiry
   clear NAME          drop a connection's access token so it is refreshed next
+  disable NAME        take a connection out of service: not refreshed, consumers get ErrDisabled
+  enable NAME         put a disabled (or needs_reauth) connection back in service, failures cleared
+  delete NAME --yes   remove a connection and its tokens for good (its events remain)
   check NAME          ask the provider whether it accepts the current access token
   events NAME         the connection's latest refresh attempts [--limit 50] [--json]
   import [FILE|-]     upsert connections from JSON (object, array or JSON Lines)
@@ -90,6 +95,9 @@ func (a *app) main(ctx context.Context, args []string) int {
 		"list":      a.list,
 		"refresh":   a.refresh,
 		"clear":     a.clear,
+		"disable":   a.disable,
+		"enable":    a.enable,
+		"delete":    a.deleteCmd,
 		"check":     a.check,
 		"events":    a.events,
 		"rekey":     a.rekey,

@@ -29,11 +29,12 @@ import (
 	"github.com/tokenwarden/tokenwarden/pkg/tokens"
 )
 
-// TestLeastPrivilegeRolesWithEncryption runs every worker command as a login
-// role in tokenwarden_worker, and the consumer's reads as a login role in
-// tokenwarden_consumer, with TOKENS_ENCRYPTION_KEYS set: the roles of
-// sql/roles.sql must be enough for a production deployment that seals its
-// secrets.
+// TestLeastPrivilegeRolesWithEncryption runs the worker's commands (all that
+// touch the database but migrate, which needs the owner, and authorize and
+// check, which need a browser or a provider's validation endpoint) as a
+// login role in tokenwarden_worker, and the consumer's reads as a login role
+// in tokenwarden_consumer, with TOKENS_ENCRYPTION_KEYS set: the roles of
+// sql/roles.sql must be enough for a deployment that seals its secrets.
 func TestLeastPrivilegeRolesWithEncryption(t *testing.T) {
 	t.Parallel()
 	dsn := pgtest.New(t)
@@ -174,6 +175,20 @@ func TestLeastPrivilegeRolesWithEncryption(t *testing.T) {
 	mustRun(t, env, "", "once")
 	if tok, err := client.Get(ctx, "a"); err != nil || tok.Version != 3 || tok.AccessToken == served.AccessToken {
 		t.Fatalf("after Invalidate and a pass, the consumer role reads %v, %v", tok, err)
+	}
+
+	// Taking a connection out of service, and the consumer role seeing it.
+	mustRun(t, env, "", "disable", "b")
+	if out, err := consumerCmd(t, cenv, "get", "b").CombinedOutput(); err == nil || !strings.Contains(string(out), "disabled") {
+		t.Fatalf("consumer get of a disabled connection: %v, %q", err, out)
+	}
+	mustRun(t, env, "", "enable", "b")
+	if r := getRow(t, admin, "b"); r.Status != "active" {
+		t.Fatalf("after enable b: %+v", r)
+	}
+	mustRun(t, env, "", "delete", "b", "--yes")
+	if count(t, admin) != 1 {
+		t.Fatal("delete as the worker role left the row")
 	}
 }
 
