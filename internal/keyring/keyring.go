@@ -11,10 +11,12 @@
 // open. Values without a prefix are plaintext written before encryption was
 // turned on; they are read as they are and sealed on their next write.
 //
-// Two formats are read. twenc:v1 (the first release) is bound to row and
-// column only; twenc:v2, which Seal writes, to the whole Binding. The two
-// associated data never coincide, so relabelling a v2 value as v1 does not
-// open it; v1 values are rewritten as v2 by `worker rekey`.
+// There are two formats. twenc:v1 is bound to row and column only: the
+// first release wrote every value so, and Seal still writes a value whose
+// binding has no identity fields (the access token) so, which consumers of
+// that release keep reading. twenc:v2 is bound to the whole Binding. The
+// two associated data never coincide, so relabelling a v2 value as v1 does
+// not open it; `worker rekey` rewrites the v1 values of bound columns.
 package keyring
 
 import (
@@ -32,13 +34,15 @@ import (
 	"strings"
 )
 
-// Prefix starts every value Seal writes:
-// "twenc:v2:<key id>:<hints>:<base64 nonce+ciphertext>".
-const Prefix = "twenc:v2:"
+// Prefix starts every sealed value, in either format.
+const Prefix = "twenc:"
 
-// PrefixV1 starts values sealed before bindings:
-// "twenc:v1:<key id>:<base64 nonce+ciphertext>".
-const PrefixV1 = "twenc:v1:"
+const (
+	// prefixV1: "twenc:v1:<key id>:<base64 nonce+ciphertext>".
+	prefixV1 = Prefix + "v1:"
+	// prefixV2: "twenc:v2:<key id>:<hints>:<base64 nonce+ciphertext>".
+	prefixV2 = Prefix + "v2:"
+)
 
 // ErrUnknownKey is returned for a value sealed under a key that is not in
 // the keyring (or when there is no keyring at all).
@@ -158,7 +162,10 @@ func AAD(rowID, column string, identity ...Field) Binding {
 	return Binding{row: rowID, column: column, identity: identity}
 }
 
-// v1 is the associated data of the first format, for reading its values.
+// bound reports whether b has identity fields, which only format v2 binds.
+func (b Binding) bound() bool { return len(b.identity) > 0 }
+
+// v1 is the associated data of format v1.
 func (b Binding) v1() []byte { return []byte("tokenwarden:" + b.row + ":" + b.column) }
 
 // v2 is the associated data of Seal's format: every part length-prefixed,
@@ -207,9 +214,9 @@ func (b Binding) changed(stored string) []string {
 	return out
 }
 
-// Seal encrypts plaintext under the primary key, bound to b. A nil keyring
-// returns the plaintext, and so does an empty plaintext (nothing to
-// protect).
+// Seal encrypts plaintext under the primary key, bound to b: in format v2
+// if b has identity fields, else v1. A nil keyring returns the plaintext,
+// and so does an empty plaintext (nothing to protect).
 func (k *Keyring) Seal(plaintext string, b Binding) (string, error) {
 	if k == nil || plaintext == "" {
 		return plaintext, nil
@@ -219,8 +226,12 @@ func (k *Keyring) Seal(plaintext string, b Binding) (string, error) {
 	if _, err := rand.Read(nonce); err != nil {
 		return "", err
 	}
+	if !b.bound() {
+		sealed := aead.Seal(nonce, nonce, []byte(plaintext), b.v1())
+		return prefixV1 + k.primary + ":" + base64.RawStdEncoding.EncodeToString(sealed), nil
+	}
 	sealed := aead.Seal(nonce, nonce, []byte(plaintext), b.v2())
-	return Prefix + k.primary + ":" + b.hints() + ":" + base64.RawStdEncoding.EncodeToString(sealed), nil
+	return prefixV2 + k.primary + ":" + b.hints() + ":" + base64.RawStdEncoding.EncodeToString(sealed), nil
 }
 
 // sealed is a stored value taken apart.
@@ -232,9 +243,9 @@ type sealed struct {
 
 // parse splits a stored value; ok is false for plaintext.
 func parse(stored string) (s sealed, ok bool, err error) {
-	rest, isV1 := strings.CutPrefix(stored, PrefixV1)
+	rest, isV1 := strings.CutPrefix(stored, prefixV1)
 	if !isV1 {
-		if rest, ok = strings.CutPrefix(stored, Prefix); !ok {
+		if rest, ok = strings.CutPrefix(stored, prefixV2); !ok {
 			return s, false, nil
 		}
 		s.v2 = true
@@ -294,9 +305,10 @@ func KeyID(stored string) string {
 	return s.id
 }
 
-// Current reports whether a stored value is in Seal's format under the
-// primary key: `worker rekey` leaves such a value as it is.
-func (k *Keyring) Current(stored string) bool {
+// Current reports whether a stored value is sealed under the primary key
+// in the format Seal writes for b: `worker rekey` leaves such a value as it
+// is.
+func (k *Keyring) Current(stored string, b Binding) bool {
 	s, ok, err := parse(stored)
-	return ok && err == nil && s.v2 && s.id == k.Primary()
+	return ok && err == nil && s.v2 == b.bound() && s.id == k.Primary()
 }

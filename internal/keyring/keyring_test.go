@@ -25,7 +25,7 @@ func TestSealOpenRoundTripAndBinding(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !strings.HasPrefix(sealed, Prefix+"k1:") || strings.Contains(sealed, "SECRET") {
+	if !strings.HasPrefix(sealed, prefixV1+"k1:") || strings.Contains(sealed, "SECRET") {
 		t.Fatalf("sealed value %q", sealed)
 	}
 	if again, _ := k.Seal("rt-SECRET", AAD("row-1", "refresh_token")); again == sealed {
@@ -65,7 +65,10 @@ func TestIdentityBinding(t *testing.T) {
 		t.Fatalf("a bound value opened without its identity: %v", err)
 	}
 	// Relabelled as the unbound format, it does not open either.
-	downgraded := PrefixV1 + "k1:" + sealed[strings.LastIndex(sealed, ":")+1:]
+	if !strings.HasPrefix(sealed, prefixV2+"k1:") {
+		t.Fatalf("a bound value sealed as %.12s...", sealed)
+	}
+	downgraded := prefixV1 + "k1:" + sealed[strings.LastIndex(sealed, ":")+1:]
 	if _, err := k.Open(downgraded, AAD("row-1", "client_secret", moved...)); !errors.Is(err, ErrMismatch) {
 		t.Fatalf("a bound value relabelled v1 opened: %v", err)
 	}
@@ -84,12 +87,19 @@ func TestV1ValuesOpen(t *testing.T) {
 	if err != nil || got != "rt-v1-SECRET" {
 		t.Fatalf("v1 value: %q %v", got, err)
 	}
-	if KeyID(v1) != "old" || k.Current(v1) {
-		t.Fatalf("KeyID %q, Current %v", KeyID(v1), k.Current(v1))
+	bound := AAD("0190f1b2-7c3e-7000-8000-000000000001", "refresh_token", ident...)
+	if KeyID(v1) != "old" || k.Current(v1, bound) {
+		t.Fatalf("KeyID %q, Current %v", KeyID(v1), k.Current(v1, bound))
 	}
-	resealed, _ := k.Seal(got, AAD("r", "c"))
-	if !k.Current(resealed) || KeyID(resealed) != "old" {
+	resealed, _ := k.Seal(got, bound)
+	if !k.Current(resealed, bound) || KeyID(resealed) != "old" {
 		t.Fatalf("resealed %q is not current", resealed)
+	}
+	// A value bound to its row and column only is still written as v1,
+	// which consumers of the first release read.
+	unbound, _ := k.Seal("at-SECRET", AAD("r", "access_token"))
+	if !strings.HasPrefix(unbound, prefixV1+"old:") || !k.Current(unbound, AAD("r", "access_token")) {
+		t.Fatalf("an unbound value sealed as %.12s...", unbound)
 	}
 }
 

@@ -42,7 +42,7 @@ func (r *ImportRow) hasTokens() bool { return r.AccessToken != nil || r.RefreshT
 // elsewhere, where the same change made with SQL leaves secrets that no
 // longer open.
 func (s *Store) Import(ctx context.Context, rows []ImportRow) error {
-	if err := s.checkKeys(ctx); err != nil {
+	if err := s.recordKey(ctx); err != nil {
 		return err
 	}
 	return s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {

@@ -252,10 +252,11 @@ func (s *Store) CheckKeys(ctx context.Context) error {
 // bytes (a typo, another environment's key): sealing with it would write
 // values no other worker opens, and opening with it would fail every row,
 // which the worker would take for rows changed behind its back. It
-// compares each key's check value with the one recorded, and records the
-// primary key with its own before this process first seals with it. It
-// runs once per Store, before anything is claimed, imported, stored or
-// rekeyed; a key the table does not record is new and passes.
+// compares each key's check value with the one recorded, and writes
+// nothing but the check value of a key that has none yet and proves right
+// (trustOnFirstUse). It runs once per Store, before anything is read with
+// secrets opened, claimed, imported, stored or rekeyed; a key the table
+// does not record is new and passes.
 func (s *Store) checkKeys(ctx context.Context) error {
 	if !s.keys.Enabled() || s.keysChecked == nil || s.keysChecked.Load() {
 		return nil
@@ -264,19 +265,29 @@ func (s *Store) checkKeys(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	primaryRecorded := false
 	for _, k := range keys {
-		primaryRecorded = primaryRecorded || k.ID == s.keys.Primary()
 		if err := s.checkKey(ctx, k); err != nil {
 			return err
 		}
 	}
-	if !primaryRecorded {
-		if err := s.recordPrimary(ctx); err != nil {
-			return err
-		}
-	}
 	s.keysChecked.Store(true)
+	return nil
+}
+
+// recordKey checks the keys, then records the primary key with its check
+// value before this process first seals with it, so that start-up can
+// check the configured keys without reading every row.
+func (s *Store) recordKey(ctx context.Context) error {
+	if err := s.checkKeys(ctx); err != nil {
+		return err
+	}
+	if !s.keys.Enabled() || s.recorded == nil || s.recorded.Load() {
+		return nil
+	}
+	if err := s.recordPrimary(ctx); err != nil {
+		return err
+	}
+	s.recorded.Store(true)
 	return nil
 }
 
@@ -298,9 +309,11 @@ func wrongBytes(id string) error {
 	return fmt.Errorf("encryption key %q has different bytes from the key recorded under that id (its check value differs): fix TOKENS_ENCRYPTION_KEYS", id)
 }
 
-// recordPrimary records the primary key with its check value. Two
-// processes may record the same new id at once: the second's insert does
-// nothing, and the read after it tells whether their bytes agree.
+// recordPrimary records the primary key with its check value. Another
+// process may have recorded the id since checkKeys (a new key rolled out
+// to several workers, or a worker of an earlier release, which records no
+// check value): its insert then does nothing, and the recorded key is
+// checked again.
 func (s *Store) recordPrimary(ctx context.Context) error {
 	id := s.keys.Primary()
 	check, _ := s.keys.CheckValue(id)
@@ -312,8 +325,8 @@ func (s *Store) recordPrimary(ctx context.Context) error {
 		return err
 	}
 	for _, k := range keys {
-		if k.ID == id && (k.Check == nil || *k.Check != check) {
-			return wrongBytes(id)
+		if k.ID == id {
+			return s.checkKey(ctx, k)
 		}
 	}
 	return nil
@@ -403,7 +416,8 @@ func (e *UnreadableError) Error() string {
 }
 
 // Rekey seals every secret in the table under the keyring's primary key in
-// the current format, bound to its row's identity, plaintext included, a
+// the format Seal writes for it (bound to the row's identity, but for the
+// access token), plaintext included, a
 // batch of rows per transaction. Every value is opened, so every row that
 // cannot be is found: without skip, the rows that can are rewritten and an
 // *UnreadableError names the others; with skip, those are marked
@@ -414,7 +428,7 @@ func (s *Store) Rekey(ctx context.Context, skip bool) (RekeyResult, error) {
 	if !s.keys.Enabled() {
 		return res, fmt.Errorf("rekey needs TOKENS_ENCRYPTION_KEYS")
 	}
-	if err := s.checkKeys(ctx); err != nil {
+	if err := s.recordKey(ctx); err != nil {
 		return res, err
 	}
 	skipped := []string{}
@@ -527,8 +541,8 @@ func (s *Store) reseal(r *rekeyRow) (bool, error) {
 		if *c.p == nil || **c.p == "" {
 			continue
 		}
-		stored := string(**c.p)
-		plain, err := s.keys.Open(stored, binding(r.ID, ident, c.col))
+		stored, b := string(**c.p), binding(r.ID, ident, c.col)
+		plain, err := s.keys.Open(stored, b)
 		if err != nil {
 			return false, fmt.Errorf("%s: %w", c.col, err)
 		}
@@ -538,7 +552,7 @@ func (s *Store) reseal(r *rekeyRow) (bool, error) {
 			r.AccessTokenSHA256 = hashOf(&plain)
 			changed = true
 		}
-		if s.keys.Current(stored) {
+		if s.keys.Current(stored, b) {
 			continue
 		}
 		sealed, err := s.seal(r.ID, ident, c.col, plain)

@@ -83,8 +83,10 @@ type Store struct {
 	db   *gorm.DB
 	keys *keyring.Keyring
 	// keysChecked is set once keys has been checked against
-	// oauth_token_keys and its primary key recorded there (checkKeys).
+	// oauth_token_keys (checkKeys).
 	keysChecked *atomic.Bool
+	// recorded is set once the primary key is in oauth_token_keys.
+	recorded *atomic.Bool
 }
 
 // WithKeyring returns a Store on the same pool that seals secrets on write
@@ -93,6 +95,7 @@ func (s *Store) WithKeyring(k *keyring.Keyring) *Store {
 	c := *s
 	c.keys = k
 	c.keysChecked = new(atomic.Bool)
+	c.recorded = new(atomic.Bool)
 	return &c
 }
 
@@ -272,7 +275,7 @@ type Stored struct {
 // returns the rows it wrote. A row missing from the result was fenced off:
 // its claim was taken over or cancelled since.
 func (s *Store) StoreSuccesses(ctx context.Context, batch []Success) ([]Stored, error) {
-	if err := s.checkKeys(ctx); err != nil {
+	if err := s.recordKey(ctx); err != nil {
 		return nil, err
 	}
 	sealed, err := s.sealSuccesses(ctx, batch)
@@ -339,7 +342,7 @@ func (s *Store) sealFailures(ctx context.Context, batch []Failure) ([]Failure, e
 	if !s.keys.Enabled() || !slices.ContainsFunc(batch, func(f Failure) bool { return f.RefreshToken != "" }) {
 		return batch, nil
 	}
-	if err := s.checkKeys(ctx); err != nil {
+	if err := s.recordKey(ctx); err != nil {
 		return nil, err
 	}
 	var missing []uuid.UUID

@@ -2,6 +2,7 @@ package tokens
 
 import (
 	"context"
+	"strings"
 	"testing"
 	"time"
 
@@ -18,11 +19,12 @@ const (
 	sealedV1    = "twenc:v1:old:0/p5lYQRAHD6d+3OLOJtifWX3Fo9miR9TTB1BnfCSOIaRUXGi6wXgQ"
 )
 
-// A consumer reads access tokens sealed in both formats: twenc:v1, left by
-// the previous release, and twenc:v2, which binds refresh tokens and
-// client secrets to the connection's identity; the access token is bound
-// only to what a consumer reads (its row and column), so the consumer
-// opens it without the columns it may not read.
+// A consumer reads the access tokens of rows written by either release:
+// one sealed by the previous release, and one sealed by this one, whose
+// refresh token and client secret are bound to the connection's identity
+// (twenc:v2) while its access token is bound only to what a consumer reads,
+// its row and column, in the format the previous release's consumers read
+// too (twenc:v1).
 func TestConsumerReadsBothSealedFormats(t *testing.T) {
 	t.Parallel()
 	dsn := pgtest.New(t)
@@ -46,9 +48,10 @@ func TestConsumerReadsBothSealedFormats(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var stored string
-	if err := plain.DB().Raw(`SELECT access_token FROM oauth_tokens WHERE name = 'v2'`).Row().Scan(&stored); err != nil || keyring.KeyID(stored) != "old" || stored[:len(keyring.Prefix)] != keyring.Prefix {
-		t.Fatalf("v2 row's access token stored as %.14s... (%v)", stored, err)
+	var at, rt string
+	if err := plain.DB().Raw(`SELECT access_token, refresh_token FROM oauth_tokens WHERE name = 'v2'`).Row().Scan(&at, &rt); err != nil ||
+		!strings.HasPrefix(at, "twenc:v1:old:") || !strings.HasPrefix(rt, "twenc:v2:old:") {
+		t.Fatalf("stored as %.14s... and %.14s... (%v)", at, rt, err)
 	}
 
 	c, err := Open(ctx, dsn, &Options{EncryptionKeys: sealedV1Key, PollInterval: time.Hour, WaitTimeout: time.Minute, Logger: quiet()})
