@@ -247,9 +247,12 @@ func (a *app) refresh(ctx context.Context, args []string) error {
 		return err
 	}
 	defer e.close()
-	// Read the row with its secrets opened before claiming it: without
-	// the keys it needs, the claim would fail and record a failure and a
-	// backoff for a row that is fine.
+	// Check the keys, and read the row with its secrets opened, before
+	// claiming it: without the keys it needs, the claim would fail and
+	// record a failure and a backoff for a row that is fine.
+	if err := e.store.CheckKeys(ctx); err != nil {
+		return fmt.Errorf("refresh %s: nothing done: %w", name, err)
+	}
 	if _, err := e.store.Get(ctx, name); err != nil {
 		return fmt.Errorf("refresh %s: nothing done: %w", name, err)
 	}
