@@ -36,6 +36,10 @@ GRANT SELECT, INSERT, UPDATE ON api_keys TO tokenwarden_worker;
 -- schema.sql is the worker's without a change here.
 GRANT SELECT, INSERT, UPDATE, DELETE ON oauth_token_keys TO tokenwarden_worker;
 
+-- Column by column on purpose, unlike the worker's grants: the consumer may
+-- not read refresh_token or client_secret. A column consumer_get.sql comes to
+-- read must be added here (TestLeastPrivilegeRolesWithEncryption fails
+-- until it is).
 REVOKE ALL ON oauth_tokens FROM tokenwarden_consumer;
 GRANT SELECT (id, name, provider, access_token, access_token_expires, updating, updating_until,
               status, last_error, version, json_data, has_refresh_token)
