@@ -24,7 +24,7 @@ help: ## List targets
 build: ## Build all commands into bin/
 	$(GO) build -trimpath -o bin/ ./cmd/...
 
-test: ## go vet + go test -race (starts the local PostgreSQL unless DATABASE_URL is set)
+test: ## go vet + go test -race (starts the local PostgreSQL unless DATABASE_URL is set, and stops it after)
 	@$(WITH_DB) bash -c 'set -euo pipefail; \
 	echo "DATABASE_URL=$$DATABASE_URL" >&2; \
 	echo "+ $(GO) vet ./..." >&2; \
@@ -32,7 +32,7 @@ test: ## go vet + go test -race (starts the local PostgreSQL unless DATABASE_URL
 	echo "+ $(GO) test -race -count=1 ./..." >&2; \
 	$(GO) test -race -count=1 ./...'
 
-run: ## Run the service locally (scripts/dev-run.sh); stop it with Ctrl-C, SIGINT or SIGTERM
+run: ## Run the service locally (scripts/dev-run.sh); Ctrl-C or SIGTERM stops it
 	@bash scripts/dev-run.sh
 
 check-deploy: ## Build with the Dockerfile's flags and parse the compose, Kubernetes and Grafana files
