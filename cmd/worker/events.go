@@ -30,18 +30,21 @@ func (a *app) events(ctx context.Context, args []string) error {
 		return err
 	}
 	defer e.close()
-	// Looked up without its secrets: events never show one, so they need
-	// no key.
-	found, err := e.store.Describe(ctx, []string{name})
-	if err != nil {
-		return err
-	}
-	if found[name] == nil {
-		return fmt.Errorf("%w: %s", store.ErrNotFound, name)
-	}
 	evs, err := e.store.Events(ctx, name, *limit)
 	if err != nil {
 		return err
+	}
+	// Events outlive a deleted connection, so they are shown whether or
+	// not the row exists; only a name with neither is an error. Looked up
+	// without its secrets: events never show one, so they need no key.
+	if len(evs) == 0 {
+		found, err := e.store.Describe(ctx, []string{name})
+		if err != nil {
+			return err
+		}
+		if found[name] == nil {
+			return fmt.Errorf("%w: %s", store.ErrNotFound, name)
+		}
 	}
 	if *asJSON {
 		enc := json.NewEncoder(a.stdout)

@@ -152,6 +152,10 @@ func TestDeleteNeedsConfirmation(t *testing.T) {
 	if err := c.QueryRow(t.Context(), `SELECT count(*) FROM oauth_token_events WHERE name = 'x'`).Scan(&events); err != nil || events != 1 {
 		t.Fatalf("x's events after delete: %d, %v; want the one refresh", events, err)
 	}
+	// They are the record of why it was deleted: `worker events` shows them.
+	if r := mustRun(t, env, "", "events", "x"); !strings.Contains(r.stdout, "success") {
+		t.Fatalf("events of the deleted connection: %s", r)
+	}
 }
 
 // Unknown names and wrong command lines: one line, nothing changed.
