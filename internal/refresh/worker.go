@@ -264,6 +264,16 @@ func (w *Worker) sendBy(sent time.Time) time.Time {
 	return sent.Add(w.cfg.Lease - w.cfg.HTTPTimeout)
 }
 
+// pastDue is how far now is past sendBy, by whichever of the two clocks
+// says more. The monotonic clock is immune to wall-clock steps, but on Linux
+// it stands still while the machine is suspended, and a frozen VM may resume
+// with only its wall clock moved on; either says the lease may be gone. A
+// wall clock stepped forward costs at most a claim dropped early, which
+// another pass takes again; sending late could cost the connection.
+func pastDue(sendBy, now time.Time) time.Duration {
+	return max(now.Sub(sendBy), now.Round(0).Sub(sendBy.Round(0)))
+}
+
 // outcome is one attempted (or abandoned) claim.
 type outcome struct {
 	claim   store.Claimed
@@ -353,7 +363,7 @@ func (w *Worker) attempt(ctx context.Context, j job) outcome {
 	if ctx.Err() != nil {
 		return outcome{claim: c, skipped: true}
 	}
-	if late := time.Since(j.sendBy); late >= 0 {
+	if late := pastDue(j.sendBy, time.Now()); late >= 0 {
 		w.log.Warn("claim too close to its lease end to send the refresh; dropped unsent (was the process paused?)",
 			"name", c.Name, "late_by", late.Round(time.Millisecond))
 		return outcome{claim: c, skipped: true, expired: true}
