@@ -152,6 +152,11 @@ func TestEchoedRequestLeaksNoSecret(t *testing.T) {
 					if err == nil {
 						t.Fatal("an error answer was taken as success")
 					}
+					if cause := errors.Unwrap(err); cause != nil {
+						if leak := testutil.Leaked(fmt.Sprintf("%+v", cause), forms); leak != "" {
+							t.Fatalf("the error's cause repeats %q of a secret", leak)
+						}
+					}
 					if leak := testutil.Leaked(err.Error(), forms); leak != "" {
 						t.Fatalf("the error repeats %q of a secret: %s", leak, err)
 					}

@@ -239,7 +239,11 @@ func fromOAuth2(err error, tmpl *Template, red redactor) *Error {
 			status = re.Response.StatusCode
 			header = re.Response.Header
 		}
-		return classify(tmpl, status, re.ErrorCode, re.ErrorDescription, re.Body, header, err, red)
+		// The cause is not kept: RetrieveError's own text quotes the
+		// answer unscrubbed, so a provider echoing the request would put
+		// our secrets in anything that printed it. What the answer says
+		// is in the Error already, scrubbed.
+		return classify(tmpl, status, re.ErrorCode, re.ErrorDescription, re.Body, header, nil, red)
 	}
 	// Transport failures, timeouts and unparseable or incomplete 200s: all
 	// worth retrying later.
