@@ -255,3 +255,19 @@ func rawColumn(t *testing.T, e *env, name, col string) string {
 	}
 	return v
 }
+
+// An answer the database refuses (here a constraint standing for any data
+// error) is lost, but not the rotated refresh token in it.
+func TestRotatedRefreshTokenSurvivesARefusedStore(t *testing.T) {
+	t.Parallel()
+	e := setup(t, mockprovider.Options{})
+	e.exec(t, "ALTER TABLE oauth_tokens ADD CONSTRAINT no_poison CHECK (access_token IS DISTINCT FROM 'at-poison')")
+	url, _ := answering(t, `{"access_token":"at-poison","refresh_token":"rt-rotated","expires_in":3600}`)
+	importAt(t, e, url+"/token", "a")
+	boundedPass(t, e.worker(refresh.Config{}))
+	r := e.row(t, "a")
+	if r.RefreshToken.Reveal() != "rt-rotated" || r.FailureCount != 1 || r.AccessToken.Reveal() != "at-old" {
+		t.Fatalf("refresh token rotated=%v, failures %d: want the rotated token stored with a failure",
+			r.RefreshToken.Reveal() == "rt-rotated", r.FailureCount)
+	}
+}

@@ -197,7 +197,10 @@ func (w *Worker) flushPoisoned(ctx context.Context, b *batch, cause error) Stats
 		w.log.Error("a refresh result could not be stored", "name", o.claim.Name, "err", cause)
 		return Stats{}
 	}
-	w.log.Error("the database refused a provider's answer; it is lost", "name", o.claim.Name, "err", cause)
+	// The answer is lost, but not a rotated refresh token in it: the
+	// provider has retired the one the row holds.
+	w.log.Error("the database refused a provider's answer; storing only its refresh token", "name", o.claim.Name, "err", cause)
+	o.rotated = o.res.RefreshToken
 	o.err, o.res = fmt.Errorf("the provider's answer could not be stored: %v", cause), nil
 	single := &batch{}
 	single.add(o)

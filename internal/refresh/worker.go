@@ -282,6 +282,9 @@ type outcome struct {
 	skipped bool // never attempted: the worker is stopping, or expired
 	expired bool // never attempted: the claim had too little lease left
 	took    time.Duration
+	// rotated is the refresh token of an answer the database refused to
+	// store whole: it goes in with the failure instead (flushPoisoned).
+	rotated string
 }
 
 // Pass claims and refreshes due rows until none is left. When ctx ends it
@@ -412,6 +415,10 @@ func failureOf(o outcome) store.Failure {
 			f.Delay = min(f.Delay, pe.RetryWithin)
 		}
 	} else {
+		f.RefreshToken = o.rotated
+		if f.RefreshToken != "" {
+			f.Identity = store.IdentityOf(&c.OAuthToken)
+		}
 		// Secrets that do not open in their row under checked keys: the
 		// row was changed behind the worker's back. Nothing was sent, and
 		// retrying cannot help.
