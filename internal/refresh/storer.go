@@ -115,7 +115,9 @@ func (w *Worker) flush(ctx context.Context, b *batch, more <-chan outcome) Stats
 	var deadline time.Time
 	backoff := 50 * time.Millisecond
 	for attempt := 1; ; attempt++ {
-		stats, err := w.write(sctx, b)
+		wctx, cancel := context.WithTimeout(sctx, w.cfg.StoreTimeout)
+		stats, err := w.write(wctx, b)
+		cancel()
 		if err == nil {
 			w.unspool(disk.files...)
 			return stats

@@ -98,6 +98,13 @@ type Config struct {
 	// StopTimeout bounds how long a stopping worker keeps retrying to store
 	// results it already has; default Lease.
 	StopTimeout time.Duration
+	// StoreTimeout bounds one attempt to store a batch; default 10s. A
+	// database that hangs (a partition, a lock held elsewhere) must fail
+	// the attempt so that the batch is spooled; without a bound the
+	// answers would wait in memory for the kernel's TCP timeout. An
+	// attempt cut off after the database committed it is harmless: its
+	// retry finds the claims gone and is fenced.
+	StoreTimeout time.Duration
 }
 
 func (c Config) withDefaults() Config {
@@ -112,6 +119,7 @@ func (c Config) withDefaults() Config {
 	def(&c.HTTPTimeout, 30*time.Second)
 	def(&c.FlushInterval, 5*time.Millisecond)
 	def(&c.StopTimeout, c.Lease)
+	def(&c.StoreTimeout, 10*time.Second)
 	def(&c.ReauthWarning, 7*24*time.Hour)
 	def(&c.EventsRetention, 30*24*time.Hour)
 	if c.Concurrency <= 0 {
