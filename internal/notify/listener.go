@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/tokenwarden/tokenwarden/internal/backoff"
 )
 
 // Channels tokenwarden uses; see sql/schema.sql.
@@ -34,10 +36,9 @@ type Handler interface {
 }
 
 // Listen holds a LISTEN connection on channels until ctx ends, reconnecting
-// with backoff (up to maxBackoff) after any failure.
+// with backoff (up to 5 s) after any failure.
 func Listen(ctx context.Context, dsn string, channels []string, h Handler, log *slog.Logger) {
-	const minBackoff, maxBackoff = 100 * time.Millisecond, 5 * time.Second
-	backoff := minBackoff
+	wait := backoff.Backoff{Policy: backoff.Policy{Base: 100 * time.Millisecond, Max: 5 * time.Second}}
 	for ctx.Err() == nil {
 		connected, err := listenOnce(ctx, dsn, channels, h)
 		if ctx.Err() != nil {
@@ -45,15 +46,17 @@ func Listen(ctx context.Context, dsn string, channels []string, h Handler, log *
 		}
 		if connected {
 			h.Disconnected()
-			backoff = minBackoff
+			wait.Reset()
 		}
-		log.Warn("notification connection lost; retrying", "err", err, "retry_in", backoff)
+		d := wait.Next()
+		log.Warn("notification connection lost; retrying", "err", err, "retry_in", d)
+		t := time.NewTimer(d)
 		select {
 		case <-ctx.Done():
+			t.Stop()
 			return
-		case <-time.After(backoff):
+		case <-t.C:
 		}
-		backoff = min(backoff*2, maxBackoff)
 	}
 }
 

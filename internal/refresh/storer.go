@@ -9,6 +9,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/tokenwarden/tokenwarden/internal/backoff"
 	"github.com/tokenwarden/tokenwarden/internal/provider"
 	"github.com/tokenwarden/tokenwarden/internal/spool"
 	"github.com/tokenwarden/tokenwarden/internal/store"
@@ -113,7 +114,7 @@ func (w *Worker) flush(ctx context.Context, b *batch, more <-chan outcome) Stats
 	sctx := context.WithoutCancel(ctx)
 	var disk spooled
 	var deadline time.Time
-	backoff := 50 * time.Millisecond
+	wait := backoff.Backoff{Policy: backoff.Policy{Base: 50 * time.Millisecond, Max: 5 * time.Second}}
 	for attempt := 1; ; attempt++ {
 		wctx, cancel := context.WithTimeout(sctx, w.cfg.StoreTimeout)
 		stats, err := w.write(wctx, b)
@@ -144,9 +145,9 @@ func (w *Worker) flush(ctx context.Context, b *batch, more <-chan outcome) Stats
 			}
 		}
 		w.cfg.Observer.StoreRetried()
-		w.log.Warn("storing refresh results failed; retrying", "count", b.len(), "attempt", attempt, "err", err, "retry_in", backoff)
-		more = w.awaitRetry(b, more, backoff, &disk)
-		backoff = min(backoff*2, 5*time.Second)
+		d := wait.Next()
+		w.log.Warn("storing refresh results failed; retrying", "count", b.len(), "attempt", attempt, "err", err, "retry_in", d)
+		more = w.awaitRetry(b, more, d, &disk)
 	}
 }
 

@@ -5,11 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math/rand/v2"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/tokenwarden/tokenwarden/internal/backoff"
 	"github.com/tokenwarden/tokenwarden/internal/notify"
 	"github.com/tokenwarden/tokenwarden/internal/provider"
 	"github.com/tokenwarden/tokenwarden/internal/spool"
@@ -194,7 +194,9 @@ func (w *Worker) Run(ctx context.Context, dsn string) error {
 		defer stop()
 		go notify.Listen(lctx, dsn, []string{notify.RefreshChannel}, wakeHandler{w}, w.log)
 	}
-	errBackoff := time.Second
+	// A pass fails when the database does: retry it soon, but do not
+	// hammer a database that is down.
+	errBackoff := backoff.Backoff{Policy: backoff.Policy{Base: time.Second, Max: 30 * time.Second}}
 	var pruned time.Time
 	for {
 		if time.Since(pruned) > time.Hour {
@@ -208,10 +210,10 @@ func (w *Worker) Run(ctx context.Context, dsn string) error {
 		w.passes.Add(1)
 		var wait time.Duration
 		if err != nil {
-			w.log.Error("refresh pass failed; retrying", "err", err, "retry_in", errBackoff)
-			wait, errBackoff = errBackoff, min(errBackoff*2, 30*time.Second)
+			wait = errBackoff.Next()
+			w.log.Error("refresh pass failed; retrying", "err", err, "retry_in", wait)
 		} else {
-			errBackoff = time.Second
+			errBackoff.Reset()
 			if stats.Claimed > 0 {
 				w.log.Info("pass done", "refreshed", stats.Refreshed, "failed", stats.Failed, "needs_reauth", stats.Reauth, "fenced", stats.Fenced, "expired", stats.Expired)
 			}
@@ -392,18 +394,11 @@ func (w *Worker) attempt(ctx context.Context, j job) outcome {
 }
 
 // retryDelay is the backoff after a transient failure: exponential in the
-// number of consecutive failures, with jitter so that connections that failed
-// together do not retry together, and never sooner than the provider's
-// Retry-After.
+// number of consecutive failures, and never sooner than the provider's
+// Retry-After (up to an hour).
 func retryDelay(failures int, retryAfter time.Duration) time.Duration {
-	const base, ceiling = 10 * time.Second, 10 * time.Minute
-	d := base
-	for i := 1; i < failures && d < ceiling; i++ {
-		d *= 2
-	}
-	d = min(d, ceiling)
-	d = d/2 + rand.N(d/2+1)
-	return max(d, min(retryAfter, time.Hour))
+	p := backoff.Policy{Base: 10 * time.Second, Max: 10 * time.Minute}
+	return p.After(failures, retryAfter, time.Hour)
 }
 
 // failureOf turns a refresh error into the row's failure record.

@@ -28,6 +28,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/tokenwarden/tokenwarden/internal/backoff"
 	"github.com/tokenwarden/tokenwarden/internal/config"
 	"github.com/tokenwarden/tokenwarden/internal/refresh"
 )
@@ -60,7 +61,7 @@ type Event struct {
 type Options struct {
 	QueueSize   int           // events held while the endpoint is slow; default 1000
 	MaxAttempts int           // deliveries tried per event; default 5
-	Backoff     time.Duration // wait before the 2nd attempt, doubling; default 1s
+	Backoff     time.Duration // wait before the 2nd attempt, doubling, less jitter; default 1s
 	MaxBackoff  time.Duration // longest wait between attempts; default 1m
 	Timeout     time.Duration // bound on one request; default 10s
 	Client      *http.Client  // default: one that does not follow redirects
@@ -204,7 +205,7 @@ func (n *Notifier) deliver(e Event) {
 		return
 	}
 	sig := Sign(n.secret, body)
-	delay := n.opts.Backoff
+	wait := backoff.Policy{Base: n.opts.Backoff, Max: n.opts.MaxBackoff}
 	for attempt := 1; ; attempt++ {
 		status, err := n.post(body, sig)
 		if err == nil && status >= 200 && status < 300 {
@@ -221,6 +222,7 @@ func (n *Notifier) deliver(e Event) {
 			n.opts.Logger.Warn("webhook not delivered", "event", e.Event, "name", e.Name, "attempts", attempt, why)
 			return
 		}
+		delay := wait.Delay(attempt)
 		n.opts.Logger.Debug("webhook delivery failed; retrying", "event", e.Event, "name", e.Name,
 			"attempt", attempt, "retry_in", delay, why)
 		t := time.NewTimer(delay)
@@ -229,7 +231,6 @@ func (n *Notifier) deliver(e Event) {
 		case <-n.stop.Done():
 			t.Stop()
 		}
-		delay = min(2*delay, n.opts.MaxBackoff)
 	}
 }
 
