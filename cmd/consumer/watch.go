@@ -4,11 +4,10 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"os"
-	"path/filepath"
 	"strings"
 	"time"
 
+	"github.com/tokenwarden/tokenwarden/internal/atomicfile"
 	"github.com/tokenwarden/tokenwarden/internal/cli"
 	"github.com/tokenwarden/tokenwarden/pkg/tokens"
 )
@@ -124,7 +123,7 @@ func (m *mirror) update(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		if err := writeAtomic(m.o.Path, data); err != nil {
+		if err := atomicfile.Write(m.o.Path, data, 0o600); err != nil {
 			return err
 		}
 		m.cur, m.reported = tok, ""
@@ -223,48 +222,4 @@ func envQuote(v string) string {
 	}
 	r := strings.NewReplacer(`\`, `\\`, `"`, `\"`, "$", `\$`, "`", "\\`")
 	return `"` + r.Replace(v) + `"`
-}
-
-// writeAtomic replaces path with data: a temporary file in the same
-// directory, mode 0600, synced, then renamed over path, so a reader sees the
-// old file or the new one, never a part.
-func writeAtomic(path string, data []byte) (err error) {
-	dir, base := filepath.Split(path)
-	if dir == "" {
-		dir = "."
-	}
-	f, err := os.CreateTemp(dir, "."+base+".tmp-*")
-	if err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	tmp := f.Name()
-	defer func() {
-		if err != nil {
-			f.Close()
-			os.Remove(tmp)
-			err = fmt.Errorf("write %s: %w", path, err)
-		}
-	}()
-	if err = f.Chmod(0o600); err != nil {
-		return err
-	}
-	if _, err = f.Write(data); err != nil {
-		return err
-	}
-	if err = f.Sync(); err != nil {
-		return err
-	}
-	if err = f.Close(); err != nil {
-		return err
-	}
-	if err = os.Rename(tmp, path); err != nil {
-		return err
-	}
-	// Make the rename itself durable; not every platform can sync a
-	// directory, and the file is in place either way.
-	if d, derr := os.Open(dir); derr == nil {
-		_ = d.Sync()
-		d.Close()
-	}
-	return nil
 }

@@ -5,8 +5,9 @@
 // as soon as a store fails, removes it once a store succeeds, and replays
 // the spool on start before claiming anything.
 //
-// Each batch is one file, written to a temporary name, fsynced, renamed and
-// the directory fsynced, so a crash leaves either the whole file or none.
+// Each batch is one file, written with atomicfile (a temporary name,
+// fsynced, renamed, the directory fsynced), so a crash leaves either the
+// whole file or none.
 // Tokens in it are sealed with the table's keyring and bound to their row
 // and column, like the table itself.
 //
@@ -29,6 +30,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/tokenwarden/tokenwarden/internal/atomicfile"
 	"github.com/tokenwarden/tokenwarden/internal/keyring"
 	"github.com/tokenwarden/tokenwarden/internal/store"
 )
@@ -78,16 +80,7 @@ func (s *Spool) Write(b Batch) (string, error) {
 	}
 	name := fmt.Sprintf("%020d-%s%s", time.Now().UnixNano(), randomHex(), suffix)
 	final := filepath.Join(s.dir, name)
-	tmp := final + ".tmp"
-	if err := writeSynced(tmp, data); err != nil {
-		os.Remove(tmp)
-		return "", fmt.Errorf("spool: %w", err)
-	}
-	if err := os.Rename(tmp, final); err != nil {
-		os.Remove(tmp)
-		return "", fmt.Errorf("spool: %w", err)
-	}
-	if err := syncDir(s.dir); err != nil {
+	if err := atomicfile.Write(final, data, 0o600); err != nil {
 		return "", fmt.Errorf("spool: %w", err)
 	}
 	return final, nil
@@ -98,7 +91,7 @@ func (s *Spool) Remove(path string) error {
 	if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return fmt.Errorf("spool: %w", err)
 	}
-	return syncDir(s.dir)
+	return atomicfile.SyncDir(s.dir)
 }
 
 // Unreadable is a batch file Pending could not read.
@@ -223,7 +216,7 @@ func (s *Spool) quarantine(name string) (string, error) {
 		return from, fmt.Errorf("spool: cannot quarantine: %w", err)
 	}
 	s.quarantined.Add(1)
-	if err := errors.Join(syncDir(qdir), syncDir(s.dir)); err != nil {
+	if err := errors.Join(atomicfile.SyncDir(qdir), atomicfile.SyncDir(s.dir)); err != nil {
 		return to, fmt.Errorf("spool: quarantined, not synced: %w", err)
 	}
 	return to, nil
@@ -277,31 +270,6 @@ func (s *Spool) open(b *Batch) error {
 		}
 	}
 	return nil
-}
-
-func writeSynced(path string, data []byte) error {
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
-	if err != nil {
-		return err
-	}
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	return f.Close()
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
 }
 
 func randomHex() string {
