@@ -16,9 +16,23 @@ import (
 	"github.com/caarlos0/env/v11"
 )
 
-// Config is the worker's and the consumer CLI's configuration.
+// Consumer is the configuration the consumer CLI reads: the database and
+// how to read its tokens. The worker's Config holds it too, so that each
+// variable is declared once.
+type Consumer struct {
+	DatabaseURL string `env:"DATABASE_URL"`
+	// EncryptionKeys seal the table's secrets: "id:base64key[,...]", the
+	// first encrypts, all decrypt.
+	EncryptionKeys string `env:"TOKENS_ENCRYPTION_KEYS"`
+	// PollOnly runs without LISTEN/NOTIFY, for PgBouncer in transaction
+	// mode: the worker finds work only by polling (TOKENS_POLL_INTERVAL)
+	// and consumers re-read waiting rows every second.
+	PollOnly bool `env:"TOKENS_POLL_ONLY" envDefault:"false"`
+}
+
+// Config is the worker's configuration.
 type Config struct {
-	DatabaseURL     string        `env:"DATABASE_URL"`
+	Consumer
 	PollInterval    time.Duration `env:"TOKENS_POLL_INTERVAL" envDefault:"1m"`
 	RefreshBefore   time.Duration `env:"TOKENS_REFRESH_BEFORE" envDefault:"5m"`
 	Concurrency     int           `env:"TOKENS_CONCURRENCY" envDefault:"16"`
@@ -33,9 +47,6 @@ type Config struct {
 	// SpoolDir holds refresh results the database could not take before
 	// the worker stopped, replayed on the next start.
 	SpoolDir string `env:"TOKENS_SPOOL_DIR"`
-	// EncryptionKeys seal the table's secrets: "id:base64key[,...]", the
-	// first encrypts, all decrypt.
-	EncryptionKeys string `env:"TOKENS_ENCRYPTION_KEYS"`
 	// AllowInsecureHTTP permits http:// token endpoints beyond loopback.
 	AllowInsecureHTTP bool `env:"TOKENS_ALLOW_INSECURE_HTTP" envDefault:"false"`
 	// AllowedTokenHosts restricts token endpoints to these host patterns.
@@ -44,14 +55,13 @@ type Config struct {
 	// the token HTTP API, health, readiness and metrics, e.g. 127.0.0.1:8080.
 	// Empty: `worker run` serves no HTTP.
 	HTTPAddr string `env:"TOKENS_HTTP_ADDR"`
-	// PollOnly runs without LISTEN/NOTIFY, for PgBouncer in transaction
-	// mode: the worker finds work only by polling (TOKENS_POLL_INTERVAL)
-	// and consumers re-read waiting rows every second.
-	PollOnly bool `env:"TOKENS_POLL_ONLY" envDefault:"false"`
 	// WebhookURL receives needs_reauth and failing events, signed with
 	// WebhookSecret (HMAC-SHA256); empty sends none.
 	WebhookURL    string `env:"TOKENS_WEBHOOK_URL"`
 	WebhookSecret string `env:"TOKENS_WEBHOOK_SECRET"`
+	// ClientSecret is the client secret `worker authorize` stores, so that
+	// it need not be typed or appear in a process listing.
+	ClientSecret string `env:"TOKENS_CLIENT_SECRET"`
 }
 
 // List is a comma-separated variable, such as TOKENS_ALLOWED_TOKEN_HOSTS.
@@ -76,20 +86,59 @@ func (l *List) UnmarshalText(text []byte) error {
 	return nil
 }
 
-// Load reads the process environment; see LoadFrom.
-func Load() (*Config, error) { return LoadFrom(env.ToMap(os.Environ())) }
+// Environ returns the process environment as the map the loaders read.
+// Commands read it once, in main, and pass it down, so that tests run them
+// with an environment of their own.
+func Environ() map[string]string { return env.ToMap(os.Environ()) }
 
-// LoadFrom reads the variables in environ and validates the result. The
-// error is one line naming the variable at fault.
-func LoadFrom(environ map[string]string) (*Config, error) {
-	var c Config
+// Parse reads the variables T's fields name in their env tags from
+// environ, with their defaults, and checks nothing but their syntax. The
+// error is one line naming the variable at fault. Every command reads its
+// configuration through Parse (or LoadFrom, LoadConsumer), so that a
+// variable means the same everywhere: TOKENS_POLL_ONLY=1 is true for the
+// worker and the consumer alike.
+func Parse[T any](environ map[string]string) (*T, error) {
+	var c T
 	if err := env.ParseWithOptions(&c, env.Options{Environment: environ}); err != nil {
-		return nil, parseError(err)
+		return nil, parseError[T](err)
+	}
+	return &c, nil
+}
+
+// LoadFrom reads the worker's variables in environ and validates the
+// result. The error is one line naming the variable at fault.
+func LoadFrom(environ map[string]string) (*Config, error) {
+	c, err := Parse[Config](environ)
+	if err != nil {
+		return nil, err
 	}
 	if err := c.Validate(); err != nil {
 		return nil, err
 	}
-	return &c, nil
+	return c, nil
+}
+
+// LoadConsumer reads the consumer's variables in environ and validates
+// them.
+func LoadConsumer(environ map[string]string) (*Consumer, error) {
+	c, err := Parse[Consumer](environ)
+	if err != nil {
+		return nil, err
+	}
+	if err := CheckDatabaseURL(c.DatabaseURL); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// HTTPListenAddr returns TOKENS_HTTP_ADDR, which `worker serve` cannot do
+// without.
+func (c *Config) HTTPListenAddr() (string, error) {
+	addr := strings.TrimSpace(c.HTTPAddr)
+	if addr == "" {
+		return "", errors.New("TOKENS_HTTP_ADDR is not set (e.g. 127.0.0.1:8080)")
+	}
+	return addr, nil
 }
 
 // Validate checks the values' ranges and their relations.
@@ -166,10 +215,10 @@ func (c *Config) Level() (slog.Level, error) {
 
 // parseError names the variable whose value did not parse; the library's
 // message names the Go field instead.
-func parseError(err error) error {
+func parseError[T any](err error) error {
 	var pe env.ParseError
 	if errors.As(err, &pe) {
-		if f, ok := reflect.TypeOf(Config{}).FieldByName(pe.Name); ok {
+		if f, ok := reflect.TypeFor[T]().FieldByName(pe.Name); ok {
 			return fmt.Errorf("%s: %s", f.Tag.Get("env"), oneLine(pe.Err))
 		}
 	}

@@ -72,11 +72,56 @@ func TestListsAreTrimmed(t *testing.T) {
 // list-valued variable is a List, so it is trimmed like the others.
 func TestEveryListIsAList(t *testing.T) {
 	t.Parallel()
-	typ := reflect.TypeFor[Config]()
-	for i := range typ.NumField() {
-		f := typ.Field(i)
+	for _, f := range reflect.VisibleFields(reflect.TypeFor[Config]()) {
 		if f.Type.Kind() == reflect.Slice && f.Type != reflect.TypeFor[List]() {
 			t.Errorf("%s (%s) is a %s, not a config.List", f.Name, f.Tag.Get("env"), f.Type)
+		}
+	}
+}
+
+// TestConsumerReadsVariablesAsTheWorkerDoes: the consumer CLI used to read
+// TOKENS_POLL_ONLY as getenv(...) == "true", so "1" meant false to it and
+// true to the worker, and "yes" was silently false.
+func TestConsumerReadsVariablesAsTheWorkerDoes(t *testing.T) {
+	t.Parallel()
+	const dsn = "postgres://u:p@h:5432/db"
+	for _, v := range []string{"true", "1", "TRUE", "false", "0", ""} {
+		env := map[string]string{"DATABASE_URL": dsn, "TOKENS_POLL_ONLY": v}
+		w, werr := LoadFrom(env)
+		c, cerr := LoadConsumer(env)
+		if werr != nil || cerr != nil || w.PollOnly != c.PollOnly {
+			t.Errorf("TOKENS_POLL_ONLY=%q: worker %v (%v), consumer %v (%v)", v, w, werr, c, cerr)
+		}
+	}
+	env := map[string]string{"DATABASE_URL": dsn, "TOKENS_POLL_ONLY": "yes", "TOKENS_ENCRYPTION_KEYS": "k:x"}
+	for name, err := range map[string]error{"worker": second(LoadFrom(env)), "consumer": second(LoadConsumer(env))} {
+		if err == nil || !strings.HasPrefix(err.Error(), "TOKENS_POLL_ONLY: ") || strings.Contains(err.Error(), "\n") {
+			t.Errorf("%s: TOKENS_POLL_ONLY=yes: %v, want one line naming the variable", name, err)
+		}
+	}
+	for _, bad := range []string{"", "http://x/db"} {
+		if _, err := LoadConsumer(map[string]string{"DATABASE_URL": bad}); err == nil || !strings.Contains(err.Error(), "DATABASE_URL") {
+			t.Errorf("consumer with DATABASE_URL=%q: %v", bad, err)
+		}
+	}
+	// The consumer does not care about the worker's settings.
+	if _, err := LoadConsumer(map[string]string{"DATABASE_URL": dsn, "TOKENS_CONCURRENCY": "0"}); err != nil {
+		t.Errorf("consumer with a worker-only setting: %v", err)
+	}
+}
+
+func second[T any](_ T, err error) error { return err }
+
+func TestHTTPListenAddr(t *testing.T) {
+	t.Parallel()
+	for v, want := range map[string]string{"": "", "  ": "", " 127.0.0.1:8080 ": "127.0.0.1:8080"} {
+		c, err := LoadFrom(map[string]string{"DATABASE_URL": "postgres://u@h/db", "TOKENS_HTTP_ADDR": v})
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := c.HTTPListenAddr()
+		if got != want || (want == "") != (err != nil) {
+			t.Errorf("TOKENS_HTTP_ADDR=%q: %q, %v", v, got, err)
 		}
 	}
 }
