@@ -62,16 +62,33 @@ type Keyring struct {
 	checks  map[string]string
 }
 
+// Key is one encryption key: the id sealed values name, and its 32 bytes.
+type Key struct {
+	ID     string
+	Secret []byte
+}
+
 // Parse reads TOKENS_ENCRYPTION_KEYS. An empty string gives a nil keyring.
 func Parse(spec string) (*Keyring, error) {
+	keys, err := ParseKeys(spec)
+	if err != nil {
+		return nil, err
+	}
+	return New(keys)
+}
+
+// ParseKeys reads TOKENS_ENCRYPTION_KEYS, "id:base64key[,id:base64key...]",
+// into its keys in order. An empty string gives none.
+func ParseKeys(spec string) ([]Key, error) {
 	spec = strings.TrimSpace(spec)
 	if spec == "" {
 		return nil, nil
 	}
-	k := &Keyring{aeads: map[string]cipher.AEAD{}, checks: map[string]string{}}
+	var keys []Key
+	seen := map[string]bool{}
 	for i, part := range strings.Split(spec, ",") {
 		id, b64, ok := strings.Cut(strings.TrimSpace(part), ":")
-		if !ok || id == "" || strings.ContainsAny(id, ": ") {
+		if !ok || !validID(id) {
 			return nil, fmt.Errorf("TOKENS_ENCRYPTION_KEYS entry %d: want id:base64key", i+1)
 		}
 		raw, err := base64.StdEncoding.DecodeString(b64)
@@ -81,16 +98,40 @@ func Parse(spec string) (*Keyring, error) {
 		if err != nil || len(raw) != 32 {
 			return nil, fmt.Errorf("TOKENS_ENCRYPTION_KEYS key %q: want 32 bytes, base64-encoded (openssl rand -base64 32)", id)
 		}
-		if _, dup := k.aeads[id]; dup {
+		if seen[id] {
 			return nil, fmt.Errorf("TOKENS_ENCRYPTION_KEYS: key id %q appears twice", id)
 		}
-		block, _ := aes.NewCipher(raw)
-		aead, _ := cipher.NewGCM(block)
-		k.aeads[id] = aead
-		k.checks[id] = checkValue(raw)
-		if i == 0 {
-			k.primary = id
+		seen[id] = true
+		keys = append(keys, Key{ID: id, Secret: raw})
+	}
+	return keys, nil
+}
+
+// validID reports whether id can name a key in a sealed value, where ':'
+// ends it.
+func validID(id string) bool { return id != "" && !strings.ContainsAny(id, ": ") }
+
+// New returns the keyring of keys: the first seals, every one opens. No
+// keys give a nil keyring.
+func New(keys []Key) (*Keyring, error) {
+	if len(keys) == 0 {
+		return nil, nil
+	}
+	k := &Keyring{aeads: map[string]cipher.AEAD{}, checks: map[string]string{}, primary: keys[0].ID}
+	for _, key := range keys {
+		switch {
+		case !validID(key.ID):
+			return nil, fmt.Errorf("encryption key id %q: want a non-empty id without ':' or spaces", key.ID)
+		case len(key.Secret) != 32:
+			return nil, fmt.Errorf("encryption key %q: want 32 bytes, got %d", key.ID, len(key.Secret))
 		}
+		if _, dup := k.aeads[key.ID]; dup {
+			return nil, fmt.Errorf("encryption key id %q appears twice", key.ID)
+		}
+		block, _ := aes.NewCipher(key.Secret)
+		aead, _ := cipher.NewGCM(block)
+		k.aeads[key.ID] = aead
+		k.checks[key.ID] = checkValue(key.Secret)
 	}
 	return k, nil
 }
