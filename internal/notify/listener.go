@@ -38,9 +38,14 @@ type Handler interface {
 // Listen holds a LISTEN connection on channels until ctx ends, reconnecting
 // with backoff (up to 5 s) after any failure.
 func Listen(ctx context.Context, dsn string, channels []string, h Handler, log *slog.Logger) {
+	listen(ctx, dialURL(dsn), channels, h, log)
+}
+
+// listen is Listen on the connections dial gives.
+func listen(ctx context.Context, dial dialer, channels []string, h Handler, log *slog.Logger) {
 	wait := backoff.Backoff{Policy: backoff.Policy{Base: 100 * time.Millisecond, Max: 5 * time.Second}}
 	for ctx.Err() == nil {
-		connected, err := listenOnce(ctx, dsn, channels, h)
+		connected, err := listenOnce(ctx, dial, channels, h)
 		if ctx.Err() != nil {
 			return
 		}
@@ -60,23 +65,37 @@ func Listen(ctx context.Context, dsn string, channels []string, h Handler, log *
 	}
 }
 
-func listenOnce(ctx context.Context, dsn string, channels []string, h Handler) (connected bool, err error) {
-	conn, err := pgx.Connect(ctx, dsn)
-	if err != nil {
-		return false, err
-	}
-	defer conn.Close(context.Background())
-	for _, ch := range channels {
-		if _, err := conn.Exec(ctx, "LISTEN "+pgx.Identifier{ch}.Sanitize()); err != nil {
-			return false, err
+func listenOnce(ctx context.Context, dial dialer, channels []string, h Handler) (connected bool, err error) {
+	err = dial(ctx, func(conn *pgx.Conn) error {
+		for _, ch := range channels {
+			if _, err := conn.Exec(ctx, "LISTEN "+pgx.Identifier{ch}.Sanitize()); err != nil {
+				return err
+			}
 		}
-	}
-	h.Connected()
-	for {
-		n, err := conn.WaitForNotification(ctx)
+		h.Connected()
+		connected = true
+		for {
+			n, err := conn.WaitForNotification(ctx)
+			if err != nil {
+				return err
+			}
+			h.Notify(n.Channel, n.Payload)
+		}
+	})
+	return connected, err
+}
+
+// A dialer runs use on a new connection and disposes of it afterwards.
+type dialer func(ctx context.Context, use func(*pgx.Conn) error) error
+
+// dialURL connects to dsn, outside any pool.
+func dialURL(dsn string) dialer {
+	return func(ctx context.Context, use func(*pgx.Conn) error) error {
+		conn, err := pgx.Connect(ctx, dsn)
 		if err != nil {
-			return true, err
+			return err
 		}
-		h.Notify(n.Channel, n.Payload)
+		defer conn.Close(context.Background())
+		return use(conn)
 	}
 }
