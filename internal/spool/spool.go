@@ -222,54 +222,17 @@ func (s *Spool) quarantine(name string) (string, error) {
 	return to, nil
 }
 
+// seal returns a copy of b with its tokens sealed, bound to their row and
+// column: the identity each result is bound to in the table travels in the
+// clear beside them.
 func (s *Spool) seal(b Batch) (Batch, error) {
-	out := Batch{Failures: make([]store.Failure, len(b.Failures)), Successes: make([]store.Success, len(b.Successes))}
-	for i, x := range b.Failures {
-		// A failure carries a refresh token only when one was salvaged
-		// from an unusable answer.
-		if x.RefreshToken != "" {
-			var err error
-			if x.RefreshToken, err = s.keys.Seal(x.RefreshToken, keyring.AAD(x.ID.String(), "refresh_token")); err != nil {
-				return Batch{}, err
-			}
-		}
-		out.Failures[i] = x
-	}
-	for i, x := range b.Successes {
-		var err error
-		if x.AccessToken, err = s.keys.Seal(x.AccessToken, keyring.AAD(x.ID.String(), "access_token")); err != nil {
-			return Batch{}, err
-		}
-		if x.RefreshToken, err = s.keys.Seal(x.RefreshToken, keyring.AAD(x.ID.String(), "refresh_token")); err != nil {
-			return Batch{}, err
-		}
-		out.Successes[i] = x
-	}
-	return out, nil
+	successes, failures, err := store.SealResults(s.keys, store.RowBinding, b.Successes, b.Failures)
+	return Batch{Successes: successes, Failures: failures}, err
 }
 
+// open opens in place the tokens seal sealed.
 func (s *Spool) open(b *Batch) error {
-	for i := range b.Failures {
-		x := &b.Failures[i]
-		if x.RefreshToken == "" {
-			continue
-		}
-		var err error
-		if x.RefreshToken, err = s.keys.Open(x.RefreshToken, keyring.AAD(x.ID.String(), "refresh_token")); err != nil {
-			return err
-		}
-	}
-	for i := range b.Successes {
-		x := &b.Successes[i]
-		var err error
-		if x.AccessToken, err = s.keys.Open(x.AccessToken, keyring.AAD(x.ID.String(), "access_token")); err != nil {
-			return err
-		}
-		if x.RefreshToken, err = s.keys.Open(x.RefreshToken, keyring.AAD(x.ID.String(), "refresh_token")); err != nil {
-			return err
-		}
-	}
-	return nil
+	return store.OpenResults(s.keys, store.RowBinding, b.Successes, b.Failures)
 }
 
 func randomHex() string {

@@ -3,6 +3,7 @@ package spool
 import (
 	"crypto/rand"
 	"encoding/base64"
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
@@ -143,5 +144,97 @@ func TestPendingQuarantinesWhatItCannotRead(t *testing.T) {
 	}
 	if again, bad, _ := sp.Pending(); len(again) != 1 || len(bad) != 0 {
 		t.Fatalf("second read: %d pending, %d unreadable", len(again), len(bad))
+	}
+}
+
+// fixtureKey is the key testdata's batch file was sealed with: bytes 0 to
+// 31, a fixture, not a secret.
+const fixtureKey = "k1:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="
+
+// A batch file an earlier release wrote (testdata, sealed before results
+// were sealed in one place) is still read back whole: the file format did
+// not change. Its success, its plain failure and its failure with a
+// salvaged refresh token keep their tokens and their identities.
+func TestReadsTheBatchFilesOfEarlierReleases(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	const name = "00000000000000000001-fixture.batch.json"
+	data, err := os.ReadFile(filepath.Join("testdata", name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, name), data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	k, err := keyring.Parse(fixtureKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sp, err := Open(dir, k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pending, bad, err := sp.Pending()
+	if err != nil || len(pending) != 1 || len(bad) != 0 {
+		t.Fatalf("pending: %v %v %v", pending, bad, err)
+	}
+	b := pending[0].Batch
+	if len(b.Successes) != 1 || len(b.Failures) != 2 {
+		t.Fatalf("batch: %+v", b)
+	}
+	s, plain, salvaged := b.Successes[0], b.Failures[0], b.Failures[1]
+	if s.AccessToken != "at-fixture" || s.RefreshToken != "rt-fixture" || s.Identity == nil ||
+		*s.Identity != (store.Identity{Provider: "oauth2", TokenURL: "https://idp.example.com/token", ClientID: "cid"}) {
+		t.Errorf("success read back as %+v (identity %+v)", s, s.Identity)
+	}
+	if plain.RefreshToken != "" || plain.Identity != nil || plain.Delay != time.Second {
+		t.Errorf("plain failure read back as %+v", plain)
+	}
+	if salvaged.RefreshToken != "rt-salvaged" || salvaged.Identity == nil || salvaged.Identity.Provider != "xero" {
+		t.Errorf("failure with a salvaged token read back as %+v", salvaged)
+	}
+}
+
+// A batch file written now seals each token bound to its row and column
+// only, as earlier releases did and read: the identity is in the clear
+// beside it, for the store to bind the token to when it is replayed.
+func TestWriteSealsForRowAndColumn(t *testing.T) {
+	t.Parallel()
+	k := newKeys(t)
+	sp, err := Open(t.TempDir(), k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, failed := uuid.New(), uuid.New()
+	ident := &store.Identity{Provider: "xero", ClientID: "cid"}
+	path, err := sp.Write(Batch{
+		Successes: []store.Success{{ID: id, Name: "a", AccessToken: "at-SECRET", RefreshToken: "rt-SECRET", Identity: ident}},
+		Failures:  []store.Failure{{ID: failed, Name: "b", RefreshToken: "rt-SALVAGED", Identity: ident}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var onDisk Batch
+	if err := json.Unmarshal(data, &onDisk); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct{ sealed, want, row, col string }{
+		{onDisk.Successes[0].AccessToken, "at-SECRET", id.String(), "access_token"},
+		{onDisk.Successes[0].RefreshToken, "rt-SECRET", id.String(), "refresh_token"},
+		{onDisk.Failures[0].RefreshToken, "rt-SALVAGED", failed.String(), "refresh_token"},
+	} {
+		if !strings.HasPrefix(c.sealed, "twenc:v1:") {
+			t.Errorf("%s on disk is not in format v1", c.col)
+		}
+		if got, err := k.Open(c.sealed, keyring.AAD(c.row, c.col)); err != nil || got != c.want {
+			t.Errorf("%s does not open for its row and column: %v", c.col, err)
+		}
+	}
+	if onDisk.Successes[0].Identity == nil || *onDisk.Successes[0].Identity != *ident {
+		t.Errorf("identity on disk: %+v", onDisk.Successes[0].Identity)
 	}
 }

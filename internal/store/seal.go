@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 
@@ -127,43 +128,143 @@ func (s *Store) sealPtr(id uuid.UUID, ident *Identity, col string, p *string) (*
 	return &v, err
 }
 
+// Binder returns what the secret in col of the result for row id is sealed
+// bound to; ident is the identity the result carries (nil if none).
+type Binder func(id uuid.UUID, ident *Identity, col string) keyring.Binding
+
+// RowBinding binds a result's secrets to their row and column only. The
+// spool seals with it: its files keep each result's identity beside the
+// sealed values, and the store binds them to it when they are replayed.
+func RowBinding(id uuid.UUID, _ *Identity, col string) keyring.Binding {
+	return keyring.AAD(id.String(), col)
+}
+
+// secrets calls f with the column and address of each secret x holds.
+func (x *Success) secrets(f func(col string, v *string) error) error {
+	if err := f("access_token", &x.AccessToken); err != nil {
+		return err
+	}
+	return f("refresh_token", &x.RefreshToken)
+}
+
+// secrets calls f with the column and address of each secret x holds: a
+// failure's refresh token is one salvaged from an unusable answer, if any.
+func (x *Failure) secrets(f func(col string, v *string) error) error {
+	return f("refresh_token", &x.RefreshToken)
+}
+
+// SealResults returns copies of successes and failures with every secret
+// sealed with keys, bound by bind. The originals are left as they are, for
+// the caller to retry or spool. The table (StoreSuccesses, StoreFailures)
+// and the spool both seal results with it, each with its own binding.
+func SealResults(keys *keyring.Keyring, bind Binder, successes []Success, failures []Failure) ([]Success, []Failure, error) {
+	successes, failures = slices.Clone(successes), slices.Clone(failures)
+	err := eachSecret(successes, failures, func(id uuid.UUID, ident *Identity, col, v string) (string, error) {
+		return keys.Seal(v, bind(id, ident, col))
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	return successes, failures, nil
+}
+
+// OpenResults opens in place the secrets SealResults sealed with bind.
+func OpenResults(keys *keyring.Keyring, bind Binder, successes []Success, failures []Failure) error {
+	return eachSecret(successes, failures, func(id uuid.UUID, ident *Identity, col, v string) (string, error) {
+		return keys.Open(v, bind(id, ident, col))
+	})
+}
+
+// eachSecret replaces each secret of the results that is not empty (a
+// failure salvaged none, say) with what f returns for it, until f fails.
+func eachSecret(successes []Success, failures []Failure, f func(id uuid.UUID, ident *Identity, col, v string) (string, error)) error {
+	of := func(id uuid.UUID, ident *Identity) func(string, *string) error {
+		return func(col string, v *string) error {
+			if *v == "" {
+				return nil
+			}
+			out, err := f(id, ident, col, *v)
+			if err != nil {
+				return err
+			}
+			*v = out
+			return nil
+		}
+	}
+	for i := range successes {
+		if err := successes[i].secrets(of(successes[i].ID, successes[i].Identity)); err != nil {
+			return err
+		}
+	}
+	for i := range failures {
+		if err := failures[i].secrets(of(failures[i].ID, failures[i].Identity)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // sealSuccesses returns a copy of batch with each access token's hash set
-// and its tokens sealed.
+// and its tokens sealed, bound to the row's identity when it was claimed.
 func (s *Store) sealSuccesses(ctx context.Context, batch []Success) ([]Success, error) {
-	var idents func(uuid.UUID, *Identity) *Identity
+	out := slices.Clone(batch)
 	if s.keys.Enabled() {
-		var err error
 		var missing []uuid.UUID
 		for _, b := range batch {
 			if b.Identity == nil {
 				missing = append(missing, b.ID)
 			}
 		}
-		if idents, err = s.claimIdentities(ctx, missing); err != nil {
+		bind, err := s.claimBinder(ctx, missing)
+		if err != nil {
+			return nil, err
+		}
+		if out, _, err = SealResults(s.keys, bind, batch, nil); err != nil {
 			return nil, err
 		}
 	}
-	out := make([]Success, len(batch))
-	for i, b := range batch {
-		sum := sha256.Sum256([]byte(b.AccessToken))
-		b.AccessTokenSHA256 = hex.EncodeToString(sum[:])
-		if !s.keys.Enabled() {
-			b.Identity = nil
-			out[i] = b
-			continue
-		}
-		ident := idents(b.ID, b.Identity)
-		b.Identity = nil // the statement does not read it
-		var err error
-		if b.AccessToken, err = s.seal(b.ID, ident, "access_token", b.AccessToken); err != nil {
-			return nil, err
-		}
-		if b.RefreshToken, err = s.seal(b.ID, ident, "refresh_token", b.RefreshToken); err != nil {
-			return nil, err
-		}
-		out[i] = b
+	for i := range out {
+		sum := sha256.Sum256([]byte(batch[i].AccessToken))
+		out[i].AccessTokenSHA256 = hex.EncodeToString(sum[:])
+		out[i].Identity = nil // the statement does not read it
 	}
 	return out, nil
+}
+
+// sealFailures returns a copy of batch with each salvaged refresh token
+// sealed, bound to the row's identity when it was claimed; a batch
+// without one is returned as it is.
+func (s *Store) sealFailures(ctx context.Context, batch []Failure) ([]Failure, error) {
+	if !s.keys.Enabled() || !slices.ContainsFunc(batch, func(f Failure) bool { return f.RefreshToken != "" }) {
+		return batch, nil
+	}
+	if err := s.recordKey(ctx); err != nil {
+		return nil, err
+	}
+	var missing []uuid.UUID
+	for _, f := range batch {
+		if f.RefreshToken != "" && f.Identity == nil {
+			missing = append(missing, f.ID)
+		}
+	}
+	bind, err := s.claimBinder(ctx, missing)
+	if err != nil {
+		return nil, err
+	}
+	_, out, err := SealResults(s.keys, bind, nil, batch)
+	return out, err
+}
+
+// claimBinder returns the binding of the table for results: each secret
+// bound to its row's identity as claimIdentities resolves it.
+func (s *Store) claimBinder(ctx context.Context, missing []uuid.UUID) (Binder, error) {
+	idents, err := s.claimIdentities(ctx, missing)
+	if err != nil {
+		return nil, err
+	}
+	return func(id uuid.UUID, carried *Identity, col string) keyring.Binding {
+		return binding(id, idents(id, carried), col)
+	}, nil
 }
 
 // claimIdentities returns the identity to seal a refreshed row's tokens

@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
+
 	"github.com/tokenwarden/tokenwarden/internal/keyring"
 	"github.com/tokenwarden/tokenwarden/internal/store"
 )
@@ -310,5 +312,51 @@ func TestKeyCheckValueTrustOnFirstUse(t *testing.T) {
 	exec(t, plain, "DELETE FROM oauth_tokens")
 	if _, err := plain.WithKeyring(wrong).Claim(ctx, 1, time.Minute, time.Minute); err == nil || !strings.Contains(err.Error(), "different bytes") {
 		t.Fatalf("claim with wrong bytes: %v", err)
+	}
+}
+
+// SealResults seals every token of a batch of results with the binding it
+// is given, salvaged refresh tokens included, leaves the batch it was
+// handed as it was, and OpenResults opens what it sealed; a value sealed
+// for the identity the result carries does not open for the row alone.
+func TestSealResultsAndOpenResults(t *testing.T) {
+	t.Parallel()
+	k, _ := newKeyring(t, "k1")
+	ident := &store.Identity{Provider: "xero", ClientID: "cid"}
+	bind := func(id uuid.UUID, ident *store.Identity, col string) keyring.Binding {
+		return keyring.AAD(id.String(), col, keyring.Field{Name: "provider", Value: ident.Provider})
+	}
+	successes := []store.Success{{ID: uuid.New(), AccessToken: "at-SECRET", RefreshToken: "rt-SECRET", Identity: ident}}
+	failures := []store.Failure{{ID: uuid.New(), RefreshToken: "rt-SALVAGED", Identity: ident}, {ID: uuid.New(), LastError: "HTTP 500"}}
+
+	sealedS, sealedF, err := store.SealResults(k, bind, successes, failures)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if successes[0].AccessToken != "at-SECRET" || failures[0].RefreshToken != "rt-SALVAGED" {
+		t.Fatal("SealResults changed the batch it was handed")
+	}
+	for _, v := range []string{sealedS[0].AccessToken, sealedS[0].RefreshToken, sealedF[0].RefreshToken} {
+		if !strings.HasPrefix(v, keyring.Prefix) || strings.Contains(v, "SECRET") || strings.Contains(v, "SALVAGED") {
+			t.Fatalf("not sealed: %q", v)
+		}
+	}
+	if sealedF[1].RefreshToken != "" {
+		t.Fatalf("a failure without a salvaged token got %q", sealedF[1].RefreshToken)
+	}
+	if _, err := k.Open(sealedS[0].RefreshToken, store.RowBinding(sealedS[0].ID, nil, "refresh_token")); err == nil {
+		t.Fatal("a token sealed for the identity opens for the row alone")
+	}
+	if err := store.OpenResults(k, bind, sealedS, sealedF); err != nil {
+		t.Fatal(err)
+	}
+	if sealedS[0].AccessToken != "at-SECRET" || sealedS[0].RefreshToken != "rt-SECRET" || sealedF[0].RefreshToken != "rt-SALVAGED" {
+		t.Fatalf("opened: %+v %+v", sealedS[0], sealedF[0])
+	}
+	// Opened with the wrong binding, the error says so without the value.
+	again, _, _ := store.SealResults(k, bind, successes, nil)
+	err = store.OpenResults(k, store.RowBinding, again, nil)
+	if !errors.Is(err, keyring.ErrMismatch) || strings.Contains(err.Error(), "SECRET") {
+		t.Fatalf("open with the wrong binding: %v", err)
 	}
 }

@@ -11,7 +11,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"slices"
 	"strings"
 	"sync/atomic"
 	"syscall"
@@ -334,38 +333,6 @@ func (s *Store) StoreFailures(ctx context.Context, batch []Failure) ([]uuid.UUID
 		return nil, fmt.Errorf("release %d failed refreshes: %w", len(batch), err)
 	}
 	return ids, nil
-}
-
-// sealFailures returns batch with each salvaged refresh token sealed; the
-// batch itself is left as it is, for the caller to retry or spool.
-func (s *Store) sealFailures(ctx context.Context, batch []Failure) ([]Failure, error) {
-	if !s.keys.Enabled() || !slices.ContainsFunc(batch, func(f Failure) bool { return f.RefreshToken != "" }) {
-		return batch, nil
-	}
-	if err := s.recordKey(ctx); err != nil {
-		return nil, err
-	}
-	var missing []uuid.UUID
-	for _, f := range batch {
-		if f.RefreshToken != "" && f.Identity == nil {
-			missing = append(missing, f.ID)
-		}
-	}
-	idents, err := s.claimIdentities(ctx, missing)
-	if err != nil {
-		return nil, err
-	}
-	out := slices.Clone(batch)
-	for i := range out {
-		if out[i].RefreshToken == "" {
-			continue
-		}
-		var err error
-		if out[i].RefreshToken, err = s.seal(out[i].ID, idents(out[i].ID, out[i].Identity), "refresh_token", out[i].RefreshToken); err != nil {
-			return nil, err
-		}
-	}
-	return out, nil
 }
 
 // Release gives back claims that were never attempted.
