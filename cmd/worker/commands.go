@@ -282,7 +282,15 @@ func (a *app) check(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	res, err := e.refresher().Check(ctx, row)
+	req, err := refresh.RequestOf(row)
+	if err != nil {
+		return fmt.Errorf("check %s: %w", name, err)
+	}
+	var token model.Secret
+	if row.AccessToken != nil {
+		token = *row.AccessToken
+	}
+	res, err := e.refresher().Check(ctx, req, token, row.JSONData)
 	if err != nil {
 		return fmt.Errorf("check %s: %w", name, err)
 	}

@@ -26,12 +26,13 @@ type CheckResult struct {
 
 // Check sends the template's validation request with the connection's
 // access token (the Webex seed's is_token_valid) and reports whether the
-// provider accepted it. The URL's placeholders are filled from the
-// connection's params and json_data (Salesforce's {instance_url}).
-func (r *Refresher) Check(ctx context.Context, row *model.OAuthToken) (*CheckResult, error) {
+// provider accepted it. The URL's placeholders are filled from req's params
+// and the string fields of data, the connection's json_data (Salesforce's
+// {instance_url}).
+func (r *Refresher) Check(ctx context.Context, req *Request, accessToken model.Secret, data json.RawMessage) (*CheckResult, error) {
 	ctx, cancel := r.bound(ctx)
 	defer cancel()
-	c, err := r.resolve(row)
+	c, err := r.resolve(req)
 	if err != nil {
 		return nil, err
 	}
@@ -40,15 +41,15 @@ func (r *Refresher) Check(ctx context.Context, row *model.OAuthToken) (*CheckRes
 		return nil, ErrNoValidation
 	}
 	vars := map[string]string{}
-	var data map[string]any
-	if json.Unmarshal(row.JSONData, &data) == nil {
-		for k, x := range data {
+	var fields map[string]any
+	if json.Unmarshal(data, &fields) == nil {
+		for k, x := range fields {
 			if s, ok := x.(string); ok {
 				vars[k] = s
 			}
 		}
 	}
-	for k, s := range c.params {
+	for k, s := range req.Params {
 		vars[k] = s
 	}
 	u, err := Fill(v.URL, vars, c.tmpl.Params)
@@ -58,15 +59,15 @@ func (r *Refresher) Check(ctx context.Context, row *model.OAuthToken) (*CheckRes
 	if err := r.policy.Check(u); err != nil {
 		return nil, configError("%v", err)
 	}
-	token := model.Str(row.AccessToken)
+	token := accessToken.Reveal()
 	if token == "" {
 		return nil, errors.New("no access token to check")
 	}
-	req, err := newCheckRequest(ctx, v, u, token)
+	hreq, err := newCheckRequest(ctx, v, u, token)
 	if err != nil {
 		return nil, err
 	}
-	resp, err := r.client.Do(req)
+	resp, err := r.client.Do(hreq)
 	if err != nil {
 		return nil, transportError(err, newRedactor("", "", token))
 	}

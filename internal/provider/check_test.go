@@ -10,8 +10,6 @@ import (
 	"sync"
 	"testing"
 	"time"
-
-	"github.com/tokenwarden/tokenwarden/pkg/model"
 )
 
 // seenRequest is what the validation endpoint received.
@@ -70,10 +68,12 @@ type roundTripFunc func(*http.Request) (*http.Response, error)
 
 func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
 
-func checkConn(provider string) *model.OAuthToken {
-	return &model.OAuthToken{Name: "c", Provider: provider, ClientID: ptr("cid"), ClientSecret: ptr(model.Secret(impClientSecret)),
-		RefreshToken: ptr(model.Secret(impRefreshToken)), AccessToken: ptr(model.Secret("at-SECRET"))}
+// checkConn is a connection of provider whose access token is checkToken.
+func checkConn(provider string) *Request {
+	return &Request{Provider: provider, ClientID: "cid", ClientSecret: impClientSecret, RefreshToken: impRefreshToken}
 }
+
+const checkToken = "at-SECRET"
 
 func TestCheck(t *testing.T) {
 	t.Parallel()
@@ -110,7 +110,7 @@ func TestCheck(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			f := newCheckFake(t, tc.answer)
-			res, err := f.refresher().Check(t.Context(), checkConn(tc.provider))
+			res, err := f.refresher().Check(t.Context(), checkConn(tc.provider), checkToken, nil)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -151,8 +151,8 @@ func TestCheckSalesforceInstanceURL(t *testing.T) {
 	}))
 	t.Cleanup(srv.Close)
 	conn := checkConn("salesforce")
-	conn.JSONData = json.RawMessage(`{"instance_url":"` + srv.URL + `","issued_at":"1700000000000","token_type":"Bearer"}`)
-	res, err := NewRefresher(NewCatalogue(), NewHTTPClient(5*time.Second, 4), nil).Check(t.Context(), conn)
+	data := json.RawMessage(`{"instance_url":"` + srv.URL + `","issued_at":"1700000000000","token_type":"Bearer"}`)
+	res, err := NewRefresher(NewCatalogue(), NewHTTPClient(5*time.Second, 4), nil).Check(t.Context(), conn, checkToken, data)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -163,8 +163,8 @@ func TestCheckSalesforceInstanceURL(t *testing.T) {
 	}
 
 	// Without an instance_url there is nowhere to ask: a configuration error.
-	conn.JSONData = json.RawMessage(`{"token_type":"Bearer"}`)
-	_, err = NewRefresher(NewCatalogue(), NewHTTPClient(5*time.Second, 4), nil).Check(t.Context(), conn)
+	data = json.RawMessage(`{"token_type":"Bearer"}`)
+	_, err = NewRefresher(NewCatalogue(), NewHTTPClient(5*time.Second, 4), nil).Check(t.Context(), conn, checkToken, data)
 	var pe *Error
 	if !errors.As(err, &pe) || !pe.Reauth {
 		t.Fatalf("got %v, want a configuration error", err)
@@ -175,7 +175,7 @@ func TestCheckWithoutValidation(t *testing.T) {
 	t.Parallel()
 	f := newCheckFake(t, impReply{200, `{}`, nil})
 	for _, p := range []string{"oauth2", "mailchimp", "quickbooks", "quartile"} {
-		if _, err := f.refresher().Check(t.Context(), checkConn(p)); !errors.Is(err, ErrNoValidation) {
+		if _, err := f.refresher().Check(t.Context(), checkConn(p), checkToken, nil); !errors.Is(err, ErrNoValidation) {
 			t.Errorf("%s: %v, want ErrNoValidation", p, err)
 		}
 	}
@@ -187,12 +187,10 @@ func TestCheckWithoutValidation(t *testing.T) {
 func TestCheckErrors(t *testing.T) {
 	t.Parallel()
 	f := newCheckFake(t, impReply{200, `{}`, nil})
-	conn := checkConn("hubspot")
-	conn.AccessToken = nil
-	if _, err := f.refresher().Check(t.Context(), conn); err == nil {
+	if _, err := f.refresher().Check(t.Context(), checkConn("hubspot"), "", nil); err == nil {
 		t.Error("a connection without an access token was checked")
 	}
-	if _, err := f.refresher().Check(t.Context(), checkConn("nope")); err == nil {
+	if _, err := f.refresher().Check(t.Context(), checkConn("nope"), checkToken, nil); err == nil {
 		t.Error("an unknown provider was checked")
 	}
 	if n := len(f.requests()); n != 0 {
@@ -203,9 +201,8 @@ func TestCheckErrors(t *testing.T) {
 	// token nor the URL's query.
 	srv := httptest.NewServer(http.NotFoundHandler())
 	srv.Close()
-	conn = checkConn("salesforce")
-	conn.JSONData = json.RawMessage(`{"instance_url":"` + srv.URL + `"}`)
-	_, err := NewRefresher(NewCatalogue(), NewHTTPClient(5*time.Second, 4), nil).Check(t.Context(), conn)
+	data := json.RawMessage(`{"instance_url":"` + srv.URL + `"}`)
+	_, err := NewRefresher(NewCatalogue(), NewHTTPClient(5*time.Second, 4), nil).Check(t.Context(), checkConn("salesforce"), checkToken, data)
 	var pe *Error
 	if !errors.As(err, &pe) || pe.Reauth {
 		t.Fatalf("got %v, want a transient *Error", err)

@@ -288,6 +288,11 @@ func configError(format string, args ...any) *Error {
 	return &Error{Reauth: true, Config: true, msg: "configuration error: " + fmt.Sprintf(format, args...)}
 }
 
+// ConfigError is a refusal of a connection's configuration that the caller
+// found while building its Request (a row's params that ParseParams
+// refuses): it is reported and classified like those Refresh finds.
+func ConfigError(err error) *Error { return configError("%v", err) }
+
 // isLostAnswer reports a request that may have reached the provider but
 // whose answer never arrived: a timeout or a connection cut mid-exchange.
 func isLostAnswer(err error) bool {

@@ -144,10 +144,10 @@ func TestEchoedRequestLeaksNoSecret(t *testing.T) {
 				t.Run(style+" "+shape+" "+part, func(t *testing.T) {
 					t.Parallel()
 					r, conn := serve(t, echo(shape, part))
-					conn.AuthStyle = ptr(style)
-					conn.ClientID = ptr(echoClientID)
-					conn.ClientSecret = ptr(model.Secret(echoSecret))
-					conn.RefreshToken = ptr(model.Secret(echoRT))
+					conn.AuthStyle = style
+					conn.ClientID = echoClientID
+					conn.ClientSecret = echoSecret
+					conn.RefreshToken = model.Secret(echoRT)
 					_, err := r.Refresh(t.Context(), conn)
 					if err == nil {
 						t.Fatal("an error answer was taken as success")
@@ -178,7 +178,7 @@ func TestScrubbedBeforeTruncation(t *testing.T) {
 	for _, at := range []int{0, 100, 150, 190, 199} {
 		desc := strings.Repeat("x", at) + rt + " was refused"
 		r, conn := serve(t, answer(http.StatusBadRequest, `{"error":"invalid_grant","error_description":"`+desc+`"}`))
-		conn.RefreshToken = ptr(model.Secret(rt))
+		conn.RefreshToken = model.Secret(rt)
 		_, err := r.Refresh(t.Context(), conn)
 		if err == nil {
 			t.Fatal("no error")
@@ -238,12 +238,12 @@ func TestConfigurationErrorsSayConfiguration(t *testing.T) {
 	t.Parallel()
 	r := NewRefresher(NewCatalogue(), NewHTTPClient(time.Second, 1), nil).
 		WithEndpointPolicy(EndpointPolicy{AllowedHosts: []string{"*.example.com"}})
-	for name, conn := range map[string]*model.OAuthToken{
-		"unknown provider":    {Provider: "nope", TokenURL: ptr("http://127.0.0.1:1"), RefreshToken: ptr(model.Secret("x"))},
-		"no token url":        {Provider: "oauth2", RefreshToken: ptr(model.Secret("x"))},
-		"bad auth style":      {Provider: "oauth2", TokenURL: ptr("https://a.example.com"), AuthStyle: ptr("auto"), RefreshToken: ptr(model.Secret("x"))},
-		"host not allowed":    {Provider: "oauth2", TokenURL: ptr("https://evil.test/token"), RefreshToken: ptr(model.Secret("x"))},
-		"params not json obj": {Provider: "oauth2", TokenURL: ptr("https://a.example.com"), Params: []byte(`[1]`), RefreshToken: ptr(model.Secret("x"))},
+	for name, conn := range map[string]*Request{
+		"unknown provider": {Provider: "nope", TokenURL: "http://127.0.0.1:1", RefreshToken: "x"},
+		"no token url":     {Provider: "oauth2", RefreshToken: "x"},
+		"bad auth style":   {Provider: "oauth2", TokenURL: "https://a.example.com", AuthStyle: "auto", RefreshToken: "x"},
+		"host not allowed": {Provider: "oauth2", TokenURL: "https://evil.test/token", RefreshToken: "x"},
+		"bad lifetime":     {Provider: "oauth2", TokenURL: "https://a.example.com", Params: map[string]string{"lifetime": "soon"}, RefreshToken: "x"},
 	} {
 		_, err := r.Refresh(t.Context(), conn)
 		var pe *Error

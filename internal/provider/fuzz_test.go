@@ -7,8 +7,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/tokenwarden/tokenwarden/pkg/model"
 )
 
 // FuzzRefreshResponse feeds arbitrary token-endpoint answers to every
@@ -43,10 +41,10 @@ func FuzzRefreshResponse(f *testing.F) {
 			w.Write(body)
 		}))
 		defer srv.Close()
-		conn := &model.OAuthToken{
-			Name: "fuzz", Provider: providerName, TokenURL: ptr(srv.URL + "/{tenant}/token"),
-			Params:   []byte(`{"tenant":"t","app_id":"a","target_org_id":"o","token_manager":"m","app_token_url":"` + srv.URL + `/app"}`),
-			ClientID: ptr("cid"), ClientSecret: ptr(model.Secret("cs-FUZZSECRET")), RefreshToken: ptr(model.Secret("rt-FUZZSECRET")),
+		conn := &Request{
+			Provider: providerName, TokenURL: srv.URL + "/{tenant}/token",
+			Params:   paramsOf(t, `{"tenant":"t","app_id":"a","target_org_id":"o","token_manager":"m","app_token_url":"`+srv.URL+`/app"}`),
+			ClientID: "cid", ClientSecret: "cs-FUZZSECRET", RefreshToken: "rt-FUZZSECRET",
 		}
 		r := NewRefresher(cat, NewHTTPClient(5*time.Second, 1), func(context.Context, string) (string, error) { return "mgr-FUZZSECRET", nil })
 		res, err := r.Refresh(t.Context(), conn)

@@ -5,8 +5,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/tokenwarden/tokenwarden/pkg/model"
 )
 
 func TestEndpointPolicy(t *testing.T) {
@@ -41,8 +39,8 @@ func TestRefreshRefusesEndpointOutsidePolicy(t *testing.T) {
 	t.Parallel()
 	r := NewRefresher(NewCatalogue(), NewHTTPClient(time.Second, 1), nil).
 		WithEndpointPolicy(EndpointPolicy{AllowedHosts: []string{"identity.xero.com"}})
-	conn := &model.OAuthToken{Provider: "oauth2", TokenURL: ptr("https://attacker.example/token"),
-		ClientSecret: ptr(model.Secret("cs-SECRET")), RefreshToken: ptr(model.Secret("rt-SECRET"))}
+	conn := &Request{Provider: "oauth2", TokenURL: "https://attacker.example/token",
+		ClientSecret: "cs-SECRET", RefreshToken: "rt-SECRET"}
 	_, err := r.Refresh(t.Context(), conn)
 	var pe *Error
 	if !errors.As(err, &pe) || !pe.Reauth || !strings.Contains(err.Error(), "TOKENS_ALLOWED_TOKEN_HOSTS") {

@@ -377,16 +377,16 @@ func TestProviderImitations(t *testing.T) {
 					if tc.params != "" {
 						params = tc.params
 					}
-					conn := &model.OAuthToken{
-						Name: "c", Provider: p, TokenURL: ptr(srv.URL + im.tokenPath),
-						ClientID: ptr("cid"), ClientSecret: ptr(model.Secret(impClientSecret)),
-						RefreshToken: ptr(model.Secret(impRefreshToken)),
+					conn := &Request{
+						Provider: p, TokenURL: srv.URL + im.tokenPath,
+						ClientID: "cid", ClientSecret: impClientSecret,
+						RefreshToken: impRefreshToken,
 					}
 					if im.scope != "" {
-						conn.Scopes = ptr(im.scope)
+						conn.Scopes = im.scope
 					}
 					if params != "" {
-						conn.Params = json.RawMessage(params)
+						conn.Params = paramsOf(t, params)
 					}
 					start := time.Now()
 					res, err := NewRefresher(NewCatalogue(), NewHTTPClient(5*time.Second, 4), nil).Refresh(t.Context(), conn)
@@ -489,8 +489,8 @@ func TestMicrosoftDefaultTenant(t *testing.T) {
 		impReply{200, `{"token_type":"Bearer","expires_in":3600,"access_token":"at","refresh_token":"rt2"}`, nil}.write(w)
 	}))
 	t.Cleanup(srv.Close)
-	conn := &model.OAuthToken{Provider: "microsoft", TokenURL: ptr(srv.URL + "/{tenant}/oauth2/v2.0/token"),
-		ClientID: ptr("cid"), ClientSecret: ptr(model.Secret(impClientSecret)), RefreshToken: ptr(model.Secret(impRefreshToken))}
+	conn := &Request{Provider: "microsoft", TokenURL: srv.URL + "/{tenant}/oauth2/v2.0/token",
+		ClientID: "cid", ClientSecret: impClientSecret, RefreshToken: impRefreshToken}
 	if _, err := NewRefresher(NewCatalogue(), NewHTTPClient(5*time.Second, 4), nil).Refresh(t.Context(), conn); err != nil {
 		t.Fatal(err)
 	}
@@ -546,8 +546,8 @@ func TestLostAnswerRetryWithin(t *testing.T) {
 			t.Parallel()
 			srv := httptest.NewServer(tc.h)
 			t.Cleanup(srv.Close)
-			conn := &model.OAuthToken{Provider: tc.provider, TokenURL: ptr(srv.URL + "/token"),
-				ClientID: ptr("cid"), ClientSecret: ptr(model.Secret(impClientSecret)), RefreshToken: ptr(model.Secret(impRefreshToken))}
+			conn := &Request{Provider: tc.provider, TokenURL: srv.URL + "/token",
+				ClientID: "cid", ClientSecret: impClientSecret, RefreshToken: impRefreshToken}
 			_, err := NewRefresher(NewCatalogue(), NewHTTPClient(5*time.Second, 4), nil).Refresh(t.Context(), conn)
 			var pe *Error
 			if !errors.As(err, &pe) || pe.Reauth {
@@ -613,9 +613,9 @@ func TestLoadCatalogueOverride(t *testing.T) {
 	}))
 	t.Cleanup(srv.Close)
 	r := NewRefresher(c, NewHTTPClient(5*time.Second, 4), nil)
-	row := func(provider, path, rt string) *model.OAuthToken {
-		return &model.OAuthToken{Provider: provider, TokenURL: ptr(srv.URL + path), ClientID: ptr("cid"),
-			ClientSecret: ptr(model.Secret(impClientSecret)), RefreshToken: ptr(model.Secret(rt))}
+	row := func(provider, path, rt string) *Request {
+		return &Request{Provider: provider, TokenURL: srv.URL + path, ClientID: "cid",
+			ClientSecret: impClientSecret, RefreshToken: model.Secret(rt)}
 	}
 	start := time.Now()
 	res, err := r.Refresh(t.Context(), row("acme_eu", "/acme", impRefreshToken))

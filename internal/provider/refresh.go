@@ -2,6 +2,7 @@ package provider
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -12,8 +13,6 @@ import (
 	"time"
 
 	"golang.org/x/oauth2"
-
-	"github.com/tokenwarden/tokenwarden/pkg/model"
 )
 
 // Result is the outcome of a successful refresh.
@@ -104,36 +103,33 @@ func NewHTTPClient(timeout time.Duration, conns int) *http.Client {
 	}
 }
 
-// conn is a connection resolved against its template.
+// conn is a request resolved against its template.
 type conn struct {
-	row      *model.OAuthToken
+	req      *Request
 	tmpl     *Template
-	params   map[string]string
 	lifetime time.Duration
 }
 
-func (r *Refresher) resolve(row *model.OAuthToken) (*conn, error) {
-	tmpl, ok := r.catalogue.template(row.Provider)
+// resolve finds req's template and the lifetime its tokens are given when
+// an answer does not say.
+func (r *Refresher) resolve(req *Request) (*conn, error) {
+	tmpl, ok := r.catalogue.template(req.Provider)
 	if !ok {
-		return nil, configError("unknown provider %q", row.Provider)
+		return nil, configError("unknown provider %q", req.Provider)
 	}
-	params, err := ParseParams(row.Params) // nil, and not allocated, for most rows
+	lifetime, err := Lifetime(tmpl, req.Params)
 	if err != nil {
 		return nil, configError("%v", err)
 	}
-	lifetime, err := Lifetime(tmpl, params)
-	if err != nil {
-		return nil, configError("%v", err)
-	}
-	return &conn{row: row, tmpl: tmpl, params: params, lifetime: lifetime}, nil
+	return &conn{req: req, tmpl: tmpl, lifetime: lifetime}, nil
 }
 
 // Refresh exchanges the connection's refresh token for new tokens. Errors
 // are always *Error.
-func (r *Refresher) Refresh(ctx context.Context, row *model.OAuthToken) (*Result, error) {
+func (r *Refresher) Refresh(ctx context.Context, req *Request) (*Result, error) {
 	ctx, cancel := r.bound(ctx)
 	defer cancel()
-	c, err := r.resolve(row)
+	c, err := r.resolve(req)
 	if err != nil {
 		return nil, err
 	}
@@ -146,32 +142,30 @@ func (r *Refresher) Refresh(ctx context.Context, row *model.OAuthToken) (*Result
 // standard is the refresh_token grant, done by x/oauth2 through a shaper
 // that adapts the provider's quirks.
 func (r *Refresher) standard(ctx context.Context, c *conn) (*Result, error) {
-	tokenURL, err := c.tmpl.TokenEndpoint(model.Str(c.row.TokenURL), c.params)
+	req := c.req
+	tokenURL, err := c.tmpl.TokenEndpoint(req.TokenURL, req.Params)
 	if err != nil {
 		return nil, configError("%v", err)
 	}
 	if err := r.policy.Check(tokenURL); err != nil {
 		return nil, configError("%v", err)
 	}
-	auth := c.tmpl.Auth
-	if s := model.Str(c.row.AuthStyle); s != "" {
-		auth = s
-	}
+	auth := cmp.Or(req.AuthStyle, c.tmpl.Auth)
 	style, err := ParseAuthStyle(auth)
 	if err != nil {
 		return nil, configError("%v", err)
 	}
-	rt := model.Str(c.row.RefreshToken)
+	rt := req.RefreshToken.Reveal()
 	if rt == "" {
 		return nil, configError("no refresh token")
 	}
 	cfg := oauth2.Config{
-		ClientID:     model.Str(c.row.ClientID),
-		ClientSecret: model.Str(c.row.ClientSecret),
+		ClientID:     req.ClientID,
+		ClientSecret: req.ClientSecret.Reveal(),
 		Endpoint:     oauth2.Endpoint{TokenURL: tokenURL, AuthStyle: style},
 	}
 	client := *r.client
-	sh := &shaper{base: transport(r.client), tmpl: c.tmpl, auth: auth, scopes: model.Str(c.row.Scopes), clientSecret: cfg.ClientSecret}
+	sh := &shaper{base: transport(r.client), tmpl: c.tmpl, auth: auth, scopes: req.Scopes, clientSecret: cfg.ClientSecret}
 	client.Transport = sh
 	ctx = context.WithValue(ctx, oauth2.HTTPClient, &client)
 	tok, err := cfg.TokenSource(ctx, &oauth2.Token{RefreshToken: rt}).Token()
@@ -185,7 +179,7 @@ func (r *Refresher) standard(ctx context.Context, c *conn) (*Result, error) {
 	if err != nil {
 		// A provider that echoes the request in its error must not get
 		// our secrets into last_error or the logs.
-		e := fromOAuth2(err, c.tmpl, newRedactor(cfg.ClientID, cfg.ClientSecret, rt, sv.refreshToken))
+		e := fromOAuth2(err, c.tmpl, req.redactor(sv.refreshToken))
 		if sv.refreshToken != rt {
 			e.RefreshToken = sv.refreshToken
 		}

@@ -5,8 +5,6 @@ import (
 	"net/http/httptest"
 	"testing"
 	"time"
-
-	"github.com/tokenwarden/tokenwarden/pkg/model"
 )
 
 // BenchmarkRefresh measures one standard exchange against a loopback
@@ -18,8 +16,8 @@ func BenchmarkRefresh(b *testing.B) {
 	}))
 	defer srv.Close()
 	r := NewRefresher(NewCatalogue(), NewHTTPClient(5*time.Second, 4), nil)
-	conn := &model.OAuthToken{Name: "b", Provider: "xero", TokenURL: ptr(srv.URL + "/token"),
-		ClientID: ptr("cid"), ClientSecret: ptr(model.Secret("cs")), RefreshToken: ptr(model.Secret("rt"))}
+	conn := &Request{Provider: "xero", TokenURL: srv.URL + "/token",
+		ClientID: "cid", ClientSecret: "cs", RefreshToken: "rt"}
 	b.ReportAllocs()
 	for b.Loop() {
 		if _, err := r.Refresh(b.Context(), conn); err != nil {

@@ -15,16 +15,24 @@ import (
 	"github.com/tokenwarden/tokenwarden/pkg/model"
 )
 
-func ptr[T any](v T) *T { return &v }
+// paramsOf reads a params object as the worker reads a row's.
+func paramsOf(t testing.TB, raw string) map[string]string {
+	t.Helper()
+	p, err := ParseParams([]byte(raw))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
 
 // serve returns a connection whose token endpoint answers with h.
-func serve(t *testing.T, h http.HandlerFunc) (*Refresher, *model.OAuthToken) {
+func serve(t *testing.T, h http.HandlerFunc) (*Refresher, *Request) {
 	t.Helper()
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
-	conn := &model.OAuthToken{
-		Name: "c", Provider: "oauth2", TokenURL: ptr(srv.URL + "/token"),
-		ClientID: ptr("cid"), ClientSecret: ptr(model.Secret("cs-SECRET")), RefreshToken: ptr(model.Secret("rt-SECRET")),
+	conn := &Request{
+		Provider: "oauth2", TokenURL: srv.URL + "/token",
+		ClientID: "cid", ClientSecret: "cs-SECRET", RefreshToken: "rt-SECRET",
 	}
 	return NewRefresher(NewCatalogue(), NewHTTPClient(5*time.Second, 4), nil), conn
 }
@@ -133,7 +141,7 @@ func TestClientAuthStyle(t *testing.T) {
 				answer(200, `{"access_token":"at","expires_in":60}`)(w, req)
 			})
 			if style != "" {
-				conn.AuthStyle = ptr(style)
+				conn.AuthStyle = style
 			}
 			if _, err := r.Refresh(t.Context(), conn); err != nil {
 				t.Fatal(err)
@@ -224,11 +232,11 @@ func TestRedirectsAreNotFollowed(t *testing.T) {
 func TestConfigurationErrorsNeedReauth(t *testing.T) {
 	t.Parallel()
 	r := NewRefresher(NewCatalogue(), NewHTTPClient(time.Second, 1), nil)
-	for name, conn := range map[string]*model.OAuthToken{
-		"unknown provider": {Provider: "nope", TokenURL: ptr("http://127.0.0.1:1"), RefreshToken: ptr(model.Secret("x"))},
-		"no token url":     {Provider: "oauth2", RefreshToken: ptr(model.Secret("x"))},
-		"bad auth style":   {Provider: "oauth2", TokenURL: ptr("http://127.0.0.1:1"), AuthStyle: ptr("auto"), RefreshToken: ptr(model.Secret("x"))},
-		"no refresh token": {Provider: "oauth2", TokenURL: ptr("http://127.0.0.1:1")},
+	for name, conn := range map[string]*Request{
+		"unknown provider": {Provider: "nope", TokenURL: "http://127.0.0.1:1", RefreshToken: "x"},
+		"no token url":     {Provider: "oauth2", RefreshToken: "x"},
+		"bad auth style":   {Provider: "oauth2", TokenURL: "http://127.0.0.1:1", AuthStyle: "auto", RefreshToken: "x"},
+		"no refresh token": {Provider: "oauth2", TokenURL: "http://127.0.0.1:1"},
 	} {
 		_, err := r.Refresh(t.Context(), conn)
 		var pe *Error
@@ -303,7 +311,7 @@ func TestMessagesLargerThanTheBuffersPassWhole(t *testing.T) {
 		w.Header().Set("Content-Security-Policy", strings.Repeat("c", 5<<10))
 		answer(http.StatusOK, `{"access_token":"`+at+`","token_type":"Bearer","expires_in":3600}`)(w, req)
 	})
-	conn.RefreshToken = ptr(model.Secret(rt))
+	conn.RefreshToken = model.Secret(rt)
 	res, err := r.Refresh(t.Context(), conn)
 	if err != nil {
 		t.Fatal(err)

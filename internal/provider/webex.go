@@ -11,8 +11,6 @@ import (
 	"time"
 
 	"golang.org/x/oauth2"
-
-	"github.com/tokenwarden/tokenwarden/pkg/model"
 )
 
 // webexServiceApp is the Webex token manager's multi-level refresh. The
@@ -24,7 +22,7 @@ import (
 // seed's third level. Only when every level refuses is the connection
 // needs_reauth.
 func (r *Refresher) webexServiceApp(ctx context.Context, c *conn) (*Result, error) {
-	if model.Str(c.row.RefreshToken) != "" {
+	if c.req.RefreshToken != "" {
 		res, err := r.standard(ctx, c)
 		var pe *Error
 		if err == nil || errors.As(err, &pe) && !pe.Reauth {
@@ -35,8 +33,9 @@ func (r *Refresher) webexServiceApp(ctx context.Context, c *conn) (*Result, erro
 }
 
 func (r *Refresher) webexAppToken(ctx context.Context, c *conn) (*Result, error) {
-	manager := c.params["token_manager"]
-	if manager == "" || c.params["app_id"] == "" || c.params["target_org_id"] == "" {
+	params := c.req.Params
+	manager := params["token_manager"]
+	if manager == "" || params["app_id"] == "" || params["target_org_id"] == "" {
 		return nil, configError("webex_service_app needs params app_id, target_org_id and token_manager")
 	}
 	if r.lookup == nil {
@@ -46,10 +45,9 @@ func (r *Refresher) webexAppToken(ctx context.Context, c *conn) (*Result, error)
 	if err != nil {
 		// The manager connection may be mid-refresh or briefly unreadable:
 		// retry later rather than give up on the service app.
-		red := newRedactor(model.Str(c.row.ClientID), model.Str(c.row.ClientSecret), model.Str(c.row.RefreshToken))
-		return nil, &Error{Err: err, msg: fmt.Sprintf("token manager %s has no usable token: %s", manager, red.clean(err.Error(), 200))}
+		return nil, &Error{Err: err, msg: fmt.Sprintf("token manager %s has no usable token: %s", manager, c.req.redactor().clean(err.Error(), 200))}
 	}
-	appURL, err := c.tmpl.AppTokenEndpoint(c.params)
+	appURL, err := c.tmpl.AppTokenEndpoint(params)
 	if err != nil {
 		return nil, configError("%v", err)
 	}
@@ -57,9 +55,9 @@ func (r *Refresher) webexAppToken(ctx context.Context, c *conn) (*Result, error)
 		return nil, configError("%v", err)
 	}
 	body, _ := json.Marshal(map[string]string{
-		"clientId":     model.Str(c.row.ClientID),
-		"clientSecret": model.Str(c.row.ClientSecret),
-		"targetOrgId":  c.params["target_org_id"],
+		"clientId":     c.req.ClientID,
+		"clientSecret": c.req.ClientSecret.Reveal(),
+		"targetOrgId":  params["target_org_id"],
 	})
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, appURL, bytes.NewReader(body))
 	if err != nil {
@@ -70,7 +68,7 @@ func (r *Refresher) webexAppToken(ctx context.Context, c *conn) (*Result, error)
 	req.Header.Set("Accept", "application/json")
 	// What this request sent, and the connection's refresh token, must not
 	// come back in its error.
-	red := newRedactor(model.Str(c.row.ClientID), model.Str(c.row.ClientSecret), model.Str(c.row.RefreshToken), managerToken)
+	red := c.req.redactor(managerToken)
 	resp, err := r.client.Do(req)
 	if err != nil {
 		return nil, transportError(err, red)
@@ -111,5 +109,5 @@ func appTokenResult(c *conn, resp *http.Response, data []byte, red redactor) (*R
 	if tj.ExpiresIn > 0 {
 		tok.Expiry = time.Now().Add(time.Duration(tj.ExpiresIn) * time.Second)
 	}
-	return checked(result(tok, model.Str(c.row.RefreshToken), c, time.Now()))
+	return checked(result(tok, c.req.RefreshToken.Reveal(), c, time.Now()))
 }

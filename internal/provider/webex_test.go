@@ -12,8 +12,6 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
-
-	"github.com/tokenwarden/tokenwarden/pkg/model"
 )
 
 const (
@@ -78,15 +76,15 @@ func (f *webexFake) lookup(_ context.Context, name string) (string, error) {
 	return webexManagerToken, nil
 }
 
-func (f *webexFake) start(t *testing.T) (*Refresher, *model.OAuthToken) {
+func (f *webexFake) start(t *testing.T) (*Refresher, *Request) {
 	t.Helper()
 	srv := httptest.NewServer(f)
 	t.Cleanup(srv.Close)
-	conn := &model.OAuthToken{
-		Name: "svc", Provider: "webex_service_app", TokenURL: ptr(srv.URL + "/v1/access_token"),
-		ClientID: ptr("app-cid"), ClientSecret: ptr(model.Secret(webexAppSecret)), RefreshToken: ptr(model.Secret(webexAppRT)),
-		Params: json.RawMessage(`{"app_id":"app1","target_org_id":"org1","token_manager":"webex-manager","app_token_url":"` +
-			srv.URL + `/v1/applications/{app_id}/token"}`),
+	conn := &Request{
+		Provider: "webex_service_app", TokenURL: srv.URL + "/v1/access_token",
+		ClientID: "app-cid", ClientSecret: webexAppSecret, RefreshToken: webexAppRT,
+		Params: paramsOf(t, `{"app_id":"app1","target_org_id":"org1","token_manager":"webex-manager","app_token_url":"`+
+			srv.URL+`/v1/applications/{app_id}/token"}`),
 	}
 	return NewRefresher(NewCatalogue(), NewHTTPClient(5*time.Second, 4), f.lookup), conn
 }
@@ -135,7 +133,7 @@ func TestWebexServiceAppFallback(t *testing.T) {
 			f := &webexFake{t: t, own: tc.own, app: tc.app, lookupFail: tc.lookupFail}
 			r, conn := f.start(t)
 			if tc.noRT {
-				conn.RefreshToken = nil
+				conn.RefreshToken = ""
 			}
 			start := time.Now()
 			res, err := r.Refresh(t.Context(), conn)
@@ -184,16 +182,15 @@ func TestWebexServiceAppFallback(t *testing.T) {
 func TestWebexServiceAppConfiguration(t *testing.T) {
 	t.Parallel()
 	for name, params := range map[string]string{
-		"no token_manager":  `{"app_id":"app1","target_org_id":"org1"}`,
-		"no app_id":         `{"target_org_id":"org1","token_manager":"m"}`,
-		"no target_org_id":  `{"app_id":"app1","token_manager":"m"}`,
-		"params not object": `["app1"]`,
+		"no token_manager": `{"app_id":"app1","target_org_id":"org1"}`,
+		"no app_id":        `{"target_org_id":"org1","token_manager":"m"}`,
+		"no target_org_id": `{"app_id":"app1","token_manager":"m"}`,
 	} {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
 			f := &webexFake{t: t, own: webexOwnRefused, app: webexAppOK}
 			r, conn := f.start(t)
-			conn.Params = json.RawMessage(params)
+			conn.Params = paramsOf(t, params)
 			_, err := r.Refresh(t.Context(), conn)
 			var pe *Error
 			if !errors.As(err, &pe) || !pe.Reauth {

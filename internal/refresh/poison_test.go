@@ -20,12 +20,12 @@ type poisoner struct {
 	name string
 }
 
-func (p poisoner) Refresh(ctx context.Context, conn *model.OAuthToken) (*provider.Result, error) {
-	if conn.Name == p.name {
+func (p poisoner) Refresh(ctx context.Context, req *provider.Request) (*provider.Result, error) {
+	if req.RefreshToken.Reveal() == "rt-"+p.name { // see insert
 		exp := time.Now().Add(time.Hour)
 		return &provider.Result{AccessToken: "at\x00poison", Expiry: &exp}, nil
 	}
-	return p.Exchanger.Refresh(ctx, conn)
+	return p.Exchanger.Refresh(ctx, req)
 }
 
 // One answer the database refuses must not stall the others in its batch

@@ -14,12 +14,11 @@ import (
 	"github.com/tokenwarden/tokenwarden/internal/provider"
 	"github.com/tokenwarden/tokenwarden/internal/spool"
 	"github.com/tokenwarden/tokenwarden/internal/store"
-	"github.com/tokenwarden/tokenwarden/pkg/model"
 )
 
 // Exchanger refreshes one connection at its provider.
 type Exchanger interface {
-	Refresh(ctx context.Context, conn *model.OAuthToken) (*provider.Result, error)
+	Refresh(ctx context.Context, req *provider.Request) (*provider.Result, error)
 }
 
 // Observer receives the worker's events, for metrics. Calls come from the
@@ -386,10 +385,14 @@ func (w *Worker) attempt(ctx context.Context, j job) outcome {
 		// provider, which may count it against the connection.
 		return outcome{claim: c, err: fmt.Errorf("cannot decrypt the connection's secrets: %w", c.UnsealErr)}
 	}
+	req, err := RequestOf(&c.OAuthToken)
+	if err != nil {
+		return outcome{claim: c, err: err}
+	}
 	hctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), w.cfg.HTTPTimeout)
 	defer cancel()
 	start := time.Now()
-	res, err := w.ex.Refresh(hctx, &c.OAuthToken)
+	res, err := w.ex.Refresh(hctx, req)
 	return outcome{claim: c, res: res, err: err, took: time.Since(start)}
 }
 
