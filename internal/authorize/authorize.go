@@ -17,10 +17,8 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
-	"strings"
 	"sync"
 	"time"
-	"unicode"
 
 	"golang.org/x/oauth2"
 
@@ -282,9 +280,10 @@ func (c *callback) handle(q url.Values) (*Result, int, error) {
 		return nil, http.StatusBadRequest, errors.New("the redirect's state does not match this authorization (a stale or forged redirect); nothing was stored")
 	}
 	if e := q.Get("error"); e != "" {
-		msg := "the provider refused the authorization: " + clean(e)
+		red := c.redactor("")
+		msg := "the provider refused the authorization: " + red.Clean(e, 200)
 		if d := q.Get("error_description"); d != "" {
-			msg += ": " + clean(d)
+			msg += ": " + red.Clean(d, 200)
 		}
 		return nil, http.StatusOK, errors.New(msg)
 	}
@@ -307,25 +306,30 @@ func (c *callback) handle(q url.Values) (*Result, int, error) {
 // exchangeError describes a failed code exchange without the response body
 // or the request's secrets, which some providers echo.
 func (c *callback) exchangeError(err error, code string) error {
+	red := c.redactor(code)
 	var re *oauth2.RetrieveError
 	var msg string
 	switch {
 	case errors.As(err, &re) && re.ErrorCode != "":
-		msg = "the token endpoint refused the code: " + clean(re.ErrorCode)
+		msg = "the token endpoint refused the code: " + red.Clean(re.ErrorCode, 200)
 		if re.ErrorDescription != "" {
-			msg += ": " + clean(re.ErrorDescription)
+			msg += ": " + red.Clean(re.ErrorDescription, 200)
 		}
 	case errors.As(err, &re) && re.Response != nil:
-		msg = "the token endpoint answered " + re.Response.Status
+		msg = "the token endpoint answered " + red.Clean(re.Response.Status, 200)
 	default:
-		msg = "exchange the code: " + err.Error()
-	}
-	for _, s := range []string{c.flow.secret, code, c.verifier} {
-		if s != "" {
-			msg = strings.ReplaceAll(msg, s, "[REDACTED]")
-		}
+		msg = "exchange the code: " + red.Clean(err.Error(), 500)
 	}
 	return errors.New(msg)
+}
+
+// redactor removes the flow's secrets from text a provider or a browser
+// sent, in every form a provider could echo them in (the client secret and
+// its Basic credential, the PKCE verifier, and code once there is one),
+// before the text is made one bounded line: the provider package's one
+// cleaner.
+func (c *callback) redactor(code string) provider.Redactor {
+	return provider.NewRedactor(c.cfg.ClientID, c.flow.secret, c.verifier, code)
 }
 
 // result converts the token response, with the refresh worker's rules for
@@ -340,22 +344,6 @@ func (f *Flow) result(tok *oauth2.Token, now time.Time) *Result {
 		res.Scope = s
 	}
 	return res
-}
-
-// clean makes text from the provider or the browser safe for one line of a
-// terminal: control characters dropped, length bounded.
-func clean(s string) string {
-	s = strings.Map(func(r rune) rune {
-		if unicode.IsControl(r) {
-			return ' '
-		}
-		return r
-	}, s)
-	s = strings.Join(strings.Fields(s), " ")
-	if len(s) > 200 {
-		s = s[:200] + "..."
-	}
-	return s
 }
 
 func page(w http.ResponseWriter, status int, title, text string) {

@@ -2,6 +2,7 @@ package authorize_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"net/http"
 	"net/http/httptest"
@@ -10,6 +11,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/tokenwarden/tokenwarden/internal/authorize"
 	"github.com/tokenwarden/tokenwarden/internal/mockprovider"
@@ -218,5 +221,66 @@ func TestNewValidates(t *testing.T) {
 	o.AuthStyle, o.ClientSecret = "none", ""
 	if _, err := authorize.New(o); err != nil {
 		t.Errorf("auth none: %v", err)
+	}
+}
+
+// echoingServer is an authorization server that approves at once, with code,
+// and whose token endpoint answers token.
+func echoingServer(t *testing.T, code string, token http.HandlerFunc) *httptest.Server {
+	t.Helper()
+	mux := http.NewServeMux()
+	mux.HandleFunc("/authorize", func(w http.ResponseWriter, r *http.Request) {
+		q := r.URL.Query()
+		http.Redirect(w, r, q.Get("redirect_uri")+"?"+url.Values{"code": {code}, "state": {q.Get("state")}}.Encode(), http.StatusFound)
+	})
+	mux.HandleFunc("/token", token)
+	srv := httptest.NewServer(mux)
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+// A token endpoint that echoes the code in a long description must not get
+// any part of it, or of the client secret, into the error: the text is
+// scrubbed before it is cut, so a secret straddling the cut is found whole.
+func TestExchangeErrorScrubsBeforeItCuts(t *testing.T) {
+	t.Parallel()
+	code := "code-SECRET-" + strings.Repeat("0123456789abcdef", 4)
+	for _, at := range []int{0, 120, 150, 180, 195} {
+		srv := echoingServer(t, code, func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusBadRequest)
+			desc := strings.Repeat("x", at) + r.PostFormValue("code") + " from client " + r.PostFormValue("client_secret") + " was refused"
+			json.NewEncoder(w).Encode(map[string]string{"error": "invalid_grant", "error_description": desc})
+		})
+		r := start(t, mockprovider.New(mockprovider.Options{}), func(o *authorize.Options) {
+			o.AuthURL, o.TokenURL, o.AuthStyle = srv.URL+"/authorize", srv.URL+"/token", "post"
+		})
+		testutil.Browse(t, r.url(t).String())
+		r.wait(t)
+		if r.err == nil || !strings.Contains(r.err.Error(), "invalid_grant") {
+			t.Fatalf("code echoed at %d: err %v, want the provider's refusal", at, r.err)
+		}
+		if leak := testutil.Leaked(r.err.Error(), testutil.SecretForms("cid", secret, code)); leak != "" {
+			t.Fatalf("code echoed at %d: the error keeps %q of a secret: %v", at, leak, r.err)
+		}
+	}
+}
+
+// What the provider or the browser puts in the redirect reaches the
+// terminal as one line of valid UTF-8, without control characters, however
+// long it is.
+func TestRedirectErrorIsOneCleanLine(t *testing.T) {
+	t.Parallel()
+	r := start(t, mockprovider.New(mockprovider.Options{}), nil)
+	u := r.url(t)
+	desc := "denied\u009b31m\x1b[0m\r\nbye " + strings.Repeat("é", 150) // the cut falls inside a character
+	q := url.Values{"state": {u.Query().Get("state")}, "error": {"access_denied"}, "error_description": {desc}}
+	testutil.Browse(t, u.Query().Get("redirect_uri")+"?"+q.Encode())
+	r.wait(t)
+	if r.err == nil || !strings.Contains(r.err.Error(), "access_denied: denied 31m [0m bye é") {
+		t.Fatalf("err %v", r.err)
+	}
+	if msg := r.err.Error(); !utf8.ValidString(msg) || strings.IndexFunc(msg, unicode.IsControl) >= 0 || len(msg) > 400 {
+		t.Fatalf("not one clean bounded line: %q", msg)
 	}
 }

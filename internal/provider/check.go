@@ -69,7 +69,7 @@ func (r *Refresher) Check(ctx context.Context, req *Request, accessToken model.S
 	}
 	resp, err := r.client.Do(hreq)
 	if err != nil {
-		return nil, transportError(err, newRedactor("", "", token))
+		return nil, transportError(err, NewRedactor("", "", token))
 	}
 	defer resp.Body.Close()
 	body, _ := io.ReadAll(io.LimitReader(resp.Body, maxBody))

@@ -14,6 +14,7 @@ import (
 	"strings"
 	"syscall"
 	"time"
+	"unicode"
 	"unicode/utf8"
 )
 
@@ -68,17 +69,19 @@ func (e *Error) Unwrap() error { return e.Err }
 // redacted stands in the provider's text for a secret it repeated.
 const redacted = "[REDACTED]"
 
-// redactor removes a request's secrets from text a provider answered: every
+// Redactor removes a request's secrets from text a provider answered: every
 // form of each (see secretForms), longest first so that no form is left
-// half-replaced by a shorter one.
-type redactor []string
+// half-replaced by a shorter one. The zero Redactor removes nothing; its
+// Clean still makes the text one bounded line.
+type Redactor []string
 
-// newRedactor returns the redactor for a request that sent values (refresh
-// tokens, a bearer token) and clientID and clientSecret, whether as form
-// fields or as an HTTP Basic credential. A provider that echoes what it
-// received could put any of them, in any of their encodings, into its error.
-func newRedactor(clientID, clientSecret string, values ...string) redactor {
-	var r redactor
+// NewRedactor returns the Redactor for a request that sent values (refresh
+// tokens, a bearer token, an authorization code) and clientID and
+// clientSecret, whether as form fields or as an HTTP Basic credential. A
+// provider that echoes what it received could put any of them, in any of
+// their encodings, into its error.
+func NewRedactor(clientID, clientSecret string, values ...string) Redactor {
+	var r Redactor
 	if clientSecret != "" {
 		values = append(values, clientSecret)
 		// The Basic credential is base64 of the pair: x/oauth2 URL-encodes
@@ -137,12 +140,14 @@ func jsonEscape(s string, html bool) string {
 // honest text would be taken for a piece of a secret.
 const minPart = 8
 
-// clean returns text without the secrets, as one line of at most about
-// limit bytes (see the package's clean). Whole forms are replaced before
-// the text is shortened: a secret cut by the shortening would no longer be
-// found. Pieces of forms are looked for in the shortened text, where
-// comparing every piece with every form costs little.
-func (r redactor) clean(text string, limit int) string {
+// Clean returns text without the secrets, as one line of at most about
+// limit bytes, safe for a log, a terminal or last_error (see clean). It is
+// the one way text a provider or a browser sent is made printable. Whole
+// forms are replaced before the text is shortened: a secret cut by the
+// shortening would no longer be found. Pieces of forms are looked for in
+// the shortened text, where comparing every piece with every form costs
+// little.
+func (r Redactor) Clean(text string, limit int) string {
 	for _, f := range r {
 		text = strings.ReplaceAll(text, f, redacted)
 	}
@@ -151,7 +156,7 @@ func (r redactor) clean(text string, limit int) string {
 
 // redactPieces replaces each run of text made of pieces, at least minPart
 // bytes long, of the secrets' forms.
-func (r redactor) redactPieces(text string) string {
+func (r Redactor) redactPieces(text string) string {
 	var hit []bool
 	for i := 0; i+minPart <= len(text); i++ {
 		w := text[i : i+minPart]
@@ -215,12 +220,12 @@ var reauthCodes = map[string]bool{
 // removed from the provider's text before it is shortened. Unknown 4xx
 // answers stay transient: a proxy's error page must not kill a connection,
 // and the backoff keeps them from becoming a hot loop.
-func classify(tmpl *Template, status int, code, desc string, body []byte, header http.Header, cause error, red redactor) *Error {
+func classify(tmpl *Template, status int, code, desc string, body []byte, header http.Header, cause error, red Redactor) *Error {
 	if code == "" || desc == "" {
 		c, d := readError(body, tmpl.Errors)
 		code, desc = cmp.Or(code, c), cmp.Or(desc, d)
 	}
-	e := &Error{Status: status, Code: red.clean(code, 64), Description: red.clean(desc, 200), Err: cause, msg: "token endpoint refused the refresh"}
+	e := &Error{Status: status, Code: red.Clean(code, 64), Description: red.Clean(desc, 200), Err: cause, msg: "token endpoint refused the refresh"}
 	e.RetryAfter = parseRetryAfter(header.Get("Retry-After"), time.Now())
 	e.Reauth = (reauthCodes[e.Code] || slices.Contains(tmpl.Errors.Reauth, e.Code)) &&
 		!slices.Contains(tmpl.Errors.Transient, e.Code) && !transientText(tmpl.Errors, desc)
@@ -269,7 +274,7 @@ func transientText(rules ErrorRules, desc string) bool {
 // transportError describes a request that got no usable answer, with
 // red's secrets removed from the cause's text. A *url.Error names the
 // request's URL; only its cause is kept.
-func transportError(cause error, red redactor) *Error {
+func transportError(cause error, red Redactor) *Error {
 	if isTimeout(cause) {
 		return &Error{Err: cause, msg: "token request timed out"}
 	}
@@ -278,7 +283,7 @@ func transportError(cause error, red redactor) *Error {
 	if errors.As(cause, &ue) {
 		inner = ue.Err
 	}
-	return &Error{Err: cause, msg: "token request failed: " + red.clean(inner.Error(), 200)}
+	return &Error{Err: cause, msg: "token request failed: " + red.Clean(inner.Error(), 200)}
 }
 
 // configError is a refusal of the connection's configuration, found before
@@ -318,19 +323,16 @@ func parseRetryAfter(v string, now time.Time) time.Duration {
 	return 0
 }
 
-// clean makes provider text safe for one log line and bounded in size,
-// cut on a character boundary (PostgreSQL refuses invalid UTF-8). Secrets
-// must be redacted before: a cut secret is no longer found.
+// clean makes text safe for one line of a log or a terminal and bounded
+// in size: invalid UTF-8 (which PostgreSQL refuses) becomes U+FFFD, control
+// characters (C0, DEL and C1, which a terminal may obey) and runs of white
+// space become one space, and text longer than limit bytes is cut on a
+// character boundary. Secrets must be redacted before: a cut secret is no
+// longer found.
 func clean(s string, limit int) string {
-	s = strings.Join(strings.Fields(s), " ")
-	var b strings.Builder
-	for _, r := range s {
-		if r < 0x20 || r == 0x7f {
-			continue
-		}
-		b.WriteRune(r)
-	}
-	s = b.String()
+	s = strings.Join(strings.FieldsFunc(strings.ToValidUTF8(s, "\uFFFD"), func(r rune) bool {
+		return unicode.IsSpace(r) || unicode.IsControl(r)
+	}), " ")
 	if len(s) > limit {
 		cut := limit
 		for cut > 0 && !utf8.RuneStart(s[cut]) {

@@ -193,7 +193,7 @@ func TestScrubbedBeforeTruncation(t *testing.T) {
 // scrubbed too, down to minPart bytes.
 func TestScrubsWhatIsLeftOfASecret(t *testing.T) {
 	t.Parallel()
-	red := newRedactor("cid", "cs-SECRET-0123456789", "rt-SECRET-abcdefghijklmnop")
+	red := NewRedactor("cid", "cs-SECRET-0123456789", "rt-SECRET-abcdefghijklmnop")
 	for _, text := range []string{
 		"you sent rt-SECRET-abcdefgh",
 		"you sent rt-SECRET-abcdefgh... (cut)",
@@ -201,21 +201,21 @@ func TestScrubsWhatIsLeftOfASecret(t *testing.T) {
 		"you sent rt-SECRET-abcdefgh*ijklmnop",
 		"basic " + "Y2lkOmNzLVNFQ1JFVC0wMTIz",
 	} {
-		got := red.clean(text, 200)
+		got := red.Clean(text, 200)
 		if strings.Contains(got, "ECRET") || strings.Contains(got, "cdefgh") || strings.Contains(got, "jklmnop") || strings.Contains(got, "Y2lkOmNzLVNFQ1JFVC0wMTIz") {
 			t.Errorf("clean(%q) = %q", text, got)
 		}
 	}
 	// The echo altered the first byte of a character: what is left must
 	// still be valid UTF-8.
-	red = newRedactor("cid", "", "ĩ-SECRETabcdef")
-	if got := red.clean("z\u0129-SECRETabcdef", 200); strings.Contains(got, "SECRET") || !utf8.ValidString(got) {
+	red = NewRedactor("cid", "", "ĩ-SECRETabcdef")
+	if got := red.Clean("z\u0129-SECRETabcdef", 200); strings.Contains(got, "SECRET") || !utf8.ValidString(got) {
 		t.Errorf("clean of an altered character: %q", got)
 	}
-	if got := red.clean("zé-SECRETabcdef", 200); strings.Contains(got, "SECRET") || !utf8.ValidString(got) {
+	if got := red.Clean("zé-SECRETabcdef", 200); strings.Contains(got, "SECRET") || !utf8.ValidString(got) {
 		t.Errorf("clean of an altered character: %q", got)
 	}
-	if got := red.clean("a short rt- or cs- is no secret", 200); got != "a short rt- or cs- is no secret" {
+	if got := red.Clean("a short rt- or cs- is no secret", 200); got != "a short rt- or cs- is no secret" {
 		t.Errorf("clean changed honest text: %q", got)
 	}
 }
@@ -229,6 +229,20 @@ func TestCleanKeepsValidUTF8(t *testing.T) {
 		if !utf8.ValidString(s) || len(s) > 200+len("...") {
 			t.Fatalf("clean of %d runes: %q (%d bytes)", n, s, len(s))
 		}
+	}
+}
+
+// Provider text ends up on a terminal (`worker list`, `worker authorize`)
+// and in logs: no control character survives, C1 ones included (U+009B is
+// an 8-bit terminal's CSI), and one never glues two words together.
+func TestCleanLeavesNoControlCharacters(t *testing.T) {
+	t.Parallel()
+	got := clean("bad\u009b31mgrant\x1b[0m\x00was\r\nrefused\u0085here \xff", 200)
+	if want := "bad 31mgrant [0m was refused here \uFFFD"; got != want {
+		t.Fatalf("clean = %q, want %q", got, want)
+	}
+	if got := NewRedactor("cid", "cs-SECRET").Clean("invalid_grant\u0080", 64); got != "invalid_grant" {
+		t.Fatalf("Clean = %q, want %q", got, "invalid_grant")
 	}
 }
 

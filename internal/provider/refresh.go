@@ -224,7 +224,7 @@ func transport(c *http.Client) http.RoundTripper {
 
 // fromOAuth2 turns x/oauth2's error into an Error, with red's secrets
 // removed from whatever the provider or the transport said.
-func fromOAuth2(err error, tmpl *Template, red redactor) *Error {
+func fromOAuth2(err error, tmpl *Template, red Redactor) *Error {
 	var re *oauth2.RetrieveError
 	if errors.As(err, &re) {
 		status := 0

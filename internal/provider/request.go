@@ -32,7 +32,7 @@ type Request struct {
 	Params map[string]string
 }
 
-// redactor is the redactor for an exchange of q that also sent values.
-func (q *Request) redactor(values ...string) redactor {
-	return newRedactor(q.ClientID, q.ClientSecret.Reveal(), append(values, q.RefreshToken.Reveal())...)
+// redactor is the Redactor for an exchange of q that also sent values.
+func (q *Request) redactor(values ...string) Redactor {
+	return NewRedactor(q.ClientID, q.ClientSecret.Reveal(), append(values, q.RefreshToken.Reveal())...)
 }

@@ -45,7 +45,7 @@ func (r *Refresher) webexAppToken(ctx context.Context, c *conn) (*Result, error)
 	if err != nil {
 		// The manager connection may be mid-refresh or briefly unreadable:
 		// retry later rather than give up on the service app.
-		return nil, &Error{Err: err, msg: fmt.Sprintf("token manager %s has no usable token: %s", manager, c.req.redactor().clean(err.Error(), 200))}
+		return nil, &Error{Err: err, msg: fmt.Sprintf("token manager %s has no usable token: %s", manager, c.req.redactor().Clean(err.Error(), 200))}
 	}
 	appURL, err := c.tmpl.AppTokenEndpoint(params)
 	if err != nil {
@@ -81,7 +81,7 @@ func (r *Refresher) webexAppToken(ctx context.Context, c *conn) (*Result, error)
 	return appTokenResult(c, resp, data, red)
 }
 
-func appTokenResult(c *conn, resp *http.Response, data []byte, red redactor) (*Result, error) {
+func appTokenResult(c *conn, resp *http.Response, data []byte, red Redactor) (*Result, error) {
 	var tj struct {
 		AccessToken           string  `json:"access_token"`
 		RefreshToken          string  `json:"refresh_token"`
