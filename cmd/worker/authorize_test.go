@@ -15,7 +15,7 @@ import (
 	"github.com/tokenwarden/tokenwarden/internal/mockprovider"
 	"github.com/tokenwarden/tokenwarden/internal/pgtest"
 	"github.com/tokenwarden/tokenwarden/internal/testutil"
-	"github.com/tokenwarden/tokenwarden/internal/webhook"
+	"github.com/tokenwarden/tokenwarden/pkg/webhook"
 )
 
 // authorizeRun is `worker authorize` running in-process, its standard

@@ -63,9 +63,6 @@ func New() *Metrics {
 	return m
 }
 
-// Registry returns the registry, for more collectors.
-func (m *Metrics) Registry() *prometheus.Registry { return m.reg }
-
 // Handler serves the registry in the Prometheus exposition format. A
 // collector's error does not fail the scrape.
 func (m *Metrics) Handler() http.Handler {

@@ -1,14 +1,10 @@
 package metrics_test
 
 import (
-	"bufio"
 	"context"
 	"errors"
-	"io"
 	"log/slog"
-	"net/http"
 	"net/http/httptest"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -23,35 +19,7 @@ import (
 	"github.com/tokenwarden/tokenwarden/internal/testutil"
 )
 
-func quiet() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
-
 func ptr[T any](v T) *T { return &v }
-
-// scrape fetches h's exposition and returns each sample by its series, as
-// printed: name{label="value",...} (labels in sorted order).
-func scrape(t *testing.T, h http.Handler) map[string]float64 {
-	t.Helper()
-	rec := httptest.NewRecorder()
-	h.ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
-	if rec.Code != 200 {
-		t.Fatalf("scrape: %d %s", rec.Code, rec.Body)
-	}
-	out := map[string]float64{}
-	sc := bufio.NewScanner(rec.Body)
-	for sc.Scan() {
-		line := sc.Text()
-		if line == "" || strings.HasPrefix(line, "#") {
-			continue
-		}
-		i := strings.LastIndexByte(line, ' ')
-		v, err := strconv.ParseFloat(line[i+1:], 64)
-		if err != nil {
-			t.Fatalf("scrape: bad line %q", line)
-		}
-		out[line[:i]] = v
-	}
-	return out
-}
 
 func TestMetricsAfterRefresh(t *testing.T) {
 	t.Parallel()
@@ -89,9 +57,9 @@ func TestMetricsAfterRefresh(t *testing.T) {
 	exec("UPDATE oauth_tokens SET status = 'disabled' WHERE name = 'off'")
 
 	m := metrics.New()
-	m.WatchTable(st, 5*time.Minute, quiet())
+	m.WatchTable(st, 5*time.Minute, testutil.Quiet())
 	ex := provider.NewRefresher(provider.NewCatalogue(), srv.Client(), nil)
-	w := refresh.New(st, ex, refresh.Config{Observer: m}, quiet())
+	w := refresh.New(st, ex, refresh.Config{Observer: m}, testutil.Quiet())
 	stats, err := w.Pass(t.Context())
 	if err != nil || stats.Refreshed != 2 || stats.Reauth != 1 {
 		t.Fatalf("pass: %+v, %v", stats, err)
@@ -99,7 +67,7 @@ func TestMetricsAfterRefresh(t *testing.T) {
 	// Due within TOKENS_REFRESH_BEFORE (5m) but not refreshed: expires in 2m.
 	insert("soon", 2*time.Minute)
 
-	got := scrape(t, m.Handler())
+	got := testutil.Scrape(t, m.Handler())
 	want := map[string]float64{
 		`tokenwarden_refresh_attempts_total{outcome="success",provider="oauth2"}`: 2,
 		`tokenwarden_refresh_attempts_total{outcome="reauth",provider="oauth2"}`:  1,
@@ -129,7 +97,7 @@ func TestMetricsAfterRefresh(t *testing.T) {
 
 	// An expired token: the gauge goes negative.
 	exec("UPDATE oauth_tokens SET access_token_expires = now() - interval '1 minute' WHERE name = 'soon'")
-	if g := scrape(t, m.Handler())[`tokenwarden_soonest_expiry_seconds`]; g > -50 || g < -70 {
+	if g := testutil.Scrape(t, m.Handler())[`tokenwarden_soonest_expiry_seconds`]; g > -50 || g < -70 {
 		t.Errorf("tokenwarden_soonest_expiry_seconds = %v after expiry, want about -60", g)
 	}
 }
@@ -161,7 +129,7 @@ func TestScrapeErrorYieldsNoSampleAndLogsOnce(t *testing.T) {
 	m.WatchTable(src, time.Minute, slog.New(slog.NewTextHandler(&logs, nil)))
 	m.TakenOver()
 	for range 3 {
-		got := scrape(t, m.Handler())
+		got := testutil.Scrape(t, m.Handler())
 		if got["tokenwarden_lease_takeovers_total"] != 1 {
 			t.Fatalf("other metrics lost on a failed read: %v", got)
 		}
@@ -178,7 +146,7 @@ func TestScrapeErrorYieldsNoSampleAndLogsOnce(t *testing.T) {
 	src.mu.Lock()
 	src.fixed = true
 	src.mu.Unlock()
-	got := scrape(t, m.Handler())
+	got := testutil.Scrape(t, m.Handler())
 	if got["tokenwarden_rows_due"] != 4 || got["tokenwarden_soonest_expiry_seconds"] != -3 || got[`tokenwarden_connections{status="active"}`] != 4 {
 		t.Errorf("after recovery: %v", got)
 	}

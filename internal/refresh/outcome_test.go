@@ -21,6 +21,7 @@ import (
 	"github.com/tokenwarden/tokenwarden/internal/testutil"
 	"github.com/tokenwarden/tokenwarden/internal/webhook"
 	"github.com/tokenwarden/tokenwarden/pkg/model"
+	wire "github.com/tokenwarden/tokenwarden/pkg/webhook"
 )
 
 // ORY Hydra's answer, verbatim, to one of two concurrent refreshes of a
@@ -60,11 +61,11 @@ func TestHydraConcurrentRefreshKeepsTheConnection(t *testing.T) {
 // hookSink records the webhook events it receives.
 type hookSink struct {
 	mu     sync.Mutex
-	events []webhook.Event
+	events []wire.Event
 }
 
 func (h *hookSink) ServeHTTP(_ http.ResponseWriter, r *http.Request) {
-	var ev webhook.Event
+	var ev wire.Event
 	body, _ := io.ReadAll(r.Body)
 	_ = json.Unmarshal(body, &ev)
 	h.mu.Lock()
@@ -72,10 +73,10 @@ func (h *hookSink) ServeHTTP(_ http.ResponseWriter, r *http.Request) {
 	h.mu.Unlock()
 }
 
-func (h *hookSink) got() []webhook.Event {
+func (h *hookSink) got() []wire.Event {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	return append([]webhook.Event(nil), h.events...)
+	return append([]wire.Event(nil), h.events...)
 }
 
 // samples scrapes h and returns each sample by its series as printed.
@@ -134,9 +135,9 @@ func TestConfigRefusalIsReportedAsConfiguration(t *testing.T) {
 	if evs, err := e.st.Events(t.Context(), "misconfigured", 10); err != nil || len(evs) != 1 || evs[0].Outcome != "config" {
 		t.Fatalf("events = %+v, %v; want one config", evs, err)
 	}
-	if got := sink.got(); len(got) != 1 || got[0].Event != webhook.ConfigError || got[0].Name != "misconfigured" ||
+	if got := sink.got(); len(got) != 1 || got[0].Event != wire.ConfigError || got[0].Name != "misconfigured" ||
 		!strings.HasPrefix(got[0].LastError, "configuration error: ") {
-		t.Fatalf("webhook events = %+v; want one %s", got, webhook.ConfigError)
+		t.Fatalf("webhook events = %+v; want one %s", got, wire.ConfigError)
 	}
 	s := samples(t, m.Handler())
 	if s[`tokenwarden_refresh_failures_total{kind="config",provider="oauth2"}`] != 1 ||

@@ -19,6 +19,7 @@ import (
 	"github.com/tokenwarden/tokenwarden/internal/refresh"
 	"github.com/tokenwarden/tokenwarden/internal/spool"
 	"github.com/tokenwarden/tokenwarden/internal/store"
+	"github.com/tokenwarden/tokenwarden/internal/testutil"
 )
 
 func newKeyring(t *testing.T, id string) *keyring.Keyring {
@@ -34,17 +35,11 @@ func newKeyring(t *testing.T, id string) *keyring.Keyring {
 
 func quarantinedMetric(t *testing.T, m *metrics.Metrics) float64 {
 	t.Helper()
-	families, err := m.Registry().Gather()
-	if err != nil {
-		t.Fatal(err)
+	v, ok := testutil.Scrape(t, m.Handler())["tokenwarden_spool_quarantined_total"]
+	if !ok {
+		t.Fatal("tokenwarden_spool_quarantined_total is not exported")
 	}
-	for _, f := range families {
-		if f.GetName() == "tokenwarden_spool_quarantined_total" {
-			return f.GetMetric()[0].GetCounter().GetValue()
-		}
-	}
-	t.Fatal("tokenwarden_spool_quarantined_total is not exported")
-	return 0
+	return v
 }
 
 // strayBatch is a spooled success for a row that does not exist.

@@ -14,6 +14,7 @@ import (
 	"github.com/tokenwarden/tokenwarden/internal/provider"
 	"github.com/tokenwarden/tokenwarden/internal/spool"
 	"github.com/tokenwarden/tokenwarden/internal/store"
+	"github.com/tokenwarden/tokenwarden/internal/testsignal"
 )
 
 // Exchanger refreshes one connection at its provider.
@@ -143,8 +144,6 @@ type Worker struct {
 	cfg   Config
 	log   *slog.Logger
 	wake  chan struct{}
-	// passes counts completed passes of Run, for tests and monitoring.
-	passes atomic.Int64
 	// spoolChecked is set once the spool holds nothing this worker has
 	// not stored: it is read at the first pass and after this worker
 	// spools, not on every pass.
@@ -152,10 +151,18 @@ type Worker struct {
 	// pauseHook, set only by tests, runs at the start of each attempt: it
 	// stands for the process being paused between claim and send.
 	pauseHook func()
+	// TestSignals report the worker's progress to a test that Inits them.
+	TestSignals TestSignals
 }
 
-// Passes returns how many passes Run has completed.
-func (w *Worker) Passes() int64 { return w.passes.Load() }
+// TestSignals are the events a test can wait on; see internal/testsignal.
+type TestSignals struct {
+	// PassDone is sent each pass of Run's, with its stats.
+	PassDone testsignal.Signal[Stats]
+}
+
+// Init turns the signals on for tb; call it before Run.
+func (s *TestSignals) Init(tb testsignal.TB) { s.PassDone.Init(tb) }
 
 // New returns a Worker.
 func New(st *store.Store, ex Exchanger, cfg Config, log *slog.Logger) *Worker {
@@ -185,13 +192,15 @@ func (w *Worker) Wake() {
 }
 
 // Run refreshes connections until ctx ends. When ctx ends it stops claiming,
-// finishes the refreshes in flight, stores them and returns nil. If dsn is
-// not empty it listens for refresh requests there.
+// finishes the refreshes in flight, stores them, closes its listener and
+// returns nil. If dsn is not empty it listens for refresh requests there.
 func (w *Worker) Run(ctx context.Context, dsn string) error {
 	if dsn != "" {
 		lctx, stop := context.WithCancel(ctx)
+		var listener sync.WaitGroup
+		listener.Go(func() { notify.Listen(lctx, dsn, []string{notify.RefreshChannel}, wakeHandler{w}, w.log) })
+		defer listener.Wait()
 		defer stop()
-		go notify.Listen(lctx, dsn, []string{notify.RefreshChannel}, wakeHandler{w}, w.log)
 	}
 	// A pass fails when the database does: retry it soon, but do not
 	// hammer a database that is down.
@@ -206,7 +215,7 @@ func (w *Worker) Run(ctx context.Context, dsn string) error {
 		if ctx.Err() != nil {
 			return nil
 		}
-		w.passes.Add(1)
+		w.TestSignals.PassDone.Signal(stats)
 		var wait time.Duration
 		if err != nil {
 			wait = errBackoff.Next()

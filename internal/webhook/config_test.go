@@ -5,6 +5,7 @@ import (
 
 	"github.com/tokenwarden/tokenwarden/internal/refresh"
 	"github.com/tokenwarden/tokenwarden/internal/webhook"
+	wire "github.com/tokenwarden/tokenwarden/pkg/webhook"
 )
 
 // A refused configuration is its own event, at once, not a needs_reauth:
@@ -18,8 +19,8 @@ func TestConfigRefusalIsAConfigErrorEvent(t *testing.T) {
 	n.Failed(reauth("dead"))
 	flush(t, n)
 	got := e.received()
-	if len(got) != 2 || got[0].ev.Event != webhook.ConfigError || got[0].ev.Name != "misconfigured" ||
-		got[1].ev.Event != webhook.NeedsReauth || got[1].ev.Name != "dead" {
+	if len(got) != 2 || got[0].ev.Event != wire.ConfigError || got[0].ev.Name != "misconfigured" ||
+		got[1].ev.Event != wire.NeedsReauth || got[1].ev.Name != "dead" {
 		t.Fatalf("events: %+v", got)
 	}
 }

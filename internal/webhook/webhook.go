@@ -1,61 +1,33 @@
 // Package webhook tells an HTTP endpoint when a connection needs a person:
 // it went to needs_reauth, its configuration was refused, or its refreshes
-// keep failing. It is a refresh.Observer; events are signed with
-// HMAC-SHA256 (X-Tokenwarden-Signature: sha256=<hex>), queued in memory and
+// keep failing. It is a refresh.Observer; events are queued in memory and
 // delivered by one goroutine with retries, so that the worker never waits
-// for the endpoint.
-//
-// An event never holds a token or a secret:
-//
-//	{"event":"needs_reauth","name":"xero-acme","provider":"xero","failures":1,
-//	 "last_error":"invalid_grant: ...","time":"2026-01-02T15:04:05Z"}
+// for the endpoint. The events and their signature are the public package
+// pkg/webhook's, which receivers import to check them.
 package webhook
 
 import (
 	"bytes"
 	"context"
-	"crypto/hmac"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/url"
-	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/tokenwarden/tokenwarden/internal/backoff"
 	"github.com/tokenwarden/tokenwarden/internal/config"
 	"github.com/tokenwarden/tokenwarden/internal/refresh"
-)
-
-// SignatureHeader carries "sha256=" and the hex HMAC-SHA256 of the body.
-const SignatureHeader = "X-Tokenwarden-Signature"
-
-// Event kinds.
-const (
-	NeedsReauth = "needs_reauth" // the provider refused the refresh token
-	ConfigError = "config_error" // the connection's configuration was refused; nothing was sent
-	Failing     = "failing"      // FailEvery consecutive failures, and every FailEvery more
+	"github.com/tokenwarden/tokenwarden/internal/testsignal"
+	wire "github.com/tokenwarden/tokenwarden/pkg/webhook"
 )
 
 // FailEvery is how many consecutive transient failures make a "failing"
 // event: the 3rd, 6th, 9th...
 const FailEvery = 3
-
-// Event is the JSON body posted to the endpoint.
-type Event struct {
-	Event     string    `json:"event"`
-	Name      string    `json:"name"`
-	Provider  string    `json:"provider"`
-	Failures  int       `json:"failures"`
-	LastError string    `json:"last_error"`
-	Time      time.Time `json:"time"`
-}
 
 // Options tune a Notifier; zero values take the defaults.
 type Options struct {
@@ -78,12 +50,27 @@ type Notifier struct {
 	wg     sync.WaitGroup
 
 	mu      sync.Mutex
-	queue   []Event
+	queue   []wire.Event
 	running bool
 	idle    chan struct{} // closed when the drainer stops with nothing queued
 	closed  bool
 
-	delivered, dropped, failed atomic.Int64
+	// TestSignals report each event's fate to a test that Inits them.
+	TestSignals TestSignals
+}
+
+// TestSignals are the events a test can wait on; see internal/testsignal.
+type TestSignals struct {
+	Delivered testsignal.Signal[wire.Event] // the endpoint took it
+	Dropped   testsignal.Signal[wire.Event] // pushed out of a full queue
+	GaveUp    testsignal.Signal[wire.Event] // refused, or out of attempts
+}
+
+// Init turns the signals on for tb; call it before the first event.
+func (s *TestSignals) Init(tb testsignal.TB) {
+	s.Delivered.Init(tb)
+	s.Dropped.Init(tb)
+	s.GaveUp.Init(tb)
 }
 
 // New returns a Notifier posting to endpoint, signing with secret.
@@ -136,28 +123,28 @@ func (n *Notifier) StoreRetried() {}
 // Failed queues a needs_reauth or config_error event, or a failing one on
 // every FailEvery-th consecutive failure. It never blocks.
 func (n *Notifier) Failed(ev refresh.FailureEvent) {
-	kind := NeedsReauth
+	kind := wire.NeedsReauth
 	if ev.Config {
-		kind = ConfigError
+		kind = wire.ConfigError
 	} else if !ev.NeedsReauth {
 		if ev.Failures < FailEvery || ev.Failures%FailEvery != 0 {
 			return
 		}
-		kind = Failing
+		kind = wire.Failing
 	}
-	n.Notify(Event{Event: kind, Name: ev.Name, Provider: ev.Provider, Failures: ev.Failures,
+	n.Notify(wire.Event{Event: kind, Name: ev.Name, Provider: ev.Provider, Failures: ev.Failures,
 		LastError: ev.LastError, Time: time.Now().UTC().Truncate(time.Millisecond)})
 }
 
 // Notify queues e for delivery and returns at once. When the queue is full
 // the oldest event is dropped, with a warning.
-func (n *Notifier) Notify(e Event) {
+func (n *Notifier) Notify(e wire.Event) {
 	n.mu.Lock()
 	if n.closed {
 		n.mu.Unlock()
 		return
 	}
-	var drop *Event
+	var drop *wire.Event
 	if len(n.queue) >= n.opts.QueueSize {
 		d := n.queue[0]
 		drop = &d
@@ -172,7 +159,7 @@ func (n *Notifier) Notify(e Event) {
 	}
 	n.mu.Unlock()
 	if drop != nil {
-		n.dropped.Add(1)
+		n.TestSignals.Dropped.Signal(*drop)
 		n.opts.Logger.Warn("webhook queue full; dropped the oldest event", "event", drop.Event, "name", drop.Name,
 			"queue_size", n.opts.QueueSize)
 	}
@@ -191,25 +178,25 @@ func (n *Notifier) drain() {
 			return
 		}
 		e := n.queue[0]
-		n.queue[0] = Event{}
+		n.queue[0] = wire.Event{}
 		n.queue = n.queue[1:]
 		n.mu.Unlock()
 		n.deliver(e)
 	}
 }
 
-func (n *Notifier) deliver(e Event) {
+func (n *Notifier) deliver(e wire.Event) {
 	body, err := json.Marshal(e)
 	if err != nil {
-		n.failed.Add(1)
+		n.TestSignals.GaveUp.Signal(e)
 		return
 	}
-	sig := Sign(n.secret, body)
+	sig := wire.Sign(n.secret, body)
 	wait := backoff.Policy{Base: n.opts.Backoff, Max: n.opts.MaxBackoff}
 	for attempt := 1; ; attempt++ {
 		status, err := n.post(body, sig)
 		if err == nil && status >= 200 && status < 300 {
-			n.delivered.Add(1)
+			n.TestSignals.Delivered.Signal(e)
 			return
 		}
 		retry := err != nil || status >= 500 || status == http.StatusTooManyRequests
@@ -218,7 +205,7 @@ func (n *Notifier) deliver(e Event) {
 			why = slog.String("err", err.Error())
 		}
 		if !retry || attempt >= n.opts.MaxAttempts || n.stop.Err() != nil {
-			n.failed.Add(1)
+			n.TestSignals.GaveUp.Signal(e)
 			n.opts.Logger.Warn("webhook not delivered", "event", e.Event, "name", e.Name, "attempts", attempt, why)
 			return
 		}
@@ -245,7 +232,7 @@ func (n *Notifier) post(body []byte, sig string) (int, error) {
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("User-Agent", "tokenwarden-webhook")
-	req.Header.Set(SignatureHeader, sig)
+	req.Header.Set(wire.SignatureHeader, sig)
 	resp, err := n.opts.Client.Do(req)
 	if err != nil {
 		var ue *url.Error
@@ -286,34 +273,6 @@ func (n *Notifier) Close() {
 	if left > 0 {
 		n.opts.Logger.Warn("webhook notifier closed with events undelivered", "events", left)
 	}
-}
-
-// Stats counts events delivered, dropped from a full queue, and given up.
-func (n *Notifier) Stats() (delivered, dropped, failed int64) {
-	return n.delivered.Load(), n.dropped.Load(), n.failed.Load()
-}
-
-// Sign returns the SignatureHeader value for body.
-func Sign(secret, body []byte) string {
-	m := hmac.New(sha256.New, secret)
-	m.Write(body)
-	return "sha256=" + hex.EncodeToString(m.Sum(nil))
-}
-
-// Verify reports whether header is body's signature with secret; receivers
-// use it (in constant time).
-func Verify(secret, body []byte, header string) bool {
-	got, ok := strings.CutPrefix(header, "sha256=")
-	if !ok {
-		return false
-	}
-	mac, err := hex.DecodeString(got)
-	if err != nil {
-		return false
-	}
-	m := hmac.New(sha256.New, secret)
-	m.Write(body)
-	return hmac.Equal(mac, m.Sum(nil))
 }
 
 // Tee returns an Observer passing every event to a and b; a nil one is

@@ -15,7 +15,9 @@ import (
 
 	"github.com/tokenwarden/tokenwarden/internal/config"
 	"github.com/tokenwarden/tokenwarden/internal/refresh"
+	"github.com/tokenwarden/tokenwarden/internal/testutil"
 	"github.com/tokenwarden/tokenwarden/internal/webhook"
+	wire "github.com/tokenwarden/tokenwarden/pkg/webhook"
 )
 
 const secret = "whsec-SECRET"
@@ -31,7 +33,7 @@ type endpoint struct {
 type received struct {
 	body []byte
 	sig  string
-	ev   webhook.Event
+	ev   wire.Event
 	ok   bool // the reply was 2xx
 }
 
@@ -45,10 +47,10 @@ func (e *endpoint) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if e.answer != nil {
 		e.answer(n, rec, r)
 	}
-	var ev webhook.Event
+	var ev wire.Event
 	_ = json.Unmarshal(body, &ev)
 	e.mu.Lock()
-	e.got = append(e.got, received{body: body, sig: r.Header.Get(webhook.SignatureHeader), ev: ev, ok: rec.Code < 300})
+	e.got = append(e.got, received{body: body, sig: r.Header.Get(wire.SignatureHeader), ev: ev, ok: rec.Code < 300})
 	e.mu.Unlock()
 	w.WriteHeader(rec.Code)
 }
@@ -59,21 +61,27 @@ func (e *endpoint) received() []received {
 	return append([]received(nil), e.got...)
 }
 
-func quiet() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
-
 func start(t *testing.T, e *endpoint, opts webhook.Options) *webhook.Notifier {
 	t.Helper()
 	srv := httptest.NewServer(e)
 	t.Cleanup(srv.Close)
 	if opts.Logger == nil {
-		opts.Logger = quiet()
+		opts.Logger = testutil.Quiet()
 	}
 	if opts.Backoff == 0 {
 		opts.Backoff = time.Millisecond
 	}
 	n := webhook.New(srv.URL+"/hook?token=url-SECRET", secret, opts)
+	n.TestSignals.Init(t)
 	t.Cleanup(n.Close)
 	return n
+}
+
+// fates counts the events n delivered, dropped and gave up since the last
+// count.
+func fates(n *webhook.Notifier) (delivered, dropped, gaveUp int) {
+	s := &n.TestSignals
+	return len(s.Delivered.Received()), len(s.Dropped.Received()), len(s.GaveUp.Received())
 }
 
 func flush(t *testing.T, n *webhook.Notifier) {
@@ -102,13 +110,13 @@ func TestSignedEvent(t *testing.T) {
 		t.Fatalf("received %d requests", len(got))
 	}
 	r := got[0]
-	if !webhook.Verify([]byte(secret), r.body, r.sig) {
+	if !wire.Verify([]byte(secret), r.body, r.sig) {
 		t.Errorf("signature %q does not verify", r.sig)
 	}
-	if webhook.Verify([]byte("other"), r.body, r.sig) || webhook.Verify([]byte(secret), append(r.body, ' '), r.sig) {
+	if wire.Verify([]byte("other"), r.body, r.sig) || wire.Verify([]byte(secret), append(r.body, ' '), r.sig) {
 		t.Error("signature verifies with the wrong secret or body")
 	}
-	if want := webhook.Sign([]byte(secret), r.body); r.sig != want || !strings.HasPrefix(r.sig, "sha256=") || len(r.sig) != 7+64 {
+	if want := wire.Sign([]byte(secret), r.body); r.sig != want || !strings.HasPrefix(r.sig, "sha256=") || len(r.sig) != 7+64 {
 		t.Errorf("signature %q, want %q", r.sig, want)
 	}
 	var fields map[string]any
@@ -122,7 +130,7 @@ func TestSignedEvent(t *testing.T) {
 	if bytes.Contains(r.body, []byte("SECRET")) {
 		t.Errorf("body holds a secret: %s", r.body)
 	}
-	if d, dr, f := n.Stats(); d != 1 || dr != 0 || f != 0 {
+	if d, dr, f := fates(n); d != 1 || dr != 0 || f != 0 {
 		t.Errorf("stats %d %d %d", d, dr, f)
 	}
 }
@@ -163,7 +171,7 @@ func TestRetriedUntilDeliveredOnce(t *testing.T) {
 	if len(got) != 2 || got[0].ok || !got[1].ok || !bytes.Equal(got[0].body, got[1].body) || got[0].sig != got[1].sig {
 		t.Fatalf("received %+v; want a 500 then one delivery of the same event", got)
 	}
-	if d, _, f := n.Stats(); d != 1 || f != 0 {
+	if d, _, f := fates(n); d != 1 || f != 0 {
 		t.Errorf("delivered %d, failed %d", d, f)
 	}
 }
@@ -191,7 +199,7 @@ func TestGivesUpAfterMaxAttemptsAndOn4xx(t *testing.T) {
 	if got := len(e4.received()); got != 1 {
 		t.Errorf("a 400 was tried %d times, want once", got)
 	}
-	if _, _, f := n4.Stats(); f != 1 {
+	if _, _, f := fates(n4); f != 1 {
 		t.Errorf("failed %d, want 1", f)
 	}
 	mu.Lock()
@@ -259,7 +267,7 @@ func TestObserverNeverBlocksOnAHangingEndpoint(t *testing.T) {
 	returnsPromptly(t, "Failed during a hanging delivery", func() { obs.Failed(reauth("late")) })
 	release()
 	flush(t, n)
-	if d, _, _ := n.Stats(); d != 101 {
+	if d, _, _ := fates(n); d != 101 {
 		t.Errorf("delivered %d, want 101", d)
 	}
 }
@@ -289,8 +297,12 @@ func TestFullQueueDropsOldest(t *testing.T) {
 			n.Failed(reauth(name))
 		}
 	})
-	if _, dropped, _ := n.Stats(); dropped != 3 {
-		t.Errorf("dropped %d, want 3", dropped)
+	var dropped []string
+	for _, e := range n.TestSignals.Dropped.Received() {
+		dropped = append(dropped, e.Name)
+	}
+	if strings.Join(dropped, ",") != "a,b,c" {
+		t.Errorf("dropped %v, want a,b,c", dropped)
 	}
 	release()
 	flush(t, n)
@@ -311,7 +323,7 @@ func TestCloseAbandonsAHangingDelivery(t *testing.T) {
 	n.Failed(reauth("b"))
 	returnsPromptly(t, "Close", n.Close)
 	n.Failed(reauth("after")) // ignored, and does not block
-	if d, _, _ := n.Stats(); d != 0 {
+	if d, _, _ := fates(n); d != 0 {
 		t.Errorf("delivered %d", d)
 	}
 }
@@ -346,7 +358,7 @@ func TestFromConfig(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if webhook.FromConfig(cfg, quiet()) != nil {
+	if webhook.FromConfig(cfg, testutil.Quiet()) != nil {
 		t.Error("an observer without TOKENS_WEBHOOK_URL")
 	}
 	with := func(kv ...string) map[string]string {
@@ -360,7 +372,7 @@ func TestFromConfig(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	o := webhook.FromConfig(cfg, quiet())
+	o := webhook.FromConfig(cfg, testutil.Quiet())
 	if n, ok := o.(*webhook.Notifier); !ok {
 		t.Errorf("FromConfig = %T", o)
 	} else {

@@ -80,6 +80,7 @@ func (e *env) runWorker(t *testing.T) *refresh.Worker {
 	t.Helper()
 	ex := provider.NewRefresher(provider.NewCatalogue(), e.srv.Client(), nil)
 	w := refresh.New(e.st, ex, refresh.Config{PollInterval: time.Hour}, quiet())
+	w.TestSignals.Init(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() {
@@ -164,7 +165,7 @@ func TestGetOnExpiredTokenTriggersRefresh(t *testing.T) {
 	t.Parallel()
 	e := setup(t, mockprovider.Options{Rotate: true, Lifetime: time.Hour})
 	w := e.runWorker(t)
-	eventually(t, "the worker's first pass", func() bool { return w.Passes() >= 1 })
+	w.TestSignals.PassDone.Wait() // the first pass found nothing due
 	e.insert(t, "a", -time.Minute)
 
 	tok := get(t, e.c, "a")

@@ -1,0 +1,13 @@
+package notify
+
+import (
+	"testing"
+
+	"go.uber.org/goleak"
+)
+
+// TestMain fails the package if a test leaves a goroutine running: Listen,
+// ListenDB and a Hub's Run return only once their connection is closed.
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m)
+}
