@@ -82,10 +82,14 @@ func (a *app) open(ctx context.Context) (*tokens.Client, error) {
 	if err := config.CheckDatabaseURL(dsn); err != nil {
 		return nil, err
 	}
+	keys, err := tokens.ParseKeys(a.getenv("TOKENS_ENCRYPTION_KEYS"))
+	if err != nil {
+		return nil, err
+	}
 	// The client's reconnect warnings would interleave with a one-line
 	// error; the command reports failures itself.
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
-	return tokens.Open(ctx, dsn, &tokens.Options{MaxConns: 2, Logger: quiet, EncryptionKeys: a.getenv("TOKENS_ENCRYPTION_KEYS"),
+	return tokens.Open(ctx, dsn, &tokens.Options{MaxConns: 2, Logger: quiet, EncryptionKeys: keys,
 		PollOnly: a.getenv("TOKENS_POLL_ONLY") == "true", PollInterval: time.Second})
 }
 

@@ -146,7 +146,11 @@ func TestLeastPrivilegeRolesWithEncryption(t *testing.T) {
 	}
 
 	ctx := t.Context()
-	client, err := tokens.Open(ctx, consumerDSN, &tokens.Options{EncryptionKeys: env["TOKENS_ENCRYPTION_KEYS"],
+	consumerKeys, err := tokens.ParseKeys(env["TOKENS_ENCRYPTION_KEYS"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	client, err := tokens.Open(ctx, consumerDSN, &tokens.Options{EncryptionKeys: consumerKeys,
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
 		t.Fatal(err)

@@ -48,8 +48,13 @@ func (e *session) startHTTP(ctx context.Context) (done func() error, err error) 
 	if err != nil {
 		return nil, fmt.Errorf("TOKENS_HTTP_ADDR: %w", err)
 	}
+	keys, err := tokens.ParseKeys(e.cfg.EncryptionKeys)
+	if err != nil {
+		ln.Close()
+		return nil, err
+	}
 	client, err := tokens.Open(ctx, e.cfg.DatabaseURL, &tokens.Options{MaxConns: e.cfg.DBMaxConns, Logger: e.log,
-		EncryptionKeys: e.cfg.EncryptionKeys, PollOnly: e.cfg.PollOnly, PollInterval: e.consumerPoll()})
+		EncryptionKeys: keys, PollOnly: e.cfg.PollOnly, PollInterval: e.consumerPoll()})
 	if err != nil {
 		ln.Close()
 		return nil, err

@@ -261,7 +261,7 @@ func TestCacheIsDroppedOnChange(t *testing.T) {
 func TestCacheNeverServesExpiredToken(t *testing.T) {
 	t.Parallel()
 	h := newHub(false)
-	h.Connected()
+	h.reset(true)
 	_, st, _, cancel := h.subscribe("a")
 	cancel()
 	h.put("a", &Token{AccessToken: "x", Expiry: time.Now().Add(time.Minute)}, st)
@@ -271,7 +271,7 @@ func TestCacheNeverServesExpiredToken(t *testing.T) {
 	if h.cached("a", time.Now().Add(2*time.Minute), time.Second) != nil {
 		t.Fatal("expired token served from cache")
 	}
-	h.Disconnected()
+	h.reset(false)
 	if h.cached("a", time.Now(), time.Second) != nil {
 		t.Fatal("token served from cache while disconnected")
 	}
@@ -280,10 +280,10 @@ func TestCacheNeverServesExpiredToken(t *testing.T) {
 func TestCacheRefusesReadThatRacedWithChange(t *testing.T) {
 	t.Parallel()
 	h := newHub(false)
-	h.Connected()
+	h.reset(true)
 	_, st, _, cancel := h.subscribe("a")
 	defer cancel()
-	h.Notify("tokenwarden_tokens", "a") // a change lands after the read
+	h.changed("a") // a change lands after the read
 	h.put("a", &Token{AccessToken: "old"}, st)
 	if h.cached("a", time.Now(), 0) != nil {
 		t.Fatal("a read older than a change notification was cached")

@@ -2,6 +2,7 @@ package tokens_test
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"log"
@@ -61,4 +62,41 @@ func ExampleClient_TokenSource() {
 		log.Fatal(err)
 	}
 	resp.Body.Close()
+}
+
+func ExampleOpen_encryptedTokens() {
+	ctx := context.Background()
+	// The worker's keys, in its environment variable's format.
+	keys, err := tokens.ParseKeys(os.Getenv("TOKENS_ENCRYPTION_KEYS"))
+	if err != nil {
+		log.Fatal(err)
+	}
+	c, err := tokens.Open(ctx, os.Getenv("DATABASE_URL"), &tokens.Options{EncryptionKeys: keys})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer c.Close()
+}
+
+func ExampleOpen_sharedPool() {
+	ctx := context.Background()
+	// The application's own pool, on the pgx driver (import
+	// _ "github.com/jackc/pgx/v5/stdlib"), one connection larger for the
+	// client's LISTEN connection.
+	db, err := sql.Open("pgx", os.Getenv("DATABASE_URL"))
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer db.Close()
+	db.SetMaxOpenConns(11)
+	c, err := tokens.Open(ctx, "", &tokens.Options{DB: db})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer c.Close() // db stays open
+
+	// For a readiness probe.
+	if err := c.Ready(ctx); err != nil {
+		log.Print(err)
+	}
 }

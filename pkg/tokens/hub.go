@@ -103,12 +103,8 @@ func (h *hub) drop(name string) {
 	delete(h.cache, name)
 }
 
-// Connected, Disconnected and Notify implement notify.Handler.
-
-func (h *hub) Connected()    { h.reset(true) }
-func (h *hub) Disconnected() { h.reset(false) }
-
-// reset forgets everything: notifications may have been missed.
+// reset forgets everything, connected or not: notifications may have been
+// missed. It is the Listener's connected callback.
 func (h *hub) reset(connected bool) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
@@ -122,7 +118,9 @@ func (h *hub) reset(connected bool) {
 	}
 }
 
-func (h *hub) Notify(_, name string) {
+// changed handles a change notification for name: the Listener's notify
+// callback.
+func (h *hub) changed(name string) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.gens[name]++

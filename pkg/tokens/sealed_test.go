@@ -54,7 +54,11 @@ func TestConsumerReadsBothSealedFormats(t *testing.T) {
 		t.Fatalf("stored as %.14s... and %.14s... (%v)", at, rt, err)
 	}
 
-	c, err := Open(ctx, dsn, &Options{EncryptionKeys: sealedV1Key, PollInterval: time.Hour, WaitTimeout: time.Minute, Logger: quiet()})
+	consumerKeys, err := ParseKeys(sealedV1Key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := Open(ctx, dsn, &Options{EncryptionKeys: consumerKeys, PollInterval: time.Hour, WaitTimeout: time.Minute, Logger: quiet()})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -6,7 +6,7 @@ import (
 
 	"golang.org/x/oauth2"
 
-	"github.com/tokenwarden/tokenwarden/pkg/model"
+	"github.com/tokenwarden/tokenwarden/pkg/tokens/internal/reader"
 )
 
 // Token is a connection's current access token.
@@ -39,11 +39,8 @@ func (t *Token) validAt(now time.Time, margin time.Duration) bool {
 	return t.AccessToken != "" && (t.Expiry.IsZero() || t.Expiry.After(now.Add(margin)))
 }
 
-func fromRow(r *model.OAuthToken) *Token {
-	t := &Token{Name: r.Name, AccessToken: model.Str(r.AccessToken), TokenType: "Bearer", Version: r.Version}
-	if r.AccessTokenExpires != nil {
-		t.Expiry = *r.AccessTokenExpires
-	}
+func fromRow(name string, r *reader.Row) *Token {
+	t := &Token{Name: name, AccessToken: r.AccessToken, TokenType: "Bearer", Expiry: r.Expires, Version: r.Version}
 	if len(r.JSONData) > 0 {
 		_ = json.Unmarshal(r.JSONData, &t.Extra)
 		if tt, ok := t.Extra["token_type"].(string); ok && tt != "" {
