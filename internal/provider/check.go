@@ -29,7 +29,7 @@ type CheckResult struct {
 // provider accepted it. The URL's placeholders are filled from req's params
 // and the string fields of data, the connection's json_data (Salesforce's
 // {instance_url}).
-func (r *Refresher) Check(ctx context.Context, req *Request, accessToken model.Secret, data json.RawMessage) (*CheckResult, error) {
+func (r *Refresher) Check(ctx context.Context, req Request, accessToken model.Secret, data json.RawMessage) (*CheckResult, error) {
 	ctx, cancel := r.bound(ctx)
 	defer cancel()
 	c, err := r.resolve(req)

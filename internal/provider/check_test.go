@@ -69,8 +69,8 @@ type roundTripFunc func(*http.Request) (*http.Response, error)
 func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
 
 // checkConn is a connection of provider whose access token is checkToken.
-func checkConn(provider string) *Request {
-	return &Request{Provider: provider, ClientID: "cid", ClientSecret: impClientSecret, RefreshToken: impRefreshToken}
+func checkConn(provider string) Request {
+	return Request{Provider: provider, ClientID: "cid", ClientSecret: impClientSecret, RefreshToken: impRefreshToken}
 }
 
 const checkToken = "at-SECRET"

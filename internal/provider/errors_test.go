@@ -252,7 +252,7 @@ func TestConfigurationErrorsSayConfiguration(t *testing.T) {
 	t.Parallel()
 	r := NewRefresher(NewCatalogue(), NewHTTPClient(time.Second, 1), nil).
 		WithEndpointPolicy(EndpointPolicy{AllowedHosts: []string{"*.example.com"}})
-	for name, conn := range map[string]*Request{
+	for name, conn := range map[string]Request{
 		"unknown provider": {Provider: "nope", TokenURL: "http://127.0.0.1:1", RefreshToken: "x"},
 		"no token url":     {Provider: "oauth2", RefreshToken: "x"},
 		"bad auth style":   {Provider: "oauth2", TokenURL: "https://a.example.com", AuthStyle: "auto", RefreshToken: "x"},

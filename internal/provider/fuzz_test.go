@@ -41,7 +41,7 @@ func FuzzRefreshResponse(f *testing.F) {
 			w.Write(body)
 		}))
 		defer srv.Close()
-		conn := &Request{
+		conn := Request{
 			Provider: providerName, TokenURL: srv.URL + "/{tenant}/token",
 			Params:   paramsOf(t, `{"tenant":"t","app_id":"a","target_org_id":"o","token_manager":"m","app_token_url":"`+srv.URL+`/app"}`),
 			ClientID: "cid", ClientSecret: "cs-FUZZSECRET", RefreshToken: "rt-FUZZSECRET",

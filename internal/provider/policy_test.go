@@ -39,7 +39,7 @@ func TestRefreshRefusesEndpointOutsidePolicy(t *testing.T) {
 	t.Parallel()
 	r := NewRefresher(NewCatalogue(), NewHTTPClient(time.Second, 1), nil).
 		WithEndpointPolicy(EndpointPolicy{AllowedHosts: []string{"identity.xero.com"}})
-	conn := &Request{Provider: "oauth2", TokenURL: "https://attacker.example/token",
+	conn := Request{Provider: "oauth2", TokenURL: "https://attacker.example/token",
 		ClientSecret: "cs-SECRET", RefreshToken: "rt-SECRET"}
 	_, err := r.Refresh(t.Context(), conn)
 	var pe *Error

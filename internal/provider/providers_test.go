@@ -377,7 +377,7 @@ func TestProviderImitations(t *testing.T) {
 					if tc.params != "" {
 						params = tc.params
 					}
-					conn := &Request{
+					conn := Request{
 						Provider: p, TokenURL: srv.URL + im.tokenPath,
 						ClientID: "cid", ClientSecret: impClientSecret,
 						RefreshToken: impRefreshToken,
@@ -489,7 +489,7 @@ func TestMicrosoftDefaultTenant(t *testing.T) {
 		impReply{200, `{"token_type":"Bearer","expires_in":3600,"access_token":"at","refresh_token":"rt2"}`, nil}.write(w)
 	}))
 	t.Cleanup(srv.Close)
-	conn := &Request{Provider: "microsoft", TokenURL: srv.URL + "/{tenant}/oauth2/v2.0/token",
+	conn := Request{Provider: "microsoft", TokenURL: srv.URL + "/{tenant}/oauth2/v2.0/token",
 		ClientID: "cid", ClientSecret: impClientSecret, RefreshToken: impRefreshToken}
 	if _, err := NewRefresher(NewCatalogue(), NewHTTPClient(5*time.Second, 4), nil).Refresh(t.Context(), conn); err != nil {
 		t.Fatal(err)
@@ -546,7 +546,7 @@ func TestLostAnswerRetryWithin(t *testing.T) {
 			t.Parallel()
 			srv := httptest.NewServer(tc.h)
 			t.Cleanup(srv.Close)
-			conn := &Request{Provider: tc.provider, TokenURL: srv.URL + "/token",
+			conn := Request{Provider: tc.provider, TokenURL: srv.URL + "/token",
 				ClientID: "cid", ClientSecret: impClientSecret, RefreshToken: impRefreshToken}
 			_, err := NewRefresher(NewCatalogue(), NewHTTPClient(5*time.Second, 4), nil).Refresh(t.Context(), conn)
 			var pe *Error
@@ -613,8 +613,8 @@ func TestLoadCatalogueOverride(t *testing.T) {
 	}))
 	t.Cleanup(srv.Close)
 	r := NewRefresher(c, NewHTTPClient(5*time.Second, 4), nil)
-	row := func(provider, path, rt string) *Request {
-		return &Request{Provider: provider, TokenURL: srv.URL + path, ClientID: "cid",
+	row := func(provider, path, rt string) Request {
+		return Request{Provider: provider, TokenURL: srv.URL + path, ClientID: "cid",
 			ClientSecret: impClientSecret, RefreshToken: model.Secret(rt)}
 	}
 	start := time.Now()

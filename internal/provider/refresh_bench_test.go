@@ -16,7 +16,7 @@ func BenchmarkRefresh(b *testing.B) {
 	}))
 	defer srv.Close()
 	r := NewRefresher(NewCatalogue(), NewHTTPClient(5*time.Second, 4), nil)
-	conn := &Request{Provider: "xero", TokenURL: srv.URL + "/token",
+	conn := Request{Provider: "xero", TokenURL: srv.URL + "/token",
 		ClientID: "cid", ClientSecret: "cs", RefreshToken: "rt"}
 	b.ReportAllocs()
 	for b.Loop() {

@@ -26,11 +26,11 @@ func paramsOf(t testing.TB, raw string) map[string]string {
 }
 
 // serve returns a connection whose token endpoint answers with h.
-func serve(t *testing.T, h http.HandlerFunc) (*Refresher, *Request) {
+func serve(t *testing.T, h http.HandlerFunc) (*Refresher, Request) {
 	t.Helper()
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
-	conn := &Request{
+	conn := Request{
 		Provider: "oauth2", TokenURL: srv.URL + "/token",
 		ClientID: "cid", ClientSecret: "cs-SECRET", RefreshToken: "rt-SECRET",
 	}
@@ -232,7 +232,7 @@ func TestRedirectsAreNotFollowed(t *testing.T) {
 func TestConfigurationErrorsNeedReauth(t *testing.T) {
 	t.Parallel()
 	r := NewRefresher(NewCatalogue(), NewHTTPClient(time.Second, 1), nil)
-	for name, conn := range map[string]*Request{
+	for name, conn := range map[string]Request{
 		"unknown provider": {Provider: "nope", TokenURL: "http://127.0.0.1:1", RefreshToken: "x"},
 		"no token url":     {Provider: "oauth2", RefreshToken: "x"},
 		"bad auth style":   {Provider: "oauth2", TokenURL: "http://127.0.0.1:1", AuthStyle: "auto", RefreshToken: "x"},

@@ -76,11 +76,11 @@ func (f *webexFake) lookup(_ context.Context, name string) (string, error) {
 	return webexManagerToken, nil
 }
 
-func (f *webexFake) start(t *testing.T) (*Refresher, *Request) {
+func (f *webexFake) start(t *testing.T) (*Refresher, Request) {
 	t.Helper()
 	srv := httptest.NewServer(f)
 	t.Cleanup(srv.Close)
-	conn := &Request{
+	conn := Request{
 		Provider: "webex_service_app", TokenURL: srv.URL + "/v1/access_token",
 		ClientID: "app-cid", ClientSecret: webexAppSecret, RefreshToken: webexAppRT,
 		Params: paramsOf(t, `{"app_id":"app1","target_org_id":"org1","token_manager":"webex-manager","app_token_url":"`+

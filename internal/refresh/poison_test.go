@@ -20,7 +20,7 @@ type poisoner struct {
 	name string
 }
 
-func (p poisoner) Refresh(ctx context.Context, req *provider.Request) (*provider.Result, error) {
+func (p poisoner) Refresh(ctx context.Context, req provider.Request) (*provider.Result, error) {
 	if req.RefreshToken.Reveal() == "rt-"+p.name { // see insert
 		exp := time.Now().Add(time.Hour)
 		return &provider.Result{AccessToken: "at\x00poison", Expiry: &exp}, nil

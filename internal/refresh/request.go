@@ -11,12 +11,12 @@ import (
 // From here on nothing reads the row's nullable columns again. A params
 // column that is not a JSON object is refused as a configuration error,
 // like every other configuration the provider refuses.
-func RequestOf(row *model.OAuthToken) (*provider.Request, error) {
+func RequestOf(row *model.OAuthToken) (provider.Request, error) {
 	params, err := provider.ParseParams(row.Params) // nil, and not allocated, for most rows
 	if err != nil {
-		return nil, provider.ConfigError(err)
+		return provider.Request{}, provider.ConfigError(err)
 	}
-	return &provider.Request{
+	return provider.Request{
 		Provider:     row.Provider,
 		TokenURL:     value(row.TokenURL),
 		AuthStyle:    value(row.AuthStyle),

@@ -23,7 +23,7 @@ func TestRequestOfReadsTheRow(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := &provider.Request{Provider: "microsoft", TokenURL: "https://login.example.com/{tenant}/token", AuthStyle: "post",
+	want := provider.Request{Provider: "microsoft", TokenURL: "https://login.example.com/{tenant}/token", AuthStyle: "post",
 		ClientID: "cid", ClientSecret: "cs-SECRET", RefreshToken: "rt-SECRET", Scopes: "offline_access mail.read",
 		Params: map[string]string{"tenant": "t1", "lifetime": "2h", "n": "3"}}
 	if !reflect.DeepEqual(got, want) {
@@ -31,7 +31,7 @@ func TestRequestOfReadsTheRow(t *testing.T) {
 	}
 
 	got, err = refresh.RequestOf(&model.OAuthToken{Provider: "xero"})
-	if err != nil || !reflect.DeepEqual(got, &provider.Request{Provider: "xero"}) {
+	if err != nil || !reflect.DeepEqual(got, provider.Request{Provider: "xero"}) {
 		t.Fatalf("a row of NULLs: %#v, %v", got, err)
 	}
 }

@@ -19,7 +19,7 @@ import (
 
 // Exchanger refreshes one connection at its provider.
 type Exchanger interface {
-	Refresh(ctx context.Context, req *provider.Request) (*provider.Result, error)
+	Refresh(ctx context.Context, req provider.Request) (*provider.Result, error)
 }
 
 // Observer receives the worker's events, for metrics. Calls come from the
