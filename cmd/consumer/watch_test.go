@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/tokenwarden/tokenwarden/internal/testutil"
 )
 
 // readToken reads the json file, or reports it is not there (yet).
@@ -28,17 +30,6 @@ func readToken(t *testing.T, path string) (fileToken, bool) {
 	return f, true
 }
 
-func eventually(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
-
 func TestWatchMirrorsTheToken(t *testing.T) {
 	t.Parallel()
 	c, env := setup(t, fresh("xero-acme"))
@@ -54,7 +45,7 @@ func TestWatchMirrorsTheToken(t *testing.T) {
 		done <- a.main(ctx, []string{"get", "xero-acme", "--watch", "--write", path, "--interval", "20ms"})
 	}()
 
-	eventually(t, "the first token in the file", func() bool {
+	testutil.Eventually(t, 20*time.Second, "the first token in the file", func() bool {
 		f, ok := readToken(t, path)
 		return ok && f.AccessToken == "at-SECRET-xero-acme" && f.Version == 0
 	})
@@ -65,7 +56,7 @@ func TestWatchMirrorsTheToken(t *testing.T) {
 
 	exec(t, c, `UPDATE oauth_tokens SET access_token = 'at-SECRET-new', version = version + 1,
 		access_token_expires = now() + interval '2 hours' WHERE name = 'xero-acme'`)
-	eventually(t, "the new token in the file", func() bool {
+	testutil.Eventually(t, 20*time.Second, "the new token in the file", func() bool {
 		f, ok := readToken(t, path)
 		return ok && f.AccessToken == "at-SECRET-new" && f.Version == 1
 	})
@@ -184,14 +175,14 @@ func TestWatchWakesOnTheChangeNotification(t *testing.T) {
 		a := &app{stdout: &stdout, stderr: &stderr, getenv: func(k string) string { return env[k] }}
 		done <- a.main(ctx, []string{"get", "notified", "--watch", "--write", path, "--interval", "1h"})
 	}()
-	eventually(t, "the first token in the file", func() bool {
+	testutil.Eventually(t, 20*time.Second, "the first token in the file", func() bool {
 		f, ok := readToken(t, path)
 		return ok && f.Version == 0
 	})
 
 	exec(t, c, `UPDATE oauth_tokens SET access_token = 'at-SECRET-notified', version = version + 1,
 		access_token_expires = now() + interval '2 hours' WHERE name = 'notified'`)
-	eventually(t, "the stored token in the file without a poll", func() bool {
+	testutil.Eventually(t, 20*time.Second, "the stored token in the file without a poll", func() bool {
 		f, ok := readToken(t, path)
 		return ok && f.AccessToken == "at-SECRET-notified" && f.Version == 1
 	})

@@ -12,6 +12,7 @@ import (
 
 	"github.com/tokenwarden/tokenwarden/internal/mockprovider"
 	"github.com/tokenwarden/tokenwarden/internal/pgtest"
+	"github.com/tokenwarden/tokenwarden/internal/testutil"
 	"github.com/tokenwarden/tokenwarden/pkg/tokens"
 )
 
@@ -75,13 +76,13 @@ func TestDisableAndEnable(t *testing.T) {
 
 	// A worker polling once an hour: only enable's wake-up makes it look.
 	p := startWorker(t, dsn, "run")
-	eventually(t, 30*time.Second, "the worker to start", func() bool {
+	testutil.Eventually(t, 30*time.Second, "the worker to start", func() bool {
 		return strings.Contains(p.output.String(), "worker started")
 	})
 	if r := mustRun(t, env, "", "enable", "d"); !strings.Contains(r.stdout, "enabled d (was disabled)") {
 		t.Fatalf("enable: %s", r)
 	}
-	eventually(t, 30*time.Second, "the enabled connection to be refreshed", func() bool { return getRow(t, c, "d").Version == 1 })
+	testutil.Eventually(t, 30*time.Second, "the enabled connection to be refreshed", func() bool { return getRow(t, c, "d").Version == 1 })
 	if r := getRow(t, c, "d"); r.Status != "active" || r.FailureCount != 0 || r.LastError != nil {
 		t.Fatalf("after enable and a refresh: %+v", r)
 	}

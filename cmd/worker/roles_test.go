@@ -26,6 +26,7 @@ import (
 	"github.com/tokenwarden/tokenwarden/internal/mockprovider"
 	"github.com/tokenwarden/tokenwarden/internal/pgtest"
 	"github.com/tokenwarden/tokenwarden/internal/store"
+	"github.com/tokenwarden/tokenwarden/internal/testutil"
 	"github.com/tokenwarden/tokenwarden/pkg/tokens"
 )
 
@@ -69,7 +70,7 @@ func TestLeastPrivilegeRolesWithEncryption(t *testing.T) {
 
 	// run refreshes the cleared row, then stops on SIGTERM.
 	p := startWith(t, env, "run")
-	eventually(t, 30*time.Second, "run to refresh b", func() bool { return getRow(t, admin, "b").Version == 2 })
+	testutil.Eventually(t, 30*time.Second, "run to refresh b", func() bool { return getRow(t, admin, "b").Version == 2 })
 	p.stop(t, syscall.SIGTERM)
 
 	rotated := envFor(workerDSN)
@@ -120,7 +121,7 @@ func TestLeastPrivilegeRolesWithEncryption(t *testing.T) {
 	p = startWith(t, serveEnv, "serve")
 	var addr []string
 	listening := regexp.MustCompile(`"HTTP API listening" addr=(\S+)`)
-	eventually(t, 30*time.Second, "serve to listen", func() bool {
+	testutil.Eventually(t, 30*time.Second, "serve to listen", func() bool {
 		addr = listening.FindStringSubmatch(p.output.String())
 		return addr != nil
 	})

@@ -11,6 +11,7 @@ import (
 
 	"github.com/tokenwarden/tokenwarden/internal/mockprovider"
 	"github.com/tokenwarden/tokenwarden/internal/pgtest"
+	"github.com/tokenwarden/tokenwarden/internal/testutil"
 )
 
 // startWorkerEnv starts `worker run` with extra environment.
@@ -56,7 +57,7 @@ func TestSIGKILLDuringBurstsLosesNoRow(t *testing.T) {
 		before := prov.Calls()
 		p := startWorkerEnv(t, dsn, env...)
 		target := before + 1 + rng.Int64N(40)
-		eventually(t, 30*time.Second, fmt.Sprintf("round %d: %d provider calls", round, target), func() bool {
+		testutil.Eventually(t, 30*time.Second, fmt.Sprintf("round %d: %d provider calls", round, target), func() bool {
 			return prov.Calls() >= target
 		})
 		p.cmd.Process.Signal(syscall.SIGKILL)
@@ -64,9 +65,13 @@ func TestSIGKILLDuringBurstsLosesNoRow(t *testing.T) {
 	}
 
 	p := startWorkerEnv(t, dsn, env...)
-	eventually(t, 60*time.Second, "every row refreshed", func() bool {
+	testutil.Eventually(t, 60*time.Second, "every row refreshed", func() bool {
 		var left int
-		db.QueryRow(t.Context(), "SELECT count(*) FROM oauth_tokens WHERE version = 0 OR updating").Scan(&left)
+		// A failed count must not read as none left: it would end the
+		// wait, and the test, early.
+		if err := db.QueryRow(t.Context(), "SELECT count(*) FROM oauth_tokens WHERE version = 0 OR updating").Scan(&left); err != nil {
+			t.Fatalf("count the rows left: %v", err)
+		}
 		return left == 0
 	})
 	p.cmd.Process.Signal(syscall.SIGTERM)
@@ -74,7 +79,9 @@ func TestSIGKILLDuringBurstsLosesNoRow(t *testing.T) {
 		t.Fatalf("final worker exited %d:\n%s", code, p.output.String())
 	}
 	var active, claimed int
-	db.QueryRow(t.Context(), "SELECT count(*) FILTER (WHERE status = 'active' AND access_token IS NOT NULL), count(*) FILTER (WHERE updating) FROM oauth_tokens").Scan(&active, &claimed)
+	if err := db.QueryRow(t.Context(), "SELECT count(*) FILTER (WHERE status = 'active' AND access_token IS NOT NULL), count(*) FILTER (WHERE updating) FROM oauth_tokens").Scan(&active, &claimed); err != nil {
+		t.Fatal(err)
+	}
 	if active != rows || claimed != 0 {
 		t.Fatalf("%d of %d rows active with a token, %d still claimed", active, rows, claimed)
 	}

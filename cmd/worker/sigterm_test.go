@@ -15,6 +15,7 @@ import (
 
 	"github.com/tokenwarden/tokenwarden/internal/mockprovider"
 	"github.com/tokenwarden/tokenwarden/internal/pgtest"
+	"github.com/tokenwarden/tokenwarden/internal/testutil"
 )
 
 var (
@@ -107,18 +108,6 @@ func (p *proc) wait(t *testing.T, timeout time.Duration) int {
 	return p.cmd.ProcessState.ExitCode()
 }
 
-// eventually polls cond until it holds or timeout passes.
-func eventually(t *testing.T, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", timeout, what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
 // TestRunFinishesRefreshOnSIGTERM stops the worker while a refresh is at the
 // provider: the refresh, whose answer rotates the refresh token, must still
 // be stored before the process exits 0.
@@ -186,7 +175,7 @@ func TestRunStopsWhenIdle(t *testing.T) {
 			t.Parallel()
 			dsn := pgtest.New(t)
 			p := startWorker(t, dsn, "run")
-			eventually(t, 30*time.Second, "the worker to start", func() bool {
+			testutil.Eventually(t, 30*time.Second, "the worker to start", func() bool {
 				return strings.Contains(p.output.String(), "worker started")
 			})
 			if err := p.cmd.Process.Signal(sig); err != nil {

@@ -16,6 +16,7 @@ import (
 	"github.com/tokenwarden/tokenwarden/internal/pgtest"
 	"github.com/tokenwarden/tokenwarden/internal/spool"
 	"github.com/tokenwarden/tokenwarden/internal/store"
+	"github.com/tokenwarden/tokenwarden/internal/testutil"
 )
 
 // PostgreSQL stops in the middle of a burst and the worker is then killed
@@ -67,7 +68,7 @@ func TestSIGKILLDuringADatabaseOutageLosesNoAnswer(t *testing.T) {
 		fmt.Sprintf("TOKENS_CONCURRENCY=%d", concurrency), "TOKENS_POLL_INTERVAL=1h"}
 	p := startWorkerEnv(t, dsn, workerEnv...)
 	db := connect(t, dsn)
-	eventually(t, 30*time.Second, "every row claimed and a request for each refresher", func() bool {
+	testutil.Eventually(t, 30*time.Second, "every row claimed and a request for each refresher", func() bool {
 		var claimed int
 		db.QueryRow(t.Context(), "SELECT count(*) FROM oauth_tokens WHERE updating").Scan(&claimed)
 		return claimed == rows && arrived.Load() == concurrency
@@ -86,7 +87,7 @@ func TestSIGKILLDuringADatabaseOutageLosesNoAnswer(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 20*time.Second, "every answer in the spool", func() bool {
+	testutil.Eventually(t, 20*time.Second, "every answer in the spool", func() bool {
 		entries, bad, err := sp.Pending()
 		if err != nil || len(bad) > 0 {
 			t.Fatalf("spool: %v %v", err, bad)
@@ -116,7 +117,7 @@ func TestSIGKILLDuringADatabaseOutageLosesNoAnswer(t *testing.T) {
 		if !ok {
 			t.Fatalf("%s: the provider never answered", name)
 		}
-		eventually(t, 30*time.Second, name+" stored", func() bool {
+		testutil.Eventually(t, 30*time.Second, name+" stored", func() bool {
 			r, err := st.Get(t.Context(), name)
 			return err == nil && r.Version == 1 && !r.Updating
 		})

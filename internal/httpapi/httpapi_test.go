@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"io"
-	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -19,6 +18,7 @@ import (
 	"github.com/tokenwarden/tokenwarden/internal/httpapi"
 	"github.com/tokenwarden/tokenwarden/internal/pgtest"
 	"github.com/tokenwarden/tokenwarden/internal/store"
+	"github.com/tokenwarden/tokenwarden/internal/testutil"
 	"github.com/tokenwarden/tokenwarden/pkg/tokens"
 )
 
@@ -28,8 +28,6 @@ type env struct {
 	srv   *httptest.Server
 	entry chan struct{}
 }
-
-func quiet() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
 
 // countingTokens reports each Get as it starts, so a test knows a request
 // reached the client without sleeping.
@@ -56,7 +54,7 @@ func setup(t *testing.T) *env {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	c, err := tokens.Open(t.Context(), dsn, &tokens.Options{PollInterval: time.Hour, WaitTimeout: time.Hour, Logger: quiet()})
+	c, err := tokens.Open(t.Context(), dsn, &tokens.Options{PollInterval: time.Hour, WaitTimeout: time.Hour, Logger: testutil.Quiet()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -67,7 +65,7 @@ func setup(t *testing.T) *env {
 		Keys:    st,
 		Ready:   st.Ready,
 		Metrics: http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "metrics\n") }),
-		Logger:  quiet(),
+		Logger:  testutil.Quiet(),
 	})
 	e.srv = httptest.NewServer(h)
 	t.Cleanup(e.srv.Close)
@@ -356,7 +354,7 @@ func TestServeShutsDownGracefully(t *testing.T) {
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan error, 1)
 	go func() {
-		done <- httpapi.Serve(ctx, ln, httpapi.New(httpapi.Config{Logger: quiet()}), quiet())
+		done <- httpapi.Serve(ctx, ln, httpapi.New(httpapi.Config{Logger: testutil.Quiet()}), testutil.Quiet())
 	}()
 	resp, err := http.Get("http://" + ln.Addr().String() + "/healthz")
 	if err != nil {

@@ -5,8 +5,6 @@ import (
 	"database/sql"
 	"database/sql/driver"
 	"errors"
-	"io"
-	"log/slog"
 	"testing"
 	"time"
 
@@ -14,9 +12,8 @@ import (
 	"github.com/jackc/pgx/v5/stdlib"
 
 	"github.com/tokenwarden/tokenwarden/internal/pgtest"
+	"github.com/tokenwarden/tokenwarden/internal/testutil"
 )
-
-func quiet() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
 
 // recv returns the next value of ch, failing the test after 10 s.
 func recv[T any](t *testing.T, ch <-chan T, what string) T {
@@ -76,7 +73,7 @@ func TestHubSharesOneConnection(t *testing.T) {
 		t.Fatal("a Hub that never connected reported itself up")
 	}
 	recv(t, refresh.states, "the state at subscription")
-	run(t, func(ctx context.Context) { h.Run(ctx, dsn, quiet()) })
+	run(t, func(ctx context.Context) { h.Run(ctx, dsn, testutil.Quiet()) })
 	if !recv(t, tokens.states, "the connection") || !recv(t, refresh.states, "the connection") {
 		t.Fatal("connected(false) on connecting")
 	}
@@ -132,7 +129,7 @@ func TestListenDBLeavesNoListeningConnectionInThePool(t *testing.T) {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		h.RunDB(ctx, db, quiet())
+		h.RunDB(ctx, db, testutil.Quiet())
 	}()
 	if !recv(t, s.states, "the connection") {
 		t.Fatal("not connected")

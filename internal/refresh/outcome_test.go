@@ -1,14 +1,12 @@
 package refresh_test
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -79,23 +77,6 @@ func (h *hookSink) got() []wire.Event {
 	return append([]wire.Event(nil), h.events...)
 }
 
-// samples scrapes h and returns each sample by its series as printed.
-func samples(t *testing.T, h http.Handler) map[string]float64 {
-	t.Helper()
-	rec := httptest.NewRecorder()
-	h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
-	out := map[string]float64{}
-	sc := bufio.NewScanner(rec.Body)
-	for sc.Scan() {
-		line := sc.Text()
-		if i := strings.LastIndexByte(line, ' '); i > 0 && !strings.HasPrefix(line, "#") {
-			v, _ := strconv.ParseFloat(line[i+1:], 64)
-			out[line[:i]] = v
-		}
-	}
-	return out
-}
-
 // A connection refused at refresh time for its configuration (here, a
 // token host outside TOKENS_ALLOWED_TOKEN_HOSTS) is taken out of rotation,
 // and every report says configuration, not a dead refresh token: the
@@ -108,7 +89,7 @@ func TestConfigRefusalIsReportedAsConfiguration(t *testing.T) {
 	sink := &hookSink{}
 	hook := httptest.NewServer(sink)
 	t.Cleanup(hook.Close)
-	n := webhook.New(hook.URL, "whsec", webhook.Options{Backoff: time.Millisecond, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	n := webhook.New(hook.URL, "whsec", webhook.Options{Backoff: time.Millisecond, Logger: testutil.Quiet()})
 	t.Cleanup(n.Close)
 	m := metrics.New()
 	var logs testutil.Buffer
@@ -139,7 +120,7 @@ func TestConfigRefusalIsReportedAsConfiguration(t *testing.T) {
 		!strings.HasPrefix(got[0].LastError, "configuration error: ") {
 		t.Fatalf("webhook events = %+v; want one %s", got, wire.ConfigError)
 	}
-	s := samples(t, m.Handler())
+	s := testutil.Scrape(t, m.Handler())
 	if s[`tokenwarden_refresh_failures_total{kind="config",provider="oauth2"}`] != 1 ||
 		s[`tokenwarden_refresh_attempts_total{outcome="config",provider="oauth2"}`] != 1 ||
 		s[`tokenwarden_refresh_failures_total{kind="reauth",provider="oauth2"}`] != 0 ||

@@ -2,8 +2,6 @@ package refresh_test
 
 import (
 	"context"
-	"io"
-	"log/slog"
 	"strings"
 	"testing"
 	"time"
@@ -11,6 +9,7 @@ import (
 	"github.com/tokenwarden/tokenwarden/internal/mockprovider"
 	"github.com/tokenwarden/tokenwarden/internal/provider"
 	"github.com/tokenwarden/tokenwarden/internal/refresh"
+	"github.com/tokenwarden/tokenwarden/internal/testutil"
 	"github.com/tokenwarden/tokenwarden/pkg/model"
 )
 
@@ -36,7 +35,7 @@ func TestAnAnswerTheDatabaseRefusesDoesNotStallTheBatch(t *testing.T) {
 	e := setup(t, mockprovider.Options{Rotate: true, Lifetime: time.Hour})
 	e.insert(t, 0, "a", "b", "poison", "c")
 	ex := poisoner{Exchanger: provider.NewRefresher(provider.NewCatalogue(), e.srv.Client(), nil), name: "poison"}
-	w := refresh.New(e.st, ex, refresh.Config{FlushSize: 10, FlushInterval: time.Second}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	w := refresh.New(e.st, ex, refresh.Config{FlushSize: 10, FlushInterval: time.Second}, testutil.Quiet())
 	stats, err := w.Pass(t.Context())
 	if err != nil || stats.Refreshed != 3 || stats.Failed != 1 {
 		t.Fatalf("stats = %+v, %v; want 3 stored and 1 failed", stats, err)

@@ -3,8 +3,6 @@ package refresh_test
 import (
 	"context"
 	"fmt"
-	"io"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -17,6 +15,7 @@ import (
 	"github.com/tokenwarden/tokenwarden/internal/provider"
 	"github.com/tokenwarden/tokenwarden/internal/refresh"
 	"github.com/tokenwarden/tokenwarden/internal/store"
+	"github.com/tokenwarden/tokenwarden/internal/testutil"
 	"github.com/tokenwarden/tokenwarden/pkg/model"
 )
 
@@ -74,7 +73,7 @@ func (e *env) worker(cfg refresh.Config) *refresh.Worker {
 
 func (e *env) workerOn(st *store.Store, cfg refresh.Config) *refresh.Worker {
 	ex := provider.NewRefresher(provider.NewCatalogue(), e.srv.Client(), nil)
-	return refresh.New(st, ex, cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	return refresh.New(st, ex, cfg, testutil.Quiet())
 }
 
 func (e *env) row(t *testing.T, name string) *model.OAuthToken {

@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -16,6 +15,7 @@ import (
 	"github.com/tokenwarden/tokenwarden/internal/provider"
 	"github.com/tokenwarden/tokenwarden/internal/refresh"
 	"github.com/tokenwarden/tokenwarden/internal/store"
+	"github.com/tokenwarden/tokenwarden/internal/testutil"
 	"github.com/tokenwarden/tokenwarden/pkg/model"
 )
 
@@ -116,7 +116,7 @@ func TestXeroLostAnswerRetriedWithinGrace(t *testing.T) {
 	// the same.
 	e.exec(t, "UPDATE oauth_tokens SET failure_count = 8 WHERE name = 'xero-org'")
 	ex := provider.NewRefresher(provider.NewCatalogue(), provider.NewHTTPClient(5*time.Second, 4), nil)
-	w := refresh.New(e.st, ex, refresh.Config{}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	w := refresh.New(e.st, ex, refresh.Config{}, testutil.Quiet())
 
 	before := time.Now()
 	if stats := pass(t, w); stats.Claimed != 1 || stats.Failed != 1 || stats.Refreshed != 0 || stats.Reauth != 0 {
