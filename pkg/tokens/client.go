@@ -72,9 +72,9 @@ type Listener interface {
 	Subscribe(channel string, notify func(payload string), connected func(up bool)) (unsubscribe func())
 }
 
-// ChangesChannel, "tokenwarden_tokens", is the PostgreSQL notification
-// channel on which the table's trigger sends a connection's name whenever
-// its token, its updating flag or its status changes.
+// ChangesChannel is the PostgreSQL notification channel, "tokenwarden_tokens",
+// on which the table's trigger sends a connection's name whenever its
+// token, its updating flag or its status changes.
 const ChangesChannel = notify.TokensChannel
 
 // Client reads tokens from the oauth_tokens table. It is safe for
@@ -159,7 +159,7 @@ func openDB(ctx context.Context, databaseURL string, o Options) (db *sql.DB, clo
 	}
 	if err := db.PingContext(ctx); err != nil {
 		if closeDB != nil {
-			closeDB()
+			_ = closeDB() // the ping's error is the one to report
 		}
 		return nil, nil, fmt.Errorf("tokens: connect to database: %w", err)
 	}

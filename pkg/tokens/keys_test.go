@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -53,10 +54,14 @@ func TestKeysNeverPrinted(t *testing.T) {
 	out.Write(b)
 	slog.New(slog.NewJSONHandler(&out, nil)).Info("opts", "opts", opts)
 	slog.New(slog.NewTextHandler(&out, nil)).Info("opts", "opts", opts)
+	decimal := make([]string, len(secret)) // how %v prints a []byte
+	for i, b := range secret {
+		decimal[i] = strconv.Itoa(int(b))
+	}
 	for _, enc := range []string{string(secret), "SECRET", hex.EncodeToString(secret), base64.StdEncoding.EncodeToString(secret),
-		fmt.Sprint(secret)} {
+		strings.Join(decimal, " ")} {
 		if strings.Contains(out.String(), enc) {
-			t.Fatalf("a key's bytes were printed (%q):\n%s", enc, out.String())
+			t.Fatalf("a key's bytes were printed, in the encoding %q starts with", enc[:4])
 		}
 	}
 	if !strings.Contains(out.String(), "k1") {

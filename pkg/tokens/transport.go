@@ -39,7 +39,7 @@ func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		return resp, err
 	}
 	// Drain so the connection can be reused, then retry once.
-	io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
 	resp.Body.Close()
 	if err := t.c.Invalidate(ctx, t.name, tok.AccessToken); err != nil {
 		return nil, err
