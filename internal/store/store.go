@@ -137,15 +137,6 @@ func (s *Store) Close() error {
 	return sqlDB.Close()
 }
 
-// Ping checks that the database answers.
-func (s *Store) Ping(ctx context.Context) error {
-	sqlDB, err := s.db.DB()
-	if err != nil {
-		return err
-	}
-	return sqlDB.PingContext(ctx)
-}
-
 // Migrate applies sql/schema.sql. It is idempotent; an advisory lock keeps
 // replicas that start together from running the DDL side by side.
 func (s *Store) Migrate(ctx context.Context) error {
