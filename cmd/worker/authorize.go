@@ -104,11 +104,11 @@ func (a *app) authorize(ctx context.Context, args []string) error {
 	flow, err := authorize.New(authorize.Options{
 		Template:     tmpl,
 		AuthURL:      *authURL,
-		TokenURL:     pick(*tokenURL, set["token-url"], stored(existing, func(r *model.OAuthToken) string { return model.Str(r.TokenURL) }), ""),
-		AuthStyle:    stored(existing, func(r *model.OAuthToken) string { return model.Str(r.AuthStyle) }),
-		ClientID:     pick(*clientID, set["client-id"], stored(existing, func(r *model.OAuthToken) string { return model.Str(r.ClientID) }), ""),
+		TokenURL:     pick(*tokenURL, set["token-url"], stored(existing, func(r *model.OAuthToken) string { return store.Str(r.TokenURL) }), ""),
+		AuthStyle:    stored(existing, func(r *model.OAuthToken) string { return store.Str(r.AuthStyle) }),
+		ClientID:     pick(*clientID, set["client-id"], stored(existing, func(r *model.OAuthToken) string { return store.Str(r.ClientID) }), ""),
 		ClientSecret: secret,
-		Scopes:       pick(*scopes, set["scopes"], stored(existing, func(r *model.OAuthToken) string { return model.Str(r.Scopes) }), ""),
+		Scopes:       pick(*scopes, set["scopes"], stored(existing, func(r *model.OAuthToken) string { return store.Str(r.Scopes) }), ""),
 		Params:       params,
 		Port:         *port,
 		Timeout:      *timeout,
@@ -155,7 +155,7 @@ func (a *app) authorize(ctx context.Context, args []string) error {
 		fmt.Fprintf(a.stderr, "worker: warning: the provider issued no refresh token for %s; it cannot be refreshed and needs authorizing again when the access token expires\n", name)
 	}
 	fmt.Fprintf(a.stdout, "authorized %s (provider %s): version %d, access token expires %s, refresh token %s\n",
-		name, saved.Provider, saved.Version, expiresText(saved.AccessTokenExpires, time.Now()), yesNo(model.Str(saved.RefreshToken) != ""))
+		name, saved.Provider, saved.Version, expiresText(saved.AccessTokenExpires, time.Now()), yesNo(store.Str(saved.RefreshToken) != ""))
 	return nil
 }
 

@@ -478,8 +478,8 @@ func (a *app) list(ctx context.Context, args []string) error {
 	for i := range rows {
 		r := &rows[i]
 		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%t\t%d\t%s\t%s\n", r.Name, r.Provider, r.Status,
-			expiresText(r.AccessTokenExpires, now), r.LeaseLive(now), r.FailureCount,
-			reauthText(r, now, e.cfg.ReauthWarning), model.Str(r.LastError))
+			expiresText(r.AccessTokenExpires, now), leaseLive(r, now), r.FailureCount,
+			reauthText(r, now, e.cfg.ReauthWarning), store.Str(r.LastError))
 	}
 	return w.Flush()
 }
@@ -502,9 +502,9 @@ func reauthText(r *model.OAuthToken, now time.Time, warning time.Duration) strin
 func entryOf(r *model.OAuthToken, now time.Time, warning time.Duration) listEntry {
 	e := listEntry{
 		Name: r.Name, Provider: r.Provider, Status: r.Status, AccessTokenExpires: r.AccessTokenExpires,
-		HasAccessToken: model.Str(r.AccessToken) != "", HasRefreshToken: model.Str(r.RefreshToken) != "",
-		Updating: r.LeaseLive(now), FailureCount: r.FailureCount, NextAttemptAt: r.NextAttemptAt,
-		LastError: model.Str(r.LastError), LastRefreshedAt: r.LastRefreshedAt, Version: r.Version,
+		HasAccessToken: store.Str(r.AccessToken) != "", HasRefreshToken: store.Str(r.RefreshToken) != "",
+		Updating: leaseLive(r, now), FailureCount: r.FailureCount, NextAttemptAt: r.NextAttemptAt,
+		LastError: store.Str(r.LastError), LastRefreshedAt: r.LastRefreshedAt, Version: r.Version,
 		RefreshTokenExpires: r.RefreshTokenExpires, ReauthSoon: reauthSoon(r, now, warning),
 	}
 	if r.Updating {
@@ -526,4 +526,9 @@ func expiresText(t *time.Time, now time.Time) string {
 		return fmt.Sprintf("%s (expired %s ago)", t.UTC().Format(time.RFC3339), -left)
 	}
 	return fmt.Sprintf("%s (in %s)", t.UTC().Format(time.RFC3339), left)
+}
+
+// leaseLive reports whether a worker's claim on r is still in force at now.
+func leaseLive(r *model.OAuthToken, now time.Time) bool {
+	return r.Updating && r.UpdatingUntil != nil && r.UpdatingUntil.After(now)
 }

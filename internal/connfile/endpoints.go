@@ -20,7 +20,7 @@ func CheckEndpoints(rows []store.ImportRow, stored map[string]*model.OAuthToken,
 		row, cur := &rows[i], stored[rows[i].Name]
 		// Without a refresh token the worker never claims the row (an
 		// access token kept as it is), so nothing is ever sent.
-		if model.Str(row.RefreshToken) == "" && (cur == nil || !cur.HasRefreshToken) {
+		if store.Str(row.RefreshToken) == "" && (cur == nil || !cur.HasRefreshToken) {
 			continue
 		}
 		if err := CheckEndpoint(row, cur, cat, p); err != nil {
@@ -35,7 +35,7 @@ func CheckEndpoints(rows []store.ImportRow, stored map[string]*model.OAuthToken,
 func CheckEndpoint(row *store.ImportRow, cur *model.OAuthToken, cat *provider.Catalogue, p provider.EndpointPolicy) error {
 	name, tokenURL, params := "oauth2", "", []byte(nil) // a new connection's, as import.sql stores them
 	if cur != nil {
-		name, tokenURL, params = cur.Provider, model.Str(cur.TokenURL), cur.Params
+		name, tokenURL, params = cur.Provider, store.Str(cur.TokenURL), cur.Params
 	}
 	if row.Provider != nil {
 		name = *row.Provider

@@ -16,6 +16,7 @@ import (
 	"github.com/tokenwarden/tokenwarden/internal/mockprovider"
 	"github.com/tokenwarden/tokenwarden/internal/provider"
 	"github.com/tokenwarden/tokenwarden/internal/refresh"
+	"github.com/tokenwarden/tokenwarden/internal/store"
 	"github.com/tokenwarden/tokenwarden/internal/testutil"
 	"github.com/tokenwarden/tokenwarden/internal/webhook"
 	"github.com/tokenwarden/tokenwarden/pkg/model"
@@ -38,8 +39,8 @@ func TestHydraConcurrentRefreshKeepsTheConnection(t *testing.T) {
 	}
 	r := e.row(t, "hydra")
 	if r.Status != model.StatusActive || r.FailureCount != 1 || r.Updating || r.NextAttemptAt == nil ||
-		r.NextAttemptAt.Before(time.Now().Add(4*time.Second)) || !strings.Contains(model.Str(r.LastError), "multiple concurrent requests") {
-		t.Fatalf("after Hydra's answer: status=%s failures=%d next=%v last_error=%q", r.Status, r.FailureCount, r.NextAttemptAt, model.Str(r.LastError))
+		r.NextAttemptAt.Before(time.Now().Add(4*time.Second)) || !strings.Contains(store.Str(r.LastError), "multiple concurrent requests") {
+		t.Fatalf("after Hydra's answer: status=%s failures=%d next=%v last_error=%q", r.Status, r.FailureCount, r.NextAttemptAt, store.Str(r.LastError))
 	}
 	if r.RefreshToken.Reveal() != "rt-hydra" {
 		t.Fatal("a failed refresh changed the refresh token")
@@ -109,9 +110,9 @@ func TestConfigRefusalIsReportedAsConfiguration(t *testing.T) {
 	}
 	r := e.row(t, "misconfigured")
 	if r.Status == model.StatusActive || r.Updating || r.NextAttemptAt != nil ||
-		!strings.HasPrefix(model.Str(r.LastError), "configuration error: ") || !strings.Contains(model.Str(r.LastError), "TOKENS_ALLOWED_TOKEN_HOSTS") {
+		!strings.HasPrefix(store.Str(r.LastError), "configuration error: ") || !strings.Contains(store.Str(r.LastError), "TOKENS_ALLOWED_TOKEN_HOSTS") {
 		t.Fatalf("status=%s updating=%v next=%v last_error=%q; want out of rotation with a configuration error",
-			r.Status, r.Updating, r.NextAttemptAt, model.Str(r.LastError))
+			r.Status, r.Updating, r.NextAttemptAt, store.Str(r.LastError))
 	}
 	if evs, err := e.st.Events(t.Context(), "misconfigured", 10); err != nil || len(evs) != 1 || evs[0].Outcome != "config" {
 		t.Fatalf("events = %+v, %v; want one config", evs, err)

@@ -9,8 +9,8 @@ import (
 	"github.com/tokenwarden/tokenwarden/internal/mockprovider"
 	"github.com/tokenwarden/tokenwarden/internal/provider"
 	"github.com/tokenwarden/tokenwarden/internal/refresh"
+	"github.com/tokenwarden/tokenwarden/internal/store"
 	"github.com/tokenwarden/tokenwarden/internal/testutil"
-	"github.com/tokenwarden/tokenwarden/pkg/model"
 )
 
 // poisoner answers for one connection with a token PostgreSQL cannot store.
@@ -44,7 +44,7 @@ func TestAnAnswerTheDatabaseRefusesDoesNotStallTheBatch(t *testing.T) {
 		e.assertHoldsIssued(t, n)
 	}
 	r := e.row(t, "poison")
-	if r.Updating || r.Version != 0 || !strings.Contains(model.Str(r.LastError), "could not be stored") {
-		t.Fatalf("poison row: updating=%v version=%d last_error=%q", r.Updating, r.Version, model.Str(r.LastError))
+	if r.Updating || r.Version != 0 || !strings.Contains(store.Str(r.LastError), "could not be stored") {
+		t.Fatalf("poison row: updating=%v version=%d last_error=%q", r.Updating, r.Version, store.Str(r.LastError))
 	}
 }

@@ -197,8 +197,8 @@ func TestInvalidGrantNeedsReauthWithoutRetrying(t *testing.T) {
 		t.Fatalf("stats = %+v, want one needs_reauth", stats)
 	}
 	r := e.row(t, "revoked")
-	if r.Status != model.StatusNeedsReauth || !strings.Contains(model.Str(r.LastError), "invalid_grant") || r.Updating {
-		t.Fatalf("status=%s last_error=%q updating=%v", r.Status, model.Str(r.LastError), r.Updating)
+	if r.Status != model.StatusNeedsReauth || !strings.Contains(store.Str(r.LastError), "invalid_grant") || r.Updating {
+		t.Fatalf("status=%s last_error=%q updating=%v", r.Status, store.Str(r.LastError), r.Updating)
 	}
 	if r.RefreshToken.Reveal() != "rt-revoked" || r.AccessToken.Reveal() != "at-revoked" {
 		t.Fatal("a failed refresh changed the stored tokens")
@@ -245,7 +245,7 @@ func TestTransientFailuresBackOffThenSucceed(t *testing.T) {
 			}
 			e.assertHoldsIssued(t, "a")
 			if r := e.row(t, "a"); r.LastError != nil || r.NextAttemptAt != nil {
-				t.Fatalf("failure state not cleared: %q %v", model.Str(r.LastError), r.NextAttemptAt)
+				t.Fatalf("failure state not cleared: %q %v", store.Str(r.LastError), r.NextAttemptAt)
 			}
 		})
 	}

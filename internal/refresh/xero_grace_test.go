@@ -136,7 +136,7 @@ func TestXeroLostAnswerRetriedWithinGrace(t *testing.T) {
 	if r.RefreshToken.Reveal() != "xero-rt-0" || r.AccessToken.Reveal() != "xero-at-0" || r.Version != 0 {
 		t.Fatalf("a lost answer changed the stored tokens (version %d)", r.Version)
 	}
-	if le := model.Str(r.LastError); le == "" || strings.Contains(le, "SECRET") || strings.Contains(le, "xero-rt-") {
+	if le := store.Str(r.LastError); le == "" || strings.Contains(le, "SECRET") || strings.Contains(le, "xero-rt-") {
 		t.Fatalf("last_error %q", le)
 	}
 
@@ -159,7 +159,7 @@ func TestXeroLostAnswerRetriedWithinGrace(t *testing.T) {
 		t.Fatal("the row does not hold the tokens Xero issued")
 	}
 	if r.Status != model.StatusActive || r.Version != 1 || r.FailureCount != 0 || r.NextAttemptAt != nil || r.LastError != nil || r.Updating {
-		t.Fatalf("after the retry: status=%s version=%d failures=%d next=%v last_error=%q", r.Status, r.Version, r.FailureCount, r.NextAttemptAt, model.Str(r.LastError))
+		t.Fatalf("after the retry: status=%s version=%d failures=%d next=%v last_error=%q", r.Status, r.Version, r.FailureCount, r.NextAttemptAt, store.Str(r.LastError))
 	}
 	if r.AccessTokenExpires == nil || r.AccessTokenExpires.Before(time.Now().Add(29*time.Minute)) || r.AccessTokenExpires.After(time.Now().Add(31*time.Minute)) {
 		t.Fatalf("access_token_expires %v, want about 30m from now", r.AccessTokenExpires)

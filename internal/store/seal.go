@@ -54,7 +54,7 @@ type Identity struct {
 
 // IdentityOf returns the identity of a row as read from the table.
 func IdentityOf(t *model.OAuthToken) *Identity {
-	return &Identity{Provider: t.Provider, TokenURL: model.Str(t.TokenURL), ClientID: model.Str(t.ClientID),
+	return &Identity{Provider: t.Provider, TokenURL: Str(t.TokenURL), ClientID: Str(t.ClientID),
 		Params: canonicalJSON(t.Params)}
 }
 

@@ -410,12 +410,12 @@ func (s *Store) CurrentAccessToken(ctx context.Context, name string, minValidity
 	switch {
 	case row.Status != model.StatusActive:
 		return "", fmt.Errorf("%s is %s", name, row.Status)
-	case model.Str(row.AccessToken) == "":
+	case Str(row.AccessToken) == "":
 		return "", fmt.Errorf("%s has no access token", name)
 	case row.AccessTokenExpires != nil && row.AccessTokenExpires.Before(time.Now().Add(minValidity)):
 		return "", fmt.Errorf("%s's access token has expired", name)
 	}
-	return model.Str(row.AccessToken), nil
+	return Str(row.AccessToken), nil
 }
 
 // List reads every connection, ordered by name. Secrets are left sealed:
@@ -467,7 +467,7 @@ func (s *Store) invalidateUnhashed(ctx context.Context, name, stale string) (boo
 	if err != nil {
 		return false, err
 	}
-	stored := model.Str(row.AccessToken)
+	stored := Str(row.AccessToken)
 	plain, err := s.keys.Open(stored, keyring.AAD(row.ID.String(), "access_token"))
 	if err != nil || stored == "" || subtle.ConstantTimeCompare([]byte(plain), []byte(stale)) != 1 {
 		return false, nil

@@ -166,11 +166,11 @@ func TestStoreFailureBacksOffOrNeedsReauth(t *testing.T) {
 	}
 	flaky := get(t, st, "flaky")
 	if flaky.Status != model.StatusActive || flaky.FailureCount != 1 || flaky.NextAttemptAt == nil ||
-		flaky.NextAttemptAt.Before(time.Now().Add(50*time.Minute)) || flaky.Updating || model.Str(flaky.LastError) != "boom flaky" {
+		flaky.NextAttemptAt.Before(time.Now().Add(50*time.Minute)) || flaky.Updating || store.Str(flaky.LastError) != "boom flaky" {
 		t.Fatalf("flaky: %+v", flaky)
 	}
 	revoked := get(t, st, "revoked")
-	if revoked.Status != model.StatusNeedsReauth || revoked.Updating || model.Str(revoked.RefreshToken) == "" {
+	if revoked.Status != model.StatusNeedsReauth || revoked.Updating || store.Str(revoked.RefreshToken) == "" {
 		t.Fatalf("revoked: status=%s updating=%v", revoked.Status, revoked.Updating)
 	}
 	again, err := st.Claim(t.Context(), 10, time.Minute, time.Minute)
@@ -252,8 +252,8 @@ func TestImportUpdatesOnlyGivenFieldsAndFencesClaims(t *testing.T) {
 		t.Fatalf("store after import: %+v %v, want refused", late, err)
 	}
 	row := get(t, st, "a")
-	if row.AccessToken.Reveal() != "at-reauth" || model.Str(row.TokenURL) != "http://127.0.0.1:1/token" || row.Provider != "oauth2" {
-		t.Fatalf("row: at=%q token_url=%q provider=%q", row.AccessToken.Reveal(), model.Str(row.TokenURL), row.Provider)
+	if row.AccessToken.Reveal() != "at-reauth" || store.Str(row.TokenURL) != "http://127.0.0.1:1/token" || row.Provider != "oauth2" {
+		t.Fatalf("row: at=%q token_url=%q provider=%q", row.AccessToken.Reveal(), store.Str(row.TokenURL), row.Provider)
 	}
 }
 
@@ -330,7 +330,7 @@ func TestEveryAttemptIsRecordedAsAnEvent(t *testing.T) {
 		t.Fatalf("events of a: %+v %v", evs, err)
 	}
 	evs, err = st.Events(ctx, "b", 10)
-	if err != nil || len(evs) != 1 || evs[0].Outcome != "reauth" || model.Str(evs[0].Error) != "invalid_grant" || *evs[0].HTTPStatus != 400 {
+	if err != nil || len(evs) != 1 || evs[0].Outcome != "reauth" || store.Str(evs[0].Error) != "invalid_grant" || *evs[0].HTTPStatus != 400 {
 		t.Fatalf("events of b: %+v %v", evs, err)
 	}
 

@@ -77,16 +77,3 @@ type OAuthToken struct {
 
 // TableName tells gorm the table's name.
 func (OAuthToken) TableName() string { return "oauth_tokens" }
-
-// Str returns *p, or "" for nil: most text columns are nullable.
-func Str[T ~string](p *T) string {
-	if p == nil {
-		return ""
-	}
-	return string(*p)
-}
-
-// LeaseLive reports whether a claim on the row is still in force at now.
-func (t *OAuthToken) LeaseLive(now time.Time) bool {
-	return t.Updating && t.UpdatingUntil != nil && t.UpdatingUntil.After(now)
-}
