@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -14,6 +13,7 @@ import (
 
 	"github.com/tokenwarden/tokenwarden/internal/keyring"
 	"github.com/tokenwarden/tokenwarden/internal/notify"
+	"github.com/tokenwarden/tokenwarden/internal/testsignal"
 	"github.com/tokenwarden/tokenwarden/pkg/model"
 	"github.com/tokenwarden/tokenwarden/pkg/tokens/internal/reader"
 )
@@ -90,9 +90,9 @@ type Client struct {
 	// done is closed when it has ended.
 	stop context.CancelFunc
 	done chan struct{}
-	// blocked counts Get calls waiting for a change, so tests can tell a
-	// Get is blocked without sleeping.
-	blocked atomic.Int64
+	// waiting is sent a connection's name each time a Get starts waiting
+	// for it to change, for tests; off (a nil check) unless a test Inits it.
+	waiting testsignal.Signal[string]
 }
 
 // Open connects to the database at databaseURL, or uses Options.DB, and
@@ -243,7 +243,7 @@ func (c *Client) Get(ctx context.Context, name string) (*Token, error) {
 		if !connected {
 			wait = min(wait, c.opts.PollInterval)
 		}
-		if err := c.wait(ctx, wake, wait); err != nil {
+		if err := c.wait(ctx, name, wake, wait); err != nil {
 			cancel()
 			return nil, fmt.Errorf("tokens: %s: gave up waiting for %s: %w", name, waitingFor, err)
 		}
@@ -252,9 +252,8 @@ func (c *Client) Get(ctx context.Context, name string) (*Token, error) {
 }
 
 // wait blocks until wake fires, d passes or ctx ends.
-func (c *Client) wait(ctx context.Context, wake <-chan struct{}, d time.Duration) error {
-	c.blocked.Add(1)
-	defer c.blocked.Add(-1)
+func (c *Client) wait(ctx context.Context, name string, wake <-chan struct{}, d time.Duration) error {
+	c.waiting.Signal(name)
 	timer := time.NewTimer(d)
 	defer timer.Stop()
 	select {

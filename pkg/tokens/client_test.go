@@ -3,8 +3,6 @@ package tokens
 import (
 	"context"
 	"errors"
-	"io"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -19,6 +17,7 @@ import (
 	"github.com/tokenwarden/tokenwarden/internal/provider"
 	"github.com/tokenwarden/tokenwarden/internal/refresh"
 	"github.com/tokenwarden/tokenwarden/internal/store"
+	"github.com/tokenwarden/tokenwarden/internal/testutil"
 )
 
 type env struct {
@@ -39,7 +38,7 @@ func setup(t *testing.T, opts mockprovider.Options) *env {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	c, err := Open(t.Context(), dsn, &Options{PollInterval: time.Hour, WaitTimeout: time.Hour, Logger: quiet()})
+	c, err := Open(t.Context(), dsn, &Options{PollInterval: time.Hour, WaitTimeout: time.Hour, Logger: testutil.Quiet()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -49,8 +48,6 @@ func setup(t *testing.T, opts mockprovider.Options) *env {
 	t.Cleanup(srv.Close)
 	return &env{dsn: dsn, st: st, c: c, prov: prov, srv: srv}
 }
-
-func quiet() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
 
 func ptr[T any](v T) *T { return &v }
 
@@ -79,7 +76,7 @@ func (e *env) exec(t *testing.T, sql string, args ...any) {
 func (e *env) runWorker(t *testing.T) *refresh.Worker {
 	t.Helper()
 	ex := provider.NewRefresher(provider.NewCatalogue(), e.srv.Client(), nil)
-	w := refresh.New(e.st, ex, refresh.Config{PollInterval: time.Hour}, quiet())
+	w := refresh.New(e.st, ex, refresh.Config{PollInterval: time.Hour}, testutil.Quiet())
 	w.TestSignals.Init(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
@@ -89,18 +86,6 @@ func (e *env) runWorker(t *testing.T) *refresh.Worker {
 	}()
 	t.Cleanup(func() { cancel(); <-done })
 	return w
-}
-
-// eventually polls cond until it holds or the deadline passes.
-func eventually(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(time.Millisecond)
-	}
 }
 
 func get(t *testing.T, c *Client, name string) *Token {
@@ -138,11 +123,12 @@ func TestGetBlocksWhileUpdatingAndWakesOnCommit(t *testing.T) {
 		at  time.Time
 	}
 	done := make(chan result, 1)
+	e.c.waiting.Init(t)
 	go func() {
 		tok, err := e.c.Get(t.Context(), "a")
 		done <- result{tok, err, time.Now()}
 	}()
-	eventually(t, "Get to block", func() bool { return e.c.blocked.Load() == 1 })
+	e.c.waiting.Wait() // the Get blocks
 	select {
 	case r := <-done:
 		t.Fatalf("Get returned %v while the row was updating", r.err)
@@ -245,12 +231,12 @@ func TestCacheIsDroppedOnChange(t *testing.T) {
 	t.Parallel()
 	e := setup(t, mockprovider.Options{})
 	e.insert(t, "a", time.Hour)
-	eventually(t, "the notification connection", func() bool {
+	testutil.Eventually(t, 10*time.Second, "the notification connection", func() bool {
 		get(t, e.c, "a")
 		return e.c.hub.cached("a", time.Now(), time.Second) != nil
 	})
 	e.exec(t, "UPDATE oauth_tokens SET access_token = 'at-changed', version = 7")
-	eventually(t, "the cache to drop the old token", func() bool {
+	testutil.Eventually(t, 10*time.Second, "the cache to drop the old token", func() bool {
 		return get(t, e.c, "a").AccessToken == "at-changed"
 	})
 	if tok := get(t, e.c, "a"); tok.Version != 7 {

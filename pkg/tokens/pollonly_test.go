@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/tokenwarden/tokenwarden/internal/mockprovider"
+	"github.com/tokenwarden/tokenwarden/internal/testutil"
 )
 
 // Behind a transaction-mode pooler there is no LISTEN: a waiting Get finds
@@ -12,7 +13,7 @@ import (
 func TestPollOnlyWaitsByPolling(t *testing.T) {
 	t.Parallel()
 	e := setup(t, mockprovider.Options{})
-	c, err := Open(t.Context(), e.dsn, &Options{PollOnly: true, PollInterval: 20 * time.Millisecond, Logger: quiet()})
+	c, err := Open(t.Context(), e.dsn, &Options{PollOnly: true, PollInterval: 20 * time.Millisecond, Logger: testutil.Quiet()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -21,11 +22,12 @@ func TestPollOnlyWaitsByPolling(t *testing.T) {
 	e.exec(t, "UPDATE oauth_tokens SET updating = true, updating_until = now() + interval '1 minute'")
 
 	done := make(chan *Token, 1)
+	c.waiting.Init(t)
 	go func() {
 		tok, _ := c.Get(t.Context(), "a")
 		done <- tok
 	}()
-	eventually(t, "Get to block", func() bool { return c.blocked.Load() == 1 })
+	c.waiting.Wait() // the Get blocks
 	e.exec(t, "UPDATE oauth_tokens SET access_token = 'at-new', updating = false, version = version + 1")
 	if tok := <-done; tok == nil || tok.AccessToken != "at-new" {
 		t.Fatalf("Get = %+v, want the new token", tok)

@@ -11,6 +11,7 @@ import (
 
 	"github.com/tokenwarden/tokenwarden/internal/mockprovider"
 	"github.com/tokenwarden/tokenwarden/internal/notify"
+	"github.com/tokenwarden/tokenwarden/internal/testutil"
 )
 
 // openPool opens a database/sql pool of at most n connections on dsn,
@@ -46,11 +47,12 @@ func (e *env) blockedGetWakesOnCommit(t *testing.T, c *Client, name string) {
 	t.Helper()
 	e.exec(t, "UPDATE oauth_tokens SET updating = true, updating_until = now() + interval '1 minute' WHERE name = ?", name)
 	done := make(chan *Token, 1)
+	c.waiting.Init(t)
 	go func() {
 		tok, _ := c.Get(t.Context(), name)
 		done <- tok
 	}()
-	eventually(t, "Get to block", func() bool { return c.blocked.Load() == 1 })
+	c.waiting.Wait() // the Get blocks
 	e.exec(t, "UPDATE oauth_tokens SET access_token = 'at-new', updating = false, version = version + 1 WHERE name = ?", name)
 	select {
 	case tok := <-done:
@@ -69,11 +71,11 @@ func TestOpenOnACallersPool(t *testing.T) {
 	e := setup(t, mockprovider.Options{})
 	e.insert(t, "a", time.Hour)
 	db := openPool(t, e.dsn, 3)
-	c, err := Open(t.Context(), "", &Options{DB: db, PollInterval: time.Hour, Logger: quiet()})
+	c, err := Open(t.Context(), "", &Options{DB: db, PollInterval: time.Hour, Logger: testutil.Quiet()})
 	if err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "the LISTEN connection", func() bool { return db.Stats().InUse == 1 })
+	testutil.Eventually(t, 10*time.Second, "the LISTEN connection", func() bool { return db.Stats().InUse == 1 })
 	e.blockedGetWakesOnCommit(t, c, "a")
 	if err := c.Close(); err != nil {
 		t.Fatal(err)
@@ -87,12 +89,12 @@ func TestOpenOnACallersPool(t *testing.T) {
 
 	// Given the URL too, it listens on a connection of its own beside
 	// the pool.
-	beside, err := Open(t.Context(), e.dsn, &Options{DB: db, PollInterval: time.Hour, Logger: quiet()})
+	beside, err := Open(t.Context(), e.dsn, &Options{DB: db, PollInterval: time.Hour, Logger: testutil.Quiet()})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer beside.Close()
-	eventually(t, "the LISTEN connection", func() bool {
+	testutil.Eventually(t, 10*time.Second, "the LISTEN connection", func() bool {
 		beside.hub.mu.Lock()
 		defer beside.hub.mu.Unlock()
 		return beside.hub.connected
@@ -114,20 +116,20 @@ func TestOpenWithASharedListener(t *testing.T) {
 	stopped := make(chan struct{})
 	go func() {
 		defer close(stopped)
-		shared.Run(ctx, e.dsn, quiet())
+		shared.Run(ctx, e.dsn, testutil.Quiet())
 	}()
 	t.Cleanup(func() { cancel(); <-stopped })
 
 	connected := func(c *Client) func() bool {
 		return func() bool { c.hub.mu.Lock(); defer c.hub.mu.Unlock(); return c.hub.connected }
 	}
-	eventually(t, "setup's client's LISTEN", connected(e.c))
-	c, err := Open(t.Context(), "", &Options{DB: openPool(t, e.dsn, 2), Listener: shared, PollInterval: time.Hour, Logger: quiet()})
+	testutil.Eventually(t, 10*time.Second, "setup's client's LISTEN", connected(e.c))
+	c, err := Open(t.Context(), "", &Options{DB: openPool(t, e.dsn, 2), Listener: shared, PollInterval: time.Hour, Logger: testutil.Quiet()})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	eventually(t, "the shared listener", connected(c))
+	testutil.Eventually(t, 10*time.Second, "the shared listener", connected(c))
 	e.blockedGetWakesOnCommit(t, c, "a")
 	if n := e.listening(t); n != 2 {
 		t.Fatalf("%d connections LISTEN, want 2: setup's client's and the shared one", n)

@@ -11,6 +11,7 @@ import (
 	"github.com/jackc/pgx/v5/stdlib"
 
 	"github.com/tokenwarden/tokenwarden/internal/mockprovider"
+	"github.com/tokenwarden/tokenwarden/internal/testutil"
 )
 
 // asRole opens a pool on dsn whose connections all act as role.
@@ -41,7 +42,7 @@ func TestReady(t *testing.T) {
 	}
 	e.insert(t, "a", time.Hour)
 	e.insert(t, "expired", -time.Minute)
-	c, err := Open(ctx, "", &Options{DB: asRole(t, e.dsn, "tokenwarden_consumer"), PollOnly: true, Logger: quiet()})
+	c, err := Open(ctx, "", &Options{DB: asRole(t, e.dsn, "tokenwarden_consumer"), PollOnly: true, Logger: testutil.Quiet()})
 	if err != nil {
 		t.Fatal(err)
 	}

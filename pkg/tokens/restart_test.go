@@ -11,6 +11,7 @@ import (
 	"github.com/tokenwarden/tokenwarden/internal/provider"
 	"github.com/tokenwarden/tokenwarden/internal/refresh"
 	"github.com/tokenwarden/tokenwarden/internal/store"
+	"github.com/tokenwarden/tokenwarden/internal/testutil"
 )
 
 // A real PostgreSQL restart while a worker and a consumer run: the worker
@@ -34,13 +35,13 @@ func TestPostgresRestartWhileRunning(t *testing.T) {
 	e := &env{dsn: dsn, st: st, prov: prov, srv: psrv}
 	e.insert(t, "a", time.Hour)
 
-	c, err := Open(t.Context(), dsn, &Options{PollInterval: 100 * time.Millisecond, Logger: quiet()})
+	c, err := Open(t.Context(), dsn, &Options{PollInterval: 100 * time.Millisecond, Logger: testutil.Quiet()})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer c.Close()
 	ex := provider.NewRefresher(provider.NewCatalogue(), psrv.Client(), nil)
-	w := refresh.New(st, ex, refresh.Config{PollInterval: time.Hour}, quiet())
+	w := refresh.New(st, ex, refresh.Config{PollInterval: time.Hour}, testutil.Quiet())
 	ctx, cancel := context.WithCancel(context.Background())
 	stopped := make(chan struct{})
 	go func() {
@@ -50,16 +51,16 @@ func TestPostgresRestartWhileRunning(t *testing.T) {
 	defer func() { cancel(); <-stopped }()
 
 	connected := func() bool { c.hub.mu.Lock(); defer c.hub.mu.Unlock(); return c.hub.connected }
-	eventually(t, "the consumer's LISTEN", connected)
+	testutil.Eventually(t, 10*time.Second, "the consumer's LISTEN", connected)
 	stale := get(t, c, "a").AccessToken
 
 	srv.Stop()
-	eventually(t, "the consumer to notice the outage", func() bool { return !connected() })
+	testutil.Eventually(t, 10*time.Second, "the consumer to notice the outage", func() bool { return !connected() })
 	if tok := c.hub.cached("a", time.Now(), time.Second); tok != nil {
 		t.Fatal("a token was served from the cache while the notification connection was down")
 	}
 	srv.Start()
-	eventually(t, "the consumer's LISTEN to reconnect", connected)
+	testutil.Eventually(t, 10*time.Second, "the consumer's LISTEN to reconnect", connected)
 
 	// The worker survived and hears refresh requests again.
 	if err := c.Invalidate(t.Context(), "a", stale); err != nil {

@@ -9,6 +9,7 @@ import (
 	"github.com/tokenwarden/tokenwarden/internal/keyring"
 	"github.com/tokenwarden/tokenwarden/internal/pgtest"
 	"github.com/tokenwarden/tokenwarden/internal/store"
+	"github.com/tokenwarden/tokenwarden/internal/testutil"
 )
 
 // An access token sealed by the release before bindings (twenc:v1), under
@@ -58,7 +59,7 @@ func TestConsumerReadsBothSealedFormats(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, err := Open(ctx, dsn, &Options{EncryptionKeys: consumerKeys, PollInterval: time.Hour, WaitTimeout: time.Minute, Logger: quiet()})
+	c, err := Open(ctx, dsn, &Options{EncryptionKeys: consumerKeys, PollInterval: time.Hour, WaitTimeout: time.Minute, Logger: testutil.Quiet()})
 	if err != nil {
 		t.Fatal(err)
 	}
