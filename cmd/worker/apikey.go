@@ -10,7 +10,9 @@ import (
 	"time"
 
 	"github.com/tokenwarden/tokenwarden/internal/apikey"
+	"github.com/tokenwarden/tokenwarden/internal/app"
 	"github.com/tokenwarden/tokenwarden/internal/cli"
+	"github.com/tokenwarden/tokenwarden/internal/store"
 )
 
 // apikey manages the keys of the token HTTP API:
@@ -18,7 +20,7 @@ import (
 //	worker apikey create --names 'xero-*,hubspot-acme' [--label L]
 //	worker apikey list [--json]
 //	worker apikey revoke ID
-func (a *app) apikey(ctx context.Context, args []string) error {
+func (a *invocation) apikey(ctx context.Context, args []string) error {
 	if len(args) == 0 {
 		return cli.UsageError("apikey needs a subcommand: create, list or revoke")
 	}
@@ -35,7 +37,7 @@ func (a *app) apikey(ctx context.Context, args []string) error {
 
 // apikeyCreate prints the new key, alone on stdout, so that it can be
 // captured; it is never shown again (only its hash is stored).
-func (a *app) apikeyCreate(ctx context.Context, args []string) error {
+func (a *invocation) apikeyCreate(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("apikey create", flag.ContinueOnError)
 	names := fs.String("names", "", "comma-separated globs of the connection names the key may read, e.g. 'xero-*,hubspot-acme'")
 	label := fs.String("label", "", "a note saying who or what the key is for")
@@ -49,21 +51,15 @@ func (a *app) apikeyCreate(ctx context.Context, args []string) error {
 	if err != nil {
 		return cli.UsageError("--names: %v", err)
 	}
-	e, err := a.open(ctx)
-	if err != nil {
-		return err
-	}
-	defer e.close()
-	k, err := apikey.Generate()
-	if err != nil {
-		return err
-	}
-	if err := e.store.CreateAPIKey(ctx, k.ID, *label, k.Hash, patterns); err != nil {
-		return err
-	}
-	fmt.Fprintln(a.stdout, k.Secret)
-	fmt.Fprintf(a.stderr, "created API key %s for %s; it is shown only this once\n", k.ID, strings.Join(patterns, ","))
-	return nil
+	return a.with(ctx, func(s *app.App) error {
+		k, err := s.CreateAPIKey(ctx, *label, patterns)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintln(a.stdout, k.Secret)
+		fmt.Fprintf(a.stderr, "created API key %s for %s; it is shown only this once\n", k.ID, strings.Join(patterns, ","))
+		return nil
+	})
 }
 
 // apikeyEntry is what `apikey list --json` prints: never the key or its hash.
@@ -76,22 +72,24 @@ type apikeyEntry struct {
 	RevokedAt  *time.Time `json:"revoked_at,omitempty"`
 }
 
-func (a *app) apikeyList(ctx context.Context, args []string) error {
+func (a *invocation) apikeyList(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("apikey list", flag.ContinueOnError)
 	asJSON := fs.Bool("json", false, "print JSON")
 	if err := noArgs(fs, args); err != nil {
 		return err
 	}
-	e, err := a.open(ctx)
-	if err != nil {
-		return err
-	}
-	defer e.close()
-	keys, err := e.store.ListAPIKeys(ctx)
-	if err != nil {
-		return err
-	}
-	if *asJSON {
+	return a.with(ctx, func(s *app.App) error {
+		keys, err := s.ListAPIKeys(ctx)
+		if err != nil {
+			return err
+		}
+		return a.printAPIKeys(keys, *asJSON)
+	})
+}
+
+// printAPIKeys prints the keys, as JSON or as a table.
+func (a *invocation) printAPIKeys(keys []store.APIKey, asJSON bool) error {
+	if asJSON {
 		out := make([]apikeyEntry, 0, len(keys))
 		for _, k := range keys {
 			out = append(out, apikeyEntry{ID: k.ID, Label: k.Label, Patterns: k.Patterns,
@@ -120,7 +118,7 @@ func (a *app) apikeyList(ctx context.Context, args []string) error {
 	return w.Flush()
 }
 
-func (a *app) apikeyRevoke(ctx context.Context, args []string) error {
+func (a *invocation) apikeyRevoke(ctx context.Context, args []string) error {
 	pos, err := cli.Parse(flag.NewFlagSet("apikey revoke", flag.ContinueOnError), args)
 	if err != nil {
 		return err
@@ -128,14 +126,11 @@ func (a *app) apikeyRevoke(ctx context.Context, args []string) error {
 	if len(pos) != 1 {
 		return cli.UsageError("apikey revoke takes one key id (see worker apikey list)")
 	}
-	e, err := a.open(ctx)
-	if err != nil {
-		return err
-	}
-	defer e.close()
-	if err := e.store.RevokeAPIKey(ctx, pos[0]); err != nil {
-		return err
-	}
-	fmt.Fprintf(a.stdout, "revoked API key %s\n", pos[0])
-	return nil
+	return a.with(ctx, func(s *app.App) error {
+		if err := s.RevokeAPIKey(ctx, pos[0]); err != nil {
+			return err
+		}
+		fmt.Fprintf(a.stdout, "revoked API key %s\n", pos[0])
+		return nil
+	})
 }

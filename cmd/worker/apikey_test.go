@@ -94,7 +94,7 @@ func startDaemon(t *testing.T, environ map[string]string, args ...string) *daemo
 	environ["TOKENS_HTTP_ADDR"] = "127.0.0.1:0"
 	ctx, cancel := context.WithCancel(context.Background())
 	d := &daemon{stdout: &syncBuffer{}, stderr: &logWatch{}, cancel: cancel, code: make(chan int, 1)}
-	a := &app{stdin: strings.NewReader(""), stdout: d.stdout, stderr: d.stderr, environ: environ}
+	a := &invocation{stdin: strings.NewReader(""), stdout: d.stdout, stderr: d.stderr, environ: environ}
 	go func() { d.code <- a.main(ctx, args) }()
 	t.Cleanup(func() { d.stop(t) })
 	line := d.stderr.wait(t, "HTTP API listening")

@@ -12,10 +12,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/tokenwarden/tokenwarden/internal/authorize"
+	"github.com/tokenwarden/tokenwarden/internal/app"
 	"github.com/tokenwarden/tokenwarden/internal/cli"
-	"github.com/tokenwarden/tokenwarden/internal/connfile"
-	"github.com/tokenwarden/tokenwarden/internal/provider"
 	"github.com/tokenwarden/tokenwarden/internal/store"
 	"github.com/tokenwarden/tokenwarden/pkg/model"
 )
@@ -25,7 +23,7 @@ import (
 // is the first line of standard output. For an existing connection the
 // stored provider, token URL, client, scopes and params are the defaults,
 // so re-authorizing one in needs_reauth takes only its name.
-func (a *app) authorize(ctx context.Context, args []string) error {
+func (a *invocation) authorize(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("authorize", flag.ContinueOnError)
 	prov := fs.String("provider", "", "provider template (default: the stored one, else oauth2)")
 	authURL := fs.String("auth-url", "", "authorization endpoint (default: the template's)")
@@ -45,83 +43,36 @@ func (a *app) authorize(ctx context.Context, args []string) error {
 	if *port < 0 || *port > 65535 {
 		return cli.UsageError("--port must be between 0 and 65535")
 	}
-	set := map[string]bool{}
-	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
-
-	e, err := a.open(ctx)
-	if err != nil {
-		return err
-	}
-	defer e.close()
-	existing, err := e.store.Get(ctx, name)
-	switch {
-	case errors.Is(err, store.ErrNotFound):
-		existing = nil
-	case err != nil:
-		return err
-	}
-
-	// What is stored: the flags given (validated as `worker import` would);
-	// anything not given keeps the stored value.
-	rec := connfile.Record{Name: name}
-	for flagName, field := range map[string]**string{"provider": &rec.Provider, "token-url": &rec.TokenURL, "client-id": &rec.ClientID, "scopes": &rec.Scopes} {
-		if set[flagName] {
-			v := fs.Lookup(flagName).Value.String()
-			*field = &v
+	req := app.AuthorizeRequest{Name: name, AuthURL: *authURL, Port: *port, Timeout: *timeout}
+	// A flag not given keeps the stored value: only the ones given are set.
+	paramsGiven := false
+	fs.Visit(func(f *flag.Flag) {
+		switch f.Name {
+		case "provider":
+			req.Provider = prov
+		case "token-url":
+			req.TokenURL = tokenURL
+		case "client-id":
+			req.ClientID = clientID
+		case "scopes":
+			req.Scopes = scopes
+		case "params":
+			paramsGiven = true
 		}
-	}
-	if set["params"] {
+	})
+	if paramsGiven {
 		var p map[string]any
 		if err := json.Unmarshal([]byte(*paramsJSON), &p); err != nil || p == nil {
 			return cli.UsageError("--params must be a JSON object")
 		}
-		rec.Params = p
+		req.Params = p
 	}
-	secret, err := a.clientSecret(existing)
+	cfg, err := a.config()
 	if err != nil {
 		return err
 	}
-	if secret != "" {
-		rec.ClientSecret = &secret
-	}
-	row, err := rec.Validate(e.catalogue, time.Now())
-	if err != nil {
-		return err
-	}
-	if err := connfile.CheckEndpoint(&row, existing, e.catalogue, e.policy()); err != nil {
-		return err
-	}
-
-	// What the flow uses: the flags, else the stored connection.
-	providerName := pick(*prov, set["provider"], stored(existing, func(r *model.OAuthToken) string { return r.Provider }), "oauth2")
-	tmpl, _ := e.catalogue.Lookup(providerName)
-	var params map[string]string
-	if row.Params != nil {
-		params = stringParams([]byte(*row.Params))
-	} else if existing != nil {
-		params = stringParams(existing.Params)
-	}
-	flow, err := authorize.New(authorize.Options{
-		Template:     tmpl,
-		AuthURL:      *authURL,
-		TokenURL:     pick(*tokenURL, set["token-url"], stored(existing, func(r *model.OAuthToken) string { return store.Str(r.TokenURL) }), ""),
-		AuthStyle:    stored(existing, func(r *model.OAuthToken) string { return store.Str(r.AuthStyle) }),
-		ClientID:     pick(*clientID, set["client-id"], stored(existing, func(r *model.OAuthToken) string { return store.Str(r.ClientID) }), ""),
-		ClientSecret: secret,
-		Scopes:       pick(*scopes, set["scopes"], stored(existing, func(r *model.OAuthToken) string { return store.Str(r.Scopes) }), ""),
-		Params:       params,
-		Port:         *port,
-		Timeout:      *timeout,
-		HTTPClient:   provider.NewHTTPClient(e.cfg.HTTPTimeout, 1),
-	})
-	if err != nil {
-		return err
-	}
-	if err := e.policy().Check(flow.TokenURL()); err != nil {
-		return err
-	}
-
-	show := func(u string) error {
+	req.ClientSecret = func(existing *model.OAuthToken) (string, error) { return a.clientSecret(cfg.ClientSecret, existing) }
+	req.Show = func(u string) error {
 		if _, err := fmt.Fprintln(a.stdout, u); err != nil {
 			return err
 		}
@@ -130,40 +81,29 @@ func (a *app) authorize(ctx context.Context, args []string) error {
 		}
 		return nil
 	}
-	save := func(ctx context.Context, res *authorize.Result) error {
-		row.AccessToken = &res.AccessToken
-		// An empty refresh token would erase the stored one: keep it nil.
-		if res.RefreshToken != "" {
-			row.RefreshToken = &res.RefreshToken
+	return a.withConfig(ctx, cfg, func(s *app.App) error {
+		res, err := s.Authorize(ctx, req)
+		if err != nil {
+			return err
 		}
-		row.AccessTokenExpires = res.Expiry
-		row.RefreshTokenExpires = res.RefreshExpiry
-		return e.store.Import(ctx, []store.ImportRow{row})
-	}
-	res, err := flow.Run(ctx, show, save)
-	if err != nil {
-		return fmt.Errorf("authorize %s: %w", name, err)
-	}
-	saved, err := e.store.Get(ctx, name)
-	if err != nil {
-		return err
-	}
-	if res.Warning != "" {
-		fmt.Fprintf(a.stderr, "worker: warning: %s: %s\n", name, res.Warning)
-	}
-	if res.RefreshToken == "" {
-		fmt.Fprintf(a.stderr, "worker: warning: the provider issued no refresh token for %s; it cannot be refreshed and needs authorizing again when the access token expires\n", name)
-	}
-	fmt.Fprintf(a.stdout, "authorized %s (provider %s): version %d, access token expires %s, refresh token %s\n",
-		name, saved.Provider, saved.Version, expiresText(saved.AccessTokenExpires, time.Now()), yesNo(store.Str(saved.RefreshToken) != ""))
-	return nil
+		if res.Warning != "" {
+			fmt.Fprintf(a.stderr, "worker: warning: %s: %s\n", name, res.Warning)
+		}
+		if res.NoRefreshToken {
+			fmt.Fprintf(a.stderr, "worker: warning: the provider issued no refresh token for %s; it cannot be refreshed and needs authorizing again when the access token expires\n", name)
+		}
+		saved := res.Row
+		fmt.Fprintf(a.stdout, "authorized %s (provider %s): version %d, access token expires %s, refresh token %s\n",
+			name, saved.Provider, saved.Version, expiresText(saved.AccessTokenExpires, time.Now()), yesNo(store.Str(saved.RefreshToken) != ""))
+		return nil
+	})
 }
 
 // clientSecret reads the client secret from TOKENS_CLIENT_SECRET or one
 // line of standard input, never a flag. Without either, the stored secret
 // of an existing connection is used. A terminal is prompted.
-func (a *app) clientSecret(existing *model.OAuthToken) (string, error) {
-	if s := strings.TrimSpace(a.environ["TOKENS_CLIENT_SECRET"]); s != "" {
+func (a *invocation) clientSecret(fromEnv string, existing *model.OAuthToken) (string, error) {
+	if s := strings.TrimSpace(fromEnv); s != "" {
 		return s, nil
 	}
 	if isTerminal(a.stdin) {
@@ -183,42 +123,6 @@ func (a *app) clientSecret(existing *model.OAuthToken) (string, error) {
 		return existing.ClientSecret.Reveal(), nil
 	}
 	return "", nil
-}
-
-// pick returns the flag's value if it was given, else the stored value,
-// else def.
-func pick(flagValue string, given bool, storedValue, def string) string {
-	switch {
-	case given:
-		return flagValue
-	case storedValue != "":
-		return storedValue
-	}
-	return def
-}
-
-func stored(r *model.OAuthToken, get func(*model.OAuthToken) string) string {
-	if r == nil {
-		return ""
-	}
-	return get(r)
-}
-
-// stringParams reads a params object as the provider package does.
-func stringParams(raw []byte) map[string]string {
-	var m map[string]any
-	if len(raw) == 0 || json.Unmarshal(raw, &m) != nil {
-		return nil
-	}
-	out := make(map[string]string, len(m))
-	for k, v := range m {
-		if s, ok := v.(string); ok {
-			out[k] = s
-		} else {
-			out[k] = fmt.Sprint(v)
-		}
-	}
-	return out
 }
 
 func yesNo(b bool) string {

@@ -45,7 +45,7 @@ func startAuthorize(t *testing.T, environ map[string]string, stdin string, args 
 	}()
 	go func() {
 		defer close(r.done)
-		a := &app{stdin: strings.NewReader(stdin), stdout: pw, stderr: &r.stderr, environ: environ}
+		a := &invocation{stdin: strings.NewReader(stdin), stdout: pw, stderr: &r.stderr, environ: environ}
 		r.code = a.main(ctx, append([]string{"authorize"}, args...))
 		pw.Close()
 		<-read

@@ -8,120 +8,44 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"log/slog"
 	"os"
 	"strings"
 	"text/tabwriter"
 	"time"
 
+	"github.com/tokenwarden/tokenwarden/internal/app"
 	"github.com/tokenwarden/tokenwarden/internal/cli"
 	"github.com/tokenwarden/tokenwarden/internal/config"
 	"github.com/tokenwarden/tokenwarden/internal/connfile"
-	"github.com/tokenwarden/tokenwarden/internal/keyring"
-	"github.com/tokenwarden/tokenwarden/internal/metrics"
 	"github.com/tokenwarden/tokenwarden/internal/provider"
-	"github.com/tokenwarden/tokenwarden/internal/refresh"
-	"github.com/tokenwarden/tokenwarden/internal/spool"
 	"github.com/tokenwarden/tokenwarden/internal/store"
-	"github.com/tokenwarden/tokenwarden/internal/webhook"
 	"github.com/tokenwarden/tokenwarden/pkg/model"
 )
 
-// session is what every database command needs.
-type session struct {
-	cfg       *config.Config
-	log       *slog.Logger
-	store     *store.Store
-	keys      *keyring.Keyring
-	catalogue *provider.Catalogue
-	// spool keeps unstored results when TOKENS_SPOOL_DIR is set.
-	spool *spool.Spool
-	// webhooks delivers failure events when TOKENS_WEBHOOK_URL is set.
-	webhooks refresh.Observer
-	// metrics is set while the HTTP API serves /metrics; see serve.go.
-	metrics *metrics.Metrics
+// config reads the configuration, checking only each variable's syntax:
+// app.Open checks the rest, and the commands that need no database need
+// no more.
+func (a *invocation) config() (*config.Config, error) {
+	return config.Parse[config.Config](a.environ)
 }
 
-func (a *app) open(ctx context.Context) (*session, error) {
-	cfg, err := config.LoadFrom(a.environ)
+// with opens the application for one command, logging to stderr, runs f
+// with it and closes it: the one place a command opens it.
+func (a *invocation) with(ctx context.Context, f func(*app.App) error) error {
+	cfg, err := a.config()
 	if err != nil {
-		return nil, err
+		return err
 	}
-	cat, err := provider.LoadCatalogue(cfg.ProvidersFile)
+	return a.withConfig(ctx, cfg, f)
+}
+
+func (a *invocation) withConfig(ctx context.Context, cfg *config.Config, f func(*app.App) error) (err error) {
+	s, err := app.Open(ctx, cfg, cli.Logger(cfg, a.stderr))
 	if err != nil {
-		return nil, err
+		return err
 	}
-	keys, err := keyring.Parse(cfg.EncryptionKeys)
-	if err != nil {
-		return nil, err
-	}
-	var sp *spool.Spool
-	if cfg.SpoolDir != "" {
-		if sp, err = spool.Open(cfg.SpoolDir, keys); err != nil {
-			return nil, err
-		}
-	}
-	st, err := store.Open(ctx, cfg.DatabaseURL, cfg.DBMaxConns)
-	if err != nil {
-		return nil, err
-	}
-	log := cli.Logger(cfg, a.stderr)
-	return &session{cfg: cfg, log: log, store: st.WithKeyring(keys), keys: keys, catalogue: cat,
-		spool: sp, webhooks: webhook.FromConfig(cfg, log)}, nil
-}
-
-// close flushes queued webhook events (bounded: a dead endpoint must not
-// hold the process) and closes the pool.
-func (e *session) close() {
-	if n, ok := e.webhooks.(*webhook.Notifier); ok {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		if err := n.Flush(ctx); err != nil {
-			e.log.Warn("webhook events not delivered before exit", "err", err)
-		}
-		cancel()
-		n.Close()
-	}
-	e.store.Close()
-}
-
-// consumerPoll is how often a waiting consumer re-reads a row without
-// notifications: 0 (the library's default) unless in poll-only mode.
-func (e *session) consumerPoll() time.Duration {
-	if e.cfg.PollOnly {
-		return time.Second
-	}
-	return 0
-}
-
-// policy is the endpoint policy every request carrying secrets obeys.
-func (e *session) policy() provider.EndpointPolicy {
-	return provider.EndpointPolicy{AllowInsecureHTTP: e.cfg.AllowInsecureHTTP, AllowedHosts: e.cfg.AllowedTokenHosts}
-}
-
-func (e *session) refresher() *provider.Refresher {
-	client := provider.NewHTTPClient(e.cfg.HTTPTimeout, e.cfg.Concurrency)
-	lookup := func(ctx context.Context, name string) (string, error) {
-		return e.store.CurrentAccessToken(ctx, name, 10*time.Second)
-	}
-	return provider.NewRefresher(e.catalogue, client, lookup).WithEndpointPolicy(e.policy())
-}
-
-func (e *session) worker() *refresh.Worker {
-	var sp refresh.Spooler
-	if e.spool != nil {
-		sp = e.spool // a nil *spool.Spool in the interface would not be nil
-	}
-	return refresh.New(e.store, e.refresher(), refresh.Config{
-		PollInterval:    e.cfg.PollInterval,
-		RefreshBefore:   e.cfg.RefreshBefore,
-		Lease:           e.cfg.Lease,
-		HTTPTimeout:     e.cfg.HTTPTimeout,
-		Concurrency:     e.cfg.Concurrency,
-		ReauthWarning:   e.cfg.ReauthWarning,
-		EventsRetention: e.cfg.EventsRetention,
-		Observer:        webhook.Tee(e.observer(), e.webhooks),
-		Spool:           sp,
-	}, e.log)
+	defer func() { err = errors.Join(err, s.Close()) }()
+	return f(s)
 }
 
 // noArgs parses a command that takes only flags.
@@ -148,177 +72,71 @@ func oneName(fs *flag.FlagSet, args []string) (string, error) {
 	return pos[0], nil
 }
 
-func (a *app) run(ctx context.Context, args []string) error {
+func (a *invocation) run(ctx context.Context, args []string) error {
 	if err := noArgs(flag.NewFlagSet("run", flag.ContinueOnError), args); err != nil {
 		return err
 	}
-	e, err := a.open(ctx)
-	if err != nil {
-		return err
-	}
-	defer e.close()
-	if err := e.checkReady(ctx); err != nil {
-		return err
-	}
-	// With TOKENS_HTTP_ADDR, serve the token API and /metrics too; started
-	// before the worker is made, so that the worker reports to /metrics.
-	var httpDone func() error
-	if e.cfg.HTTPAddr != "" {
-		if httpDone, err = e.startHTTP(ctx); err != nil {
-			return err
-		}
-	}
-	w := e.worker()
-	if e.spool == nil {
-		e.log.Warn("TOKENS_SPOOL_DIR is not set: refresh results the database cannot take before the worker stops are lost")
-	}
-	e.log.Info("worker started", "poll_interval", e.cfg.PollInterval, "refresh_before", e.cfg.RefreshBefore,
-		"concurrency", e.cfg.Concurrency, "db_max_conns", e.cfg.DBMaxConns, "lease", e.cfg.Lease)
-	listen := e.cfg.DatabaseURL
-	if e.cfg.PollOnly {
-		listen = "" // no LISTEN: refresh requests wait for the next poll
-	}
-	err = w.Run(ctx, listen)
-	e.log.Info("worker stopped")
-	if httpDone != nil {
-		if herr := httpDone(); err == nil {
-			err = herr
-		}
-	}
-	return err
+	return a.with(ctx, func(s *app.App) error { return s.Run(ctx) })
 }
 
-func (a *app) once(ctx context.Context, args []string) error {
+func (a *invocation) once(ctx context.Context, args []string) error {
 	if err := noArgs(flag.NewFlagSet("once", flag.ContinueOnError), args); err != nil {
 		return err
 	}
-	e, err := a.open(ctx)
-	if err != nil {
+	return a.with(ctx, func(s *app.App) error {
+		_, err := s.Once(ctx)
 		return err
-	}
-	defer e.close()
-	if err := e.checkReady(ctx); err != nil {
-		return err
-	}
-	w := e.worker()
-	stats, err := w.Pass(ctx)
-	if err != nil {
-		return err
-	}
-	e.log.Info("pass done", "claimed", stats.Claimed, "refreshed", stats.Refreshed, "failed", stats.Failed,
-		"needs_reauth", stats.Reauth, "fenced", stats.Fenced)
-	if n := stats.Errors(); n > 0 {
-		return fmt.Errorf("%d of %d refreshes failed", n, stats.Claimed)
-	}
-	return nil
+	})
 }
 
-// checkReady fails before any refresh when the schema is missing or the
-// table holds secrets sealed with a key the worker does not have: sending
-// undecryptable values to providers would only burn the connections.
-func (e *session) checkReady(ctx context.Context) error {
-	if _, err := e.store.Get(ctx, ""); store.IsUndefinedTable(err) {
-		return errors.New("the schema is not applied; run `worker migrate` first")
-	}
-	// Every key the table names must be here, with the bytes it recorded.
-	if err := e.store.CheckKeys(ctx); err != nil {
-		return err
-	}
-	// So must every key the spool's files name: they hold rotated tokens
-	// found nowhere else (unreadable garbage is quarantined, not refused).
-	if e.spool != nil {
-		if err := e.spool.CheckKeys(); err != nil {
-			return err
-		}
-	}
-	if !e.keys.Enabled() {
-		e.log.Warn("TOKENS_ENCRYPTION_KEYS is not set: tokens and client secrets are stored in plaintext")
-	}
-	return nil
-}
-
-func (a *app) refresh(ctx context.Context, args []string) error {
+func (a *invocation) refresh(ctx context.Context, args []string) error {
 	name, err := oneName(flag.NewFlagSet("refresh", flag.ContinueOnError), args)
 	if err != nil {
 		return err
 	}
-	e, err := a.open(ctx)
-	if err != nil {
-		return err
-	}
-	defer e.close()
-	// Check the keys, and read the row with its secrets opened, before
-	// claiming it: without the keys it needs, the claim would fail and
-	// record a failure and a backoff for a row that is fine.
-	if err := e.store.CheckKeys(ctx); err != nil {
-		return fmt.Errorf("refresh %s: nothing done: %w", name, err)
-	}
-	if _, err := e.store.Get(ctx, name); err != nil {
-		return fmt.Errorf("refresh %s: nothing done: %w", name, err)
-	}
-	w := e.worker()
-	if err := w.RefreshByName(ctx, name); err != nil {
-		return err
-	}
-	row, err := e.store.Get(ctx, name)
-	if err != nil {
-		return err
-	}
-	fmt.Fprintf(a.stdout, "refreshed %s: version %d, expires %s\n", name, row.Version, expiresText(row.AccessTokenExpires, time.Now()))
-	return nil
+	return a.with(ctx, func(s *app.App) error {
+		row, err := s.Refresh(ctx, name)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(a.stdout, "refreshed %s: version %d, expires %s\n", name, row.Version, expiresText(row.AccessTokenExpires, time.Now()))
+		return nil
+	})
 }
 
-func (a *app) check(ctx context.Context, args []string) error {
+func (a *invocation) check(ctx context.Context, args []string) error {
 	name, err := oneName(flag.NewFlagSet("check", flag.ContinueOnError), args)
 	if err != nil {
 		return err
 	}
-	e, err := a.open(ctx)
-	if err != nil {
-		return err
-	}
-	defer e.close()
-	row, err := e.store.Get(ctx, name)
-	if err != nil {
-		return err
-	}
-	req, err := refresh.RequestOf(row)
-	if err != nil {
-		return fmt.Errorf("check %s: %w", name, err)
-	}
-	var token model.Secret
-	if row.AccessToken != nil {
-		token = *row.AccessToken
-	}
-	res, err := e.refresher().Check(ctx, req, token, row.JSONData)
-	if err != nil {
-		return fmt.Errorf("check %s: %w", name, err)
-	}
-	if !res.Accepted {
-		return fmt.Errorf("check %s: the provider refused the access token (HTTP %d from %s)", name, res.Status, res.URL)
-	}
-	fmt.Fprintf(a.stdout, "%s: the provider accepts the access token (HTTP %d from %s)\n", name, res.Status, res.URL)
-	return nil
+	return a.with(ctx, func(s *app.App) error {
+		res, err := s.Check(ctx, name)
+		if err != nil {
+			return err
+		}
+		if !res.Accepted {
+			return fmt.Errorf("check %s: the provider refused the access token (HTTP %d from %s)", name, res.Status, res.URL)
+		}
+		fmt.Fprintf(a.stdout, "%s: the provider accepts the access token (HTTP %d from %s)\n", name, res.Status, res.URL)
+		return nil
+	})
 }
 
-func (a *app) clear(ctx context.Context, args []string) error {
+func (a *invocation) clear(ctx context.Context, args []string) error {
 	name, err := oneName(flag.NewFlagSet("clear", flag.ContinueOnError), args)
 	if err != nil {
 		return err
 	}
-	e, err := a.open(ctx)
-	if err != nil {
-		return err
-	}
-	defer e.close()
-	if err := e.store.Clear(ctx, name); err != nil {
-		return err
-	}
-	fmt.Fprintf(a.stdout, "cleared %s; a running worker refreshes it now\n", name)
-	return nil
+	return a.with(ctx, func(s *app.App) error {
+		if err := s.Clear(ctx, name); err != nil {
+			return err
+		}
+		fmt.Fprintf(a.stdout, "cleared %s; a running worker refreshes it now\n", name)
+		return nil
+	})
 }
 
-func (a *app) importCmd(ctx context.Context, args []string) error {
+func (a *invocation) importCmd(ctx context.Context, args []string) error {
 	pos, err := cli.Parse(flag.NewFlagSet("import", flag.ContinueOnError), args)
 	if err != nil {
 		return err
@@ -338,7 +156,11 @@ func (a *app) importCmd(ctx context.Context, args []string) error {
 	}
 	// Validate everything before touching the database: a bad file writes
 	// nothing, and needs no database to be told so.
-	cat, err := provider.LoadCatalogue(a.environ["TOKENS_PROVIDERS_FILE"])
+	cfg, err := a.config()
+	if err != nil {
+		return err
+	}
+	cat, err := provider.LoadCatalogue(cfg.ProvidersFile)
 	if err != nil {
 		return err
 	}
@@ -346,61 +168,48 @@ func (a *app) importCmd(ctx context.Context, args []string) error {
 	if err != nil {
 		return fmt.Errorf("import %s: %w", src, err)
 	}
-	e, err := a.open(ctx)
-	if err != nil {
-		return err
-	}
-	defer e.close()
-	// Where each connection will refresh depends on what is stored of it
-	// (a record may leave its provider and token URL out): check it as it
-	// will be, before anything is written.
-	names := make([]string, len(rows))
-	for i := range rows {
-		names[i] = rows[i].Name
-	}
-	stored, err := e.store.Describe(ctx, names)
-	if err != nil {
-		return err
-	}
-	if err := connfile.CheckEndpoints(rows, stored, e.catalogue, e.policy()); err != nil {
-		return fmt.Errorf("import %s: %w", src, err)
-	}
-	if err := e.store.Import(ctx, rows); err != nil {
-		return err
-	}
-	fmt.Fprintf(a.stdout, "imported %d connection(s)\n", len(rows))
-	return nil
+	return a.withConfig(ctx, cfg, func(s *app.App) error {
+		if err := s.CheckImport(ctx, rows); err != nil {
+			return fmt.Errorf("import %s: %w", src, err)
+		}
+		if err := s.Import(ctx, rows); err != nil {
+			return err
+		}
+		fmt.Fprintf(a.stdout, "imported %d connection(s)\n", len(rows))
+		return nil
+	})
 }
 
-func (a *app) migrate(ctx context.Context, args []string) error {
+func (a *invocation) migrate(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("migrate", flag.ContinueOnError)
 	roles := fs.Bool("roles", false, "also create the least-privilege roles of sql/roles.sql")
 	if err := noArgs(fs, args); err != nil {
 		return err
 	}
-	e, err := a.open(ctx)
-	if err != nil {
-		return err
-	}
-	defer e.close()
-	if err := e.store.Migrate(ctx); err != nil {
-		return err
-	}
-	fmt.Fprintln(a.stdout, "schema applied")
-	if *roles {
-		if err := e.store.ApplyRoles(ctx); err != nil {
+	return a.with(ctx, func(s *app.App) error {
+		if err := s.Migrate(ctx); err != nil {
 			return err
 		}
-		fmt.Fprintln(a.stdout, "roles tokenwarden_worker and tokenwarden_consumer applied")
-	}
-	return nil
+		fmt.Fprintln(a.stdout, "schema applied")
+		if *roles {
+			if err := s.ApplyRoles(ctx); err != nil {
+				return err
+			}
+			fmt.Fprintln(a.stdout, "roles tokenwarden_worker and tokenwarden_consumer applied")
+		}
+		return nil
+	})
 }
 
-func (a *app) providers(_ context.Context, args []string) error {
+func (a *invocation) providers(_ context.Context, args []string) error {
 	if err := noArgs(flag.NewFlagSet("providers", flag.ContinueOnError), args); err != nil {
 		return err
 	}
-	cat, err := provider.LoadCatalogue(a.environ["TOKENS_PROVIDERS_FILE"])
+	cfg, err := a.config()
+	if err != nil {
+		return err
+	}
+	cat, err := provider.LoadCatalogue(cfg.ProvidersFile)
 	if err != nil {
 		return err
 	}
@@ -448,26 +257,27 @@ type listEntry struct {
 	ReauthSoon          bool       `json:"reauth_soon"`
 }
 
-func (a *app) list(ctx context.Context, args []string) error {
+func (a *invocation) list(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("list", flag.ContinueOnError)
 	asJSON := fs.Bool("json", false, "print JSON")
 	if err := noArgs(fs, args); err != nil {
 		return err
 	}
-	e, err := a.open(ctx)
-	if err != nil {
-		return err
-	}
-	defer e.close()
-	rows, err := e.store.List(ctx)
-	if err != nil {
-		return err
-	}
-	now := time.Now()
-	if *asJSON {
+	return a.with(ctx, func(s *app.App) error {
+		rows, err := s.List(ctx)
+		if err != nil {
+			return err
+		}
+		return a.printList(rows, time.Now(), s.Config().ReauthWarning, *asJSON)
+	})
+}
+
+// printList prints the connections, as JSON or as a table.
+func (a *invocation) printList(rows []model.OAuthToken, now time.Time, warning time.Duration, asJSON bool) error {
+	if asJSON {
 		out := make([]listEntry, 0, len(rows))
 		for i := range rows {
-			out = append(out, entryOf(&rows[i], now, e.cfg.ReauthWarning))
+			out = append(out, entryOf(&rows[i], now, warning))
 		}
 		enc := json.NewEncoder(a.stdout)
 		enc.SetIndent("", "  ")
@@ -479,7 +289,7 @@ func (a *app) list(ctx context.Context, args []string) error {
 		r := &rows[i]
 		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%t\t%d\t%s\t%s\n", r.Name, r.Provider, r.Status,
 			expiresText(r.AccessTokenExpires, now), leaseLive(r, now), r.FailureCount,
-			reauthText(r, now, e.cfg.ReauthWarning), store.Str(r.LastError))
+			reauthText(r, now, warning), store.Str(r.LastError))
 	}
 	return w.Flush()
 }

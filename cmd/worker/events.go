@@ -8,13 +8,14 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/tokenwarden/tokenwarden/internal/app"
 	"github.com/tokenwarden/tokenwarden/internal/cli"
 	"github.com/tokenwarden/tokenwarden/internal/store"
 )
 
 // events prints a connection's latest refresh attempts, to answer "why did
 // this connection die".
-func (a *app) events(ctx context.Context, args []string) error {
+func (a *invocation) events(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("events", flag.ContinueOnError)
 	limit := fs.Int("limit", 50, "how many events, newest first")
 	asJSON := fs.Bool("json", false, "print JSON")
@@ -25,28 +26,18 @@ func (a *app) events(ctx context.Context, args []string) error {
 	if *limit < 1 {
 		return cli.UsageError("--limit must be at least 1")
 	}
-	e, err := a.open(ctx)
-	if err != nil {
-		return err
-	}
-	defer e.close()
-	evs, err := e.store.Events(ctx, name, *limit)
-	if err != nil {
-		return err
-	}
-	// Events outlive a deleted connection, so they are shown whether or
-	// not the row exists; only a name with neither is an error. Looked up
-	// without its secrets: events never show one, so they need no key.
-	if len(evs) == 0 {
-		found, err := e.store.Describe(ctx, []string{name})
+	return a.with(ctx, func(s *app.App) error {
+		evs, err := s.Events(ctx, name, *limit)
 		if err != nil {
 			return err
 		}
-		if found[name] == nil {
-			return fmt.Errorf("%w: %s", store.ErrNotFound, name)
-		}
-	}
-	if *asJSON {
+		return a.printEvents(evs, *asJSON)
+	})
+}
+
+// printEvents prints events, as JSON or as a table.
+func (a *invocation) printEvents(evs []store.Event, asJSON bool) error {
+	if asJSON {
 		enc := json.NewEncoder(a.stdout)
 		enc.SetIndent("", "  ")
 		return enc.Encode(evs)

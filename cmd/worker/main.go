@@ -11,7 +11,7 @@
 //	worker check NAME          ask the provider whether it accepts the access token
 //	worker events NAME         the connection's latest refresh attempts
 //	worker import [FILE|-]     upsert connections from JSON (object, array or JSON Lines)
-//	worker migrate             apply the schema
+//	worker migrate             apply the pending schema migrations
 //	worker providers           list the known providers
 //	worker authorize NAME       authorize a connection in a browser (code flow with PKCE) and store it
 //	worker serve               serve the token HTTP API on TOKENS_HTTP_ADDR
@@ -29,22 +29,23 @@ import (
 	"os/signal"
 	"syscall"
 
-	"github.com/caarlos0/env/v11"
-
+	"github.com/tokenwarden/tokenwarden/internal/app"
 	"github.com/tokenwarden/tokenwarden/internal/cli"
+	"github.com/tokenwarden/tokenwarden/internal/config"
 	"github.com/tokenwarden/tokenwarden/internal/store"
 )
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	a := &app{stdin: os.Stdin, stdout: os.Stdout, stderr: os.Stderr, environ: env.ToMap(os.Environ())}
-	os.Exit(a.main(ctx, os.Args[1:]))
+	c := &invocation{stdin: os.Stdin, stdout: os.Stdout, stderr: os.Stderr, environ: config.Environ()}
+	os.Exit(c.main(ctx, os.Args[1:]))
 }
 
-// app is one invocation, with its streams and environment passed in so
-// that tests run commands in-process and in parallel.
-type app struct {
+// invocation is one run of the command, with its streams and environment
+// passed in so that tests run commands in-process and in parallel. It
+// parses the command line, calls internal/app and prints.
+type invocation struct {
 	stdin          io.Reader
 	stdout, stderr io.Writer
 	environ        map[string]string
@@ -64,7 +65,9 @@ commands:
   check NAME          ask the provider whether it accepts the current access token
   events NAME         the connection's latest refresh attempts [--limit 50] [--json]
   import [FILE|-]     upsert connections from JSON (object, array or JSON Lines)
-  migrate [--roles]   apply the schema (idempotent); --roles also creates the least-privilege roles
+  migrate [--roles|--status]
+                      apply the pending schema migrations; --status lists them;
+                      --roles also creates the least-privilege roles
   rekey [--skip-unreadable]
                       re-encrypt every secret under the first key of TOKENS_ENCRYPTION_KEYS;
                       --skip-unreadable marks what cannot be decrypted needs_reauth instead of failing
@@ -81,7 +84,7 @@ commands:
 
 Configuration is read from the environment (DATABASE_URL, TOKENS_*).`
 
-func (a *app) main(ctx context.Context, args []string) int {
+func (a *invocation) main(ctx context.Context, args []string) int {
 	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
 		fmt.Fprintln(a.stderr, usage)
 		if len(args) == 0 {
@@ -115,7 +118,7 @@ func (a *app) main(ctx context.Context, args []string) int {
 	}
 	if err := cmd(ctx, args[1:]); err != nil {
 		if store.IsUndefinedTable(err) {
-			err = errors.New("the schema is not applied; run `worker migrate` first")
+			err = app.ErrNoSchema
 		}
 		fmt.Fprintf(a.stderr, "worker: %s\n", cli.OneLine(err))
 		if errors.Is(err, cli.ErrUsage) {

@@ -75,7 +75,7 @@ func run(t *testing.T, environ map[string]string, stdin string, args ...string) 
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	var stdout, stderr syncBuffer
-	a := &app{stdin: strings.NewReader(stdin), stdout: &stdout, stderr: &stderr, environ: environ}
+	a := &invocation{stdin: strings.NewReader(stdin), stdout: &stdout, stderr: &stderr, environ: environ}
 	r := result{code: a.main(ctx, args)}
 	r.stdout, r.stderr = stdout.String(), stderr.String()
 	r.leaks(t, secretMark)

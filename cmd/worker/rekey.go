@@ -2,11 +2,10 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 
-	"github.com/tokenwarden/tokenwarden/internal/store"
+	"github.com/tokenwarden/tokenwarden/internal/app"
 )
 
 // rekey seals every secret in the table under the first key of
@@ -20,30 +19,24 @@ import (
 // lost key, a row changed behind tokenwarden's back) and names them all.
 // With --skip-unreadable it takes those rows out of rotation instead of
 // failing, so that a lost key can be removed from the list.
-func (a *app) rekey(ctx context.Context, args []string) error {
+func (a *invocation) rekey(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("rekey", flag.ContinueOnError)
 	skip := fs.Bool("skip-unreadable", false, "mark the rows that cannot be decrypted needs_reauth and finish, instead of failing")
 	if err := noArgs(fs, args); err != nil {
 		return err
 	}
-	e, err := a.open(ctx)
-	if err != nil {
-		return err
-	}
-	defer e.close()
-	res, err := e.store.Rekey(ctx, *skip)
-	if err != nil {
-		if _, unreadable := errors.AsType[*store.UnreadableError](err); unreadable {
-			return fmt.Errorf("rekey: %w (%d other row(s) re-encrypted)", err, res.Resealed)
+	return a.with(ctx, func(s *app.App) error {
+		res, key, err := s.Rekey(ctx, *skip)
+		if err != nil {
+			return err
 		}
-		return fmt.Errorf("%w (%d rows re-encrypted before the error; run rekey again)", err, res.Resealed)
-	}
-	fmt.Fprintf(a.stdout, "re-encrypted %d connection(s) under key %q\n", res.Resealed, e.keys.Primary())
-	if len(res.Unreadable) > 0 {
-		fmt.Fprintf(a.stdout, "skipped %d connection(s) that cannot be decrypted, now needs_reauth:\n", len(res.Unreadable))
-		for _, u := range res.Unreadable {
-			fmt.Fprintf(a.stdout, "  %s: %v\n", u.Name, u.Err)
+		fmt.Fprintf(a.stdout, "re-encrypted %d connection(s) under key %q\n", res.Resealed, key)
+		if len(res.Unreadable) > 0 {
+			fmt.Fprintf(a.stdout, "skipped %d connection(s) that cannot be decrypted, now needs_reauth:\n", len(res.Unreadable))
+			for _, u := range res.Unreadable {
+				fmt.Fprintf(a.stdout, "  %s: %v\n", u.Name, u.Err)
+			}
 		}
-	}
-	return nil
+		return nil
+	})
 }

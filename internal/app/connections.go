@@ -1,0 +1,93 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/tokenwarden/tokenwarden/internal/connfile"
+	"github.com/tokenwarden/tokenwarden/internal/store"
+	"github.com/tokenwarden/tokenwarden/pkg/model"
+)
+
+// List returns every connection; its secrets are not opened.
+func (a *App) List(ctx context.Context) ([]model.OAuthToken, error) { return a.store.List(ctx) }
+
+// Clear drops a connection's access token, so that a worker refreshes it
+// next.
+func (a *App) Clear(ctx context.Context, name string) error { return a.store.Clear(ctx, name) }
+
+// Disable takes a connection out of service and returns the status it had.
+func (a *App) Disable(ctx context.Context, name string) (was string, err error) {
+	return a.store.Disable(ctx, name)
+}
+
+// Enable puts a disabled (or needs_reauth) connection back in service, its
+// failures cleared, and returns the status it had.
+func (a *App) Enable(ctx context.Context, name string) (was string, err error) {
+	return a.store.Enable(ctx, name)
+}
+
+// Delete removes a connection and its secrets for good; its events stay.
+func (a *App) Delete(ctx context.Context, name string) error { return a.store.Delete(ctx, name) }
+
+// Events returns a connection's latest refresh attempts, newest first.
+// Events outlive a deleted connection, so they are returned whether or not
+// the row exists; only a name with neither is store.ErrNotFound. Nothing
+// is opened, so no key is needed.
+func (a *App) Events(ctx context.Context, name string, limit int) ([]store.Event, error) {
+	evs, err := a.store.Events(ctx, name, limit)
+	if err != nil || len(evs) > 0 {
+		return evs, err
+	}
+	found, err := a.store.Describe(ctx, []string{name})
+	if err != nil {
+		return nil, err
+	}
+	if found[name] == nil {
+		return nil, fmt.Errorf("%w: %s", store.ErrNotFound, name)
+	}
+	return evs, nil
+}
+
+// CheckImport checks rows parsed by connfile.Parse as they will be once
+// imported: where each connection refreshes depends on what is stored of
+// it, since a record may leave its provider and token URL out. Nothing is
+// written.
+func (a *App) CheckImport(ctx context.Context, rows []store.ImportRow) error {
+	names := make([]string, len(rows))
+	for i := range rows {
+		names[i] = rows[i].Name
+	}
+	stored, err := a.store.Describe(ctx, names)
+	if err != nil {
+		return err
+	}
+	return connfile.CheckEndpoints(rows, stored, a.catalogue, a.policy())
+}
+
+// Import upserts rows in one transaction: all are written or none.
+func (a *App) Import(ctx context.Context, rows []store.ImportRow) error {
+	return a.store.Import(ctx, rows)
+}
+
+// Migrate applies the schema.
+func (a *App) Migrate(ctx context.Context) error { return a.store.Migrate(ctx) }
+
+// ApplyRoles creates the least-privilege roles of sql/roles.sql.
+func (a *App) ApplyRoles(ctx context.Context) error { return a.store.ApplyRoles(ctx) }
+
+// Rekey seals every secret under the first key of TOKENS_ENCRYPTION_KEYS,
+// bound to its connection, and returns that key's id; see store.Rekey.
+// With skip, the rows that do not open are marked needs_reauth instead of
+// failing the rekey.
+func (a *App) Rekey(ctx context.Context, skip bool) (store.RekeyResult, string, error) {
+	res, err := a.store.Rekey(ctx, skip)
+	if err != nil {
+		if _, unreadable := errors.AsType[*store.UnreadableError](err); unreadable {
+			return res, "", fmt.Errorf("rekey: %w (%d other row(s) re-encrypted)", err, res.Resealed)
+		}
+		return res, "", fmt.Errorf("%w (%d rows re-encrypted before the error; run rekey again)", err, res.Resealed)
+	}
+	return res, a.keys.Primary(), nil
+}
