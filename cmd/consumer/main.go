@@ -31,14 +31,14 @@ import (
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	a := &app{stdin: os.Stdin, stdout: os.Stdout, stderr: os.Stderr, getenv: os.Getenv}
+	a := &app{stdin: os.Stdin, stdout: os.Stdout, stderr: os.Stderr, environ: config.Environ()}
 	os.Exit(a.main(ctx, os.Args[1:]))
 }
 
 type app struct {
 	stdin          io.Reader
 	stdout, stderr io.Writer
-	getenv         func(string) string
+	environ        map[string]string
 }
 
 const usage = `usage:
@@ -78,19 +78,19 @@ func (a *app) main(ctx context.Context, args []string) int {
 }
 
 func (a *app) open(ctx context.Context) (*tokens.Client, error) {
-	dsn := a.getenv("DATABASE_URL")
-	if err := config.CheckDatabaseURL(dsn); err != nil {
+	cfg, err := config.LoadConsumer(a.environ)
+	if err != nil {
 		return nil, err
 	}
-	keys, err := tokens.ParseKeys(a.getenv("TOKENS_ENCRYPTION_KEYS"))
+	keys, err := tokens.ParseKeys(cfg.EncryptionKeys)
 	if err != nil {
 		return nil, err
 	}
 	// The client's reconnect warnings would interleave with a one-line
 	// error; the command reports failures itself.
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
-	return tokens.Open(ctx, dsn, &tokens.Options{MaxConns: 2, Logger: quiet, EncryptionKeys: keys,
-		PollOnly: a.getenv("TOKENS_POLL_ONLY") == "true", PollInterval: time.Second})
+	return tokens.Open(ctx, cfg.DatabaseURL, &tokens.Options{MaxConns: 2, Logger: quiet, EncryptionKeys: keys,
+		PollOnly: cfg.PollOnly, PollInterval: time.Second})
 }
 
 func (a *app) get(ctx context.Context, args []string) error {

@@ -44,7 +44,7 @@ func run(t *testing.T, env map[string]string, stdin string, args ...string) resu
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	var stdout, stderr syncBuffer
-	a := &app{stdin: strings.NewReader(stdin), stdout: &stdout, stderr: &stderr, getenv: func(k string) string { return env[k] }}
+	a := &app{stdin: strings.NewReader(stdin), stdout: &stdout, stderr: &stderr, environ: env}
 	r := result{code: a.main(ctx, args)}
 	r.stdout, r.stderr = stdout.String(), stderr.String()
 	if strings.Contains(r.stderr, "SECRET") {
@@ -273,6 +273,8 @@ func TestConfigAndUsageErrors(t *testing.T) {
 		{"missing DATABASE_URL for invalidate", map[string]string{}, []string{"invalidate", "acme"}, 1, "DATABASE_URL is not set"},
 		{"malformed DATABASE_URL", map[string]string{"DATABASE_URL": "http://u:" + pw + "@x/db"}, []string{"get", "acme"}, 1, "DATABASE_URL is malformed"},
 		{"unreachable database", map[string]string{"DATABASE_URL": "postgres://u:" + pw + "@127.0.0.1:1/db?sslmode=disable"}, []string{"get", "acme", "--timeout", "10s"}, 1, "failed to connect"},
+		// Read as the worker reads it: "yes" was silently false here.
+		{"TOKENS_POLL_ONLY not a boolean", map[string]string{"DATABASE_URL": "postgres://u:" + pw + "@127.0.0.1:1/db?sslmode=disable", "TOKENS_POLL_ONLY": "yes"}, []string{"get", "acme", "--timeout", "10s"}, 1, "TOKENS_POLL_ONLY: "},
 		{"no name", map[string]string{}, []string{"get"}, 2, "get takes one connection name"},
 		{"no name with a flag", map[string]string{}, []string{"get", "--json"}, 2, "get takes one connection name"},
 		{"two names", map[string]string{}, []string{"get", "a", "b"}, 2, "get takes one connection name"},

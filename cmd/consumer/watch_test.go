@@ -41,7 +41,7 @@ func TestWatchMirrorsTheToken(t *testing.T) {
 	var stdout, stderr syncBuffer
 	done := make(chan int, 1)
 	go func() {
-		a := &app{stdout: &stdout, stderr: &stderr, getenv: func(k string) string { return env[k] }}
+		a := &app{stdout: &stdout, stderr: &stderr, environ: env}
 		done <- a.main(ctx, []string{"get", "xero-acme", "--watch", "--write", path, "--interval", "20ms"})
 	}()
 
@@ -172,7 +172,7 @@ func TestWatchWakesOnTheChangeNotification(t *testing.T) {
 	var stdout, stderr syncBuffer
 	done := make(chan int, 1)
 	go func() {
-		a := &app{stdout: &stdout, stderr: &stderr, getenv: func(k string) string { return env[k] }}
+		a := &app{stdout: &stdout, stderr: &stderr, environ: env}
 		done <- a.main(ctx, []string{"get", "notified", "--watch", "--write", path, "--interval", "1h"})
 	}()
 	testutil.Eventually(t, 20*time.Second, "the first token in the file", func() bool {

@@ -18,12 +18,18 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/tokenwarden/tokenwarden/internal/config"
 	"github.com/tokenwarden/tokenwarden/internal/mockprovider"
 )
 
 // secretEnv carries the client secret so it need not appear in the process
 // list; it wins over the flag for the same reason.
 const secretEnv = "MOCKPROVIDER_CLIENT_SECRET"
+
+// environment is what the mock provider reads from the environment.
+type environment struct {
+	ClientSecret string `env:"MOCKPROVIDER_CLIENT_SECRET"` // secretEnv
+}
 
 func main() {
 	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
@@ -45,8 +51,12 @@ func run(log *slog.Logger, args []string) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	if v := os.Getenv(secretEnv); v != "" {
-		*clientSecret = v
+	env, err := config.Parse[environment](config.Environ())
+	if err != nil {
+		return err
+	}
+	if env.ClientSecret != "" {
+		*clientSecret = env.ClientSecret
 	}
 
 	mp := mockprovider.New(mockprovider.Options{
