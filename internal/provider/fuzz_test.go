@@ -2,6 +2,7 @@ package provider
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -50,7 +51,7 @@ func FuzzRefreshResponse(f *testing.F) {
 		res, err := r.Refresh(t.Context(), conn)
 		switch {
 		case err != nil:
-			if _, ok := err.(*Error); !ok {
+			if pe := (*Error)(nil); !errors.As(err, &pe) {
 				t.Fatalf("unclassified error %T: %v", err, err)
 			}
 			if strings.Contains(err.Error(), "FUZZSECRET") {

@@ -145,7 +145,9 @@ func (s *shaper) shapeRequest(req *http.Request) (*http.Request, error) {
 // access_token as it would for any provider.
 func (s *shaper) mapResponse(resp *http.Response, body []byte) (*http.Response, error) {
 	var in map[string]any
-	if err := json.Unmarshal(body, &in); err != nil {
+	if isJSON := json.Unmarshal(body, &in) == nil; !isJSON {
+		// Not a refusal of the exchange: x/oauth2 reads the answer as it
+		// is, and says what is wrong with it.
 		resp.Body = io.NopCloser(bytes.NewReader(body))
 		return resp, nil
 	}
