@@ -106,9 +106,11 @@ func TestFailedStoreSpoolsEveryAnswerAtOnce(t *testing.T) {
 	}
 	obs := newRetryObserver()
 	// The default lease (2m) is far beyond this test's deadlines: nothing
-	// waits for it.
+	// waits for it. A claim batch larger than the rows takes them all in
+	// one statement, so that no second claim meets the database stopped.
 	wrote := make(chan struct{}, len(names))
-	w := e.worker(refresh.Config{Observer: obs, Spool: notifyingSpool{sp, wrote}, Concurrency: len(names)})
+	w := e.worker(refresh.Config{Observer: obs, Spool: notifyingSpool{sp, wrote}, Concurrency: len(names),
+		ClaimBatch: len(names) + 1})
 	done := make(chan refresh.Stats, 1)
 	go func() {
 		stats, err := w.Pass(t.Context())

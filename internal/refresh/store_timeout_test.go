@@ -58,8 +58,12 @@ func TestHangingStoreSpoolsTheAnswer(t *testing.T) {
 	defer cancel()
 	select {
 	case stats := <-done:
-		if stats.Refreshed != 1 {
-			t.Fatalf("refreshed %d, want 1", stats.Refreshed)
+		// The attempt that was waiting on the lock may reach its
+		// StoreTimeout just as the database commits it: its retry then
+		// finds the claim gone and counts as fenced. Either way the
+		// answer is stored once, which assertHoldsIssued checks.
+		if stats.Refreshed+stats.Fenced != 1 {
+			t.Fatalf("stats %+v, want the answer stored once", stats)
 		}
 	case <-ctx.Done():
 		t.Fatal("the pass did not finish once the lock was gone")
