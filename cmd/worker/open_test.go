@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
 	"strings"
@@ -62,4 +63,56 @@ func TestStartUpAsksWhatReadyzAsks(t *testing.T) {
 			t.Errorf("worker %s without api_keys: %s", cmd, r)
 		}
 	}
+}
+
+// TestRunSharesOnePoolAndOneListener: with TOKENS_HTTP_ADDR, `worker run`
+// gave its token HTTP API a second pool and a second LISTEN connection.
+// The API now reads on the worker's pool and wakes on its listener, so the
+// process holds at most TOKENS_DB_MAX_CONNS connections plus one LISTEN.
+func TestRunSharesOnePoolAndOneListener(t *testing.T) {
+	t.Parallel()
+	dsn := pgtest.New(t)
+	c := connect(t, dsn)
+	_, tokenURL := newProvider(t, mockprovider.Options{Lifetime: time.Hour})
+	env := envFor(dsn)
+	env["TOKENS_DB_MAX_CONNS"] = "2"
+	env["TOKENS_POLL_INTERVAL"] = "1h"
+	mustRun(t, env, record("a", tokenURL, "at-SECRET-a", "rt-SECRET-a", `"expires_in":3600`), "import")
+	key := strings.TrimSpace(mustRun(t, env, "", "apikey", "create", "--names", "a").stdout)
+
+	// The daemon's connections are told apart from the commands' by name.
+	denv := maps.Clone(env)
+	denv["DATABASE_URL"] = addParam(dsn, "application_name=twdaemon")
+	d := startDaemon(t, denv, "run")
+	d.stderr.wait(t, "msg=\"worker started\"")
+	// The API reads a token, and the worker, sleeping for an hour, wakes
+	// on the refresh request that clear sends: both are connected.
+	if code, body := d.get(t, "/v1/tokens/a", key); code != 200 || body["access_token"] != "at-SECRET-a" {
+		t.Fatalf("GET: %d %v", code, body)
+	}
+	mustRun(t, env, "", "clear", "a")
+	d.stderr.wait(t, "msg=refreshed")
+	if code, body := d.get(t, "/v1/tokens/a?wait=10s", key); code != 200 || body["version"] != float64(1) {
+		t.Fatalf("GET after the refresh: %d %v", code, body)
+	}
+
+	var listening, all int
+	if err := c.QueryRow(t.Context(), `SELECT count(*) FILTER (WHERE query ILIKE 'listen %'), count(*)
+		FROM pg_stat_activity WHERE datname = current_database() AND application_name = 'twdaemon'`).Scan(&listening, &all); err != nil {
+		t.Fatal(err)
+	}
+	if listening != 1 || all > 2+1 {
+		t.Errorf("worker run with the HTTP API holds %d connections, %d of them listening; want at most 2 + 1, one listening", all, listening)
+	}
+	if code := d.stop(t); code != 0 {
+		t.Errorf("run exited %d:\n%s", code, d.stderr.String())
+	}
+}
+
+// addParam adds a query parameter to a database URL.
+func addParam(dsn, kv string) string {
+	if strings.Contains(dsn, "?") {
+		return dsn + "&" + kv
+	}
+	return dsn + "?" + kv
 }

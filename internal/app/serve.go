@@ -4,9 +4,11 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"sync"
 
 	"github.com/tokenwarden/tokenwarden/internal/httpapi"
 	"github.com/tokenwarden/tokenwarden/internal/metrics"
+	"github.com/tokenwarden/tokenwarden/internal/notify"
 	"github.com/tokenwarden/tokenwarden/pkg/tokens"
 )
 
@@ -25,7 +27,9 @@ func (a *App) Serve(ctx context.Context) error {
 	if err := a.checkStart(ctx); err != nil {
 		return err
 	}
-	srv, err := a.startHTTP(ctx)
+	hub, stopListening := a.listen(ctx, notify.TokensChannel)
+	defer stopListening()
+	srv, err := a.startHTTP(ctx, hub)
 	if err != nil {
 		return err
 	}
@@ -44,8 +48,10 @@ type server struct {
 func (s *server) wait() error { return <-s.errc }
 
 // startHTTP listens on TOKENS_HTTP_ADDR and serves the API there until ctx
-// ends. Its metrics are made first, for the worker that Run makes next.
-func (a *App) startHTTP(ctx context.Context) (*server, error) {
+// ends, reading tokens on the App's pool and waking on hub's notifications
+// (nil: poll-only). Its metrics are made first, for the worker that Run
+// makes next.
+func (a *App) startHTTP(ctx context.Context, hub *notify.Hub) (*server, error) {
 	addr, err := a.cfg.HTTPListenAddr()
 	if err != nil {
 		return nil, err
@@ -54,20 +60,7 @@ func (a *App) startHTTP(ctx context.Context) (*server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("TOKENS_HTTP_ADDR: %w", err)
 	}
-	keys, err := tokens.ParseKeys(a.cfg.EncryptionKeys)
-	if err != nil {
-		ln.Close()
-		return nil, err
-	}
-	pool, err := a.store.DB().DB()
-	if err != nil {
-		ln.Close()
-		return nil, err
-	}
-	// The API reads on the worker's pool; with the URL it keeps its LISTEN
-	// connection beside it.
-	client, err := tokens.Open(ctx, a.cfg.DatabaseURL, &tokens.Options{DB: pool, Logger: a.log,
-		EncryptionKeys: keys, PollOnly: a.cfg.PollOnly, PollInterval: a.consumerPoll()})
+	client, err := a.tokensClient(ctx, hub)
 	if err != nil {
 		ln.Close()
 		return nil, err
@@ -95,4 +88,39 @@ func (a *App) startHTTP(ctx context.Context) (*server, error) {
 		s.errc <- err
 	}()
 	return s, nil
+}
+
+// tokensClient is the token HTTP API's reader: the consumer library on the
+// App's pool and its LISTEN connection, not a second pool and listener.
+func (a *App) tokensClient(ctx context.Context, hub *notify.Hub) (*tokens.Client, error) {
+	keys, err := tokens.ParseKeys(a.cfg.EncryptionKeys)
+	if err != nil {
+		return nil, err
+	}
+	db, err := a.store.DB().DB()
+	if err != nil {
+		return nil, err
+	}
+	opts := &tokens.Options{DB: db, Logger: a.log, EncryptionKeys: keys, PollOnly: a.cfg.PollOnly, PollInterval: a.consumerPoll()}
+	if hub != nil {
+		opts.Listener = hub
+	}
+	return tokens.Open(ctx, "", opts)
+}
+
+// listen starts the process's one LISTEN connection on channels, shared
+// by the worker and the token HTTP API, and returns it; stop ends it and
+// waits for it. In poll-only mode there is none: hub is nil.
+func (a *App) listen(ctx context.Context, channels ...string) (hub *notify.Hub, stop func()) {
+	if a.cfg.PollOnly {
+		return nil, func() {}
+	}
+	hub = notify.NewHub(channels...)
+	ctx, cancel := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	wg.Go(func() { hub.Run(ctx, a.cfg.DatabaseURL, a.log) })
+	return hub, func() {
+		cancel()
+		wg.Wait()
+	}
 }

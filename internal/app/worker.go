@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/tokenwarden/tokenwarden/internal/metrics"
+	"github.com/tokenwarden/tokenwarden/internal/notify"
 	"github.com/tokenwarden/tokenwarden/internal/provider"
 	"github.com/tokenwarden/tokenwarden/internal/refresh"
 	"github.com/tokenwarden/tokenwarden/internal/webhook"
@@ -22,28 +23,29 @@ func (a *App) Run(ctx context.Context) error {
 	if err := a.checkStart(ctx); err != nil {
 		return err
 	}
+	// One LISTEN connection wakes the worker on refresh requests and the
+	// token HTTP API's waiting reads on changes. It stops last.
+	hub, stopListening := a.listen(ctx, notify.RefreshChannel, notify.TokensChannel)
+	defer stopListening()
 	// The metrics must exist before the worker is made, so that it reports
 	// to them: a worker takes its observer when it is made.
 	var srv *server
 	var m *metrics.Metrics
 	if a.cfg.HTTPAddr != "" {
 		var err error
-		if srv, err = a.startHTTP(ctx); err != nil {
+		if srv, err = a.startHTTP(ctx, hub); err != nil {
 			return err
 		}
 		m = srv.metrics
 	}
-	w := a.worker(m)
+	w := a.worker(m, hub)
 	if a.spool == nil {
 		a.log.Warn("TOKENS_SPOOL_DIR is not set: refresh results the database cannot take before the worker stops are lost")
 	}
 	a.log.Info("worker started", "poll_interval", a.cfg.PollInterval, "refresh_before", a.cfg.RefreshBefore,
 		"concurrency", a.cfg.Concurrency, "db_max_conns", a.cfg.DBMaxConns, "lease", a.cfg.Lease)
-	listen := a.cfg.DatabaseURL
-	if a.cfg.PollOnly {
-		listen = "" // no LISTEN: refresh requests wait for the next poll
-	}
-	err := w.Run(ctx, listen)
+	// Without a hub (poll-only) refresh requests wait for the next poll.
+	err := w.Run(ctx, "")
 	a.log.Info("worker stopped")
 	if srv != nil {
 		if herr := srv.wait(); err == nil {
@@ -62,7 +64,7 @@ func (a *App) Once(ctx context.Context) (refresh.Stats, error) {
 	if err := a.checkStart(ctx); err != nil {
 		return refresh.Stats{}, err
 	}
-	stats, err := a.worker(nil).Pass(ctx)
+	stats, err := a.worker(nil, nil).Pass(ctx)
 	if err != nil {
 		return stats, err
 	}
@@ -89,7 +91,7 @@ func (a *App) Refresh(ctx context.Context, name string) (*model.OAuthToken, erro
 	if err := a.openRefreshing(); err != nil {
 		return nil, err
 	}
-	if err := a.worker(nil).RefreshByName(ctx, name); err != nil {
+	if err := a.worker(nil, nil).RefreshByName(ctx, name); err != nil {
 		return nil, err
 	}
 	return a.store.Get(ctx, name)
@@ -131,12 +133,16 @@ func (a *App) refresher() *provider.Refresher {
 }
 
 // worker makes the refresh worker, reporting to m (nil: no metrics) and to
-// the webhooks. Run it after openRefreshing.
-func (a *App) worker(m *metrics.Metrics) *refresh.Worker {
+// the webhooks, woken by hub (nil: none). Make it after openRefreshing.
+func (a *App) worker(m *metrics.Metrics, hub *notify.Hub) *refresh.Worker {
 	// Nil pointers would make non-nil interfaces: pass nil ones instead.
 	var obs, hooks refresh.Observer
+	var listener refresh.Listener
 	if m != nil {
 		obs = m
+	}
+	if hub != nil {
+		listener = hub
 	}
 	if a.webhooks != nil {
 		hooks = a.webhooks
@@ -155,5 +161,6 @@ func (a *App) worker(m *metrics.Metrics) *refresh.Worker {
 		EventsRetention: a.cfg.EventsRetention,
 		Observer:        webhook.Tee(obs, hooks),
 		Spool:           sp,
+		Listener:        listener,
 	}, a.log)
 }

@@ -98,6 +98,11 @@ type Config struct {
 	// StopTimeout bounds how long a stopping worker keeps retrying to store
 	// results it already has; default Lease.
 	StopTimeout time.Duration
+	// Listener is a LISTEN connection the process shares (notify.Hub),
+	// for instance with the token HTTP API it serves: Run then wakes on
+	// its refresh requests instead of listening on a connection of its
+	// own.
+	Listener Listener
 	// StoreTimeout bounds one attempt to store a batch; default 10s. A
 	// database that hangs (a partition, a lock held elsewhere) must fail
 	// the attempt so that the batch is spooled; without a bound the
@@ -191,11 +196,25 @@ func (w *Worker) Wake() {
 	}
 }
 
+// Listener is a LISTEN connection shared by several users of a process;
+// notify.Hub is one.
+type Listener interface {
+	Subscribe(channel string, notify func(payload string), connected func(up bool)) (unsubscribe func())
+}
+
 // Run refreshes connections until ctx ends. When ctx ends it stops claiming,
 // finishes the refreshes in flight, stores them, closes its listener and
-// returns nil. If dsn is not empty it listens for refresh requests there.
+// returns nil. It wakes on refresh requests from Config.Listener if set,
+// else from a listener of its own on dsn if dsn is not empty.
 func (w *Worker) Run(ctx context.Context, dsn string) error {
-	if dsn != "" {
+	if w.cfg.Listener != nil {
+		// As wakeHandler: a (re)connection may have missed requests.
+		defer w.cfg.Listener.Subscribe(notify.RefreshChannel, func(string) { w.Wake() }, func(up bool) {
+			if up {
+				w.Wake()
+			}
+		})()
+	} else if dsn != "" {
 		lctx, stop := context.WithCancel(ctx)
 		var listener sync.WaitGroup
 		listener.Go(func() { notify.Listen(lctx, dsn, []string{notify.RefreshChannel}, wakeHandler{w}, w.log) })
