@@ -39,6 +39,8 @@ func (a *invocation) with(ctx context.Context, f func(*app.App) error) error {
 	return a.withConfig(ctx, cfg, f)
 }
 
+// withConfig is with, for a command that has read the configuration
+// before opening (to check a file or a flag against it first).
 func (a *invocation) withConfig(ctx context.Context, cfg *config.Config, f func(*app.App) error) (err error) {
 	s, err := app.Open(ctx, cfg, cli.Logger(cfg, a.stderr))
 	if err != nil {

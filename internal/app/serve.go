@@ -19,8 +19,8 @@ func (a *App) Serve(ctx context.Context) error {
 	if _, err := a.cfg.HTTPListenAddr(); err != nil {
 		return err
 	}
-	// The spool is opened for its key check and its metrics: a server next
-	// to a worker sharing the directory reports what is quarantined there.
+	// The spool is opened, as it always was, for the start-up check of its
+	// files' keys: serve refuses to start where run would.
 	if err := a.openSpool(); err != nil {
 		return err
 	}
