@@ -210,14 +210,10 @@ func envPrefix(name string) string {
 // envQuote leaves token-shaped values bare and double-quotes anything else,
 // escaping what a shell or dotenv parser would interpret.
 func envQuote(v string) string {
-	bare := true
-	for _, c := range v {
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.ContainsRune("-._~+/=:", c)) {
-			bare = false
-			break
-		}
+	safe := func(c rune) bool {
+		return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.ContainsRune("-._~+/=:", c)
 	}
-	if bare {
+	if !strings.ContainsFunc(v, func(c rune) bool { return !safe(c) }) {
 		return v
 	}
 	r := strings.NewReplacer(`\`, `\\`, `"`, `\"`, "$", `\$`, "`", "\\`")

@@ -77,7 +77,7 @@ func New(cfg Config) http.Handler {
 	mux.HandleFunc("POST /v1/tokens/{name}/invalidate", a.invalidate)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		io.WriteString(w, "ok\n")
+		_, _ = io.WriteString(w, "ok\n")
 	})
 	mux.HandleFunc("GET /readyz", a.ready)
 	if cfg.Metrics != nil {
@@ -235,7 +235,7 @@ func (a *api) ready(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-	io.WriteString(w, "ready\n")
+	_, _ = io.WriteString(w, "ready\n")
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
