@@ -1,5 +1,12 @@
--- tokenwarden schema. Applied by `worker migrate`; every statement is
--- idempotent so it can run on every deploy.
+-- tokenwarden schema: the whole of it, as a fresh install has it.
+--
+-- This file is for reading. `worker migrate` builds the schema from the
+-- numbered migrations in sql/migrations (embedded in the binary, recorded
+-- in goose_db_version), which is what takes an existing database from its
+-- release to this one; TestMigrationsBuildSchemaSQL checks that the
+-- migrations and this file describe the same catalog, function bodies
+-- included. A change to the schema is a new migration and the same change
+-- here.
 --
 -- Two notification channels tie the pieces together:
 --   tokenwarden_tokens  payload = connection name; sent by a trigger whenever a
@@ -10,7 +17,9 @@
 --                       refresh (Invalidate, an expired Get, `worker clear`), so
 --                       the worker runs a pass at once instead of at its next poll.
 
-CREATE TABLE IF NOT EXISTS oauth_tokens (
+-- One row per connection. The columns are in the order the migrations
+-- created them, as in every database that grew release by release.
+CREATE TABLE oauth_tokens (
     id                    uuid PRIMARY KEY,
     name                  text NOT NULL UNIQUE CHECK (name <> ''),
     provider              text NOT NULL DEFAULT 'oauth2',
@@ -36,41 +45,69 @@ CREATE TABLE IF NOT EXISTS oauth_tokens (
     status                text NOT NULL DEFAULT 'active'
                           CHECK (status IN ('active', 'needs_reauth', 'disabled')),
     failure_count         int NOT NULL DEFAULT 0,
+    -- End of the backoff after a failed attempt.
     next_attempt_at       timestamptz,
     last_error            text,
     last_refreshed_at     timestamptz,
     version               bigint NOT NULL DEFAULT 0,
     json_data             jsonb,
     created_at            timestamptz NOT NULL DEFAULT now(),
-    updated_at            timestamptz NOT NULL DEFAULT now()
+    updated_at            timestamptz NOT NULL DEFAULT now(),
+    -- Provider parameters of the connection (Microsoft tenant, Webex app_id,
+    -- Salesforce session lifetime, ...), filled into the template's
+    -- placeholders.
+    params                jsonb,
+    -- SHA-256 of the plaintext access token, so that Invalidate compares a
+    -- consumer's stale token in one statement even when the token is sealed.
+    -- A hash of a high-entropy token reveals nothing usable. Every row with
+    -- an access token has it (migration 00003).
+    access_token_sha256   bytea,
+    -- Lets a consumer role, which may not read refresh_token, know whether a
+    -- connection can be refreshed at all.
+    has_refresh_token     boolean
+                          GENERATED ALWAYS AS (refresh_token IS NOT NULL AND refresh_token <> '') STORED,
+    -- The earliest a refresh may be scheduled: the worker sets it when it
+    -- stores a token, to half the token's lifetime and at least a floor after
+    -- the answer. A row is due when its expiry is within TOKENS_REFRESH_BEFORE
+    -- and this time has passed, so a token is refreshed once per lifetime
+    -- whatever its length: with 60 s tokens and a 5 min window the expiry
+    -- alone would make every stored token due again at once. NULL: no
+    -- constraint (imported rows, and any explicit request for a refresh).
+    refresh_not_before    timestamptz,
+    -- When what holds the row inside its refresh window ends (its lease,
+    -- its backoff, or a schedule that comes after the window opens); NULL
+    -- when nothing holds it.
+    -- Kept by tokenwarden_before_write from the row's own columns; it only
+    -- sorts rows between oauth_tokens_due_idx and oauth_tokens_held_idx
+    -- (migration 00004 says why).
+    held_until            timestamptz
 );
 
--- Finding due rows is a range scan over this index whatever the table size:
--- only refreshable rows are in it, ordered by expiry.
--- Provider parameters of the connection (Microsoft tenant, Webex app_id,
--- Salesforce session lifetime, ...), filled into the template's
--- placeholders. Added after the first release, hence ALTER.
-ALTER TABLE oauth_tokens ADD COLUMN IF NOT EXISTS params jsonb;
-
-CREATE INDEX IF NOT EXISTS oauth_tokens_due_idx
+-- The rows a claim finds by expiry: refreshable and not held. Finding due
+-- rows is a range scan over this index whatever the table size.
+CREATE INDEX oauth_tokens_due_idx
     ON oauth_tokens (access_token_expires)
-    WHERE status = 'active' AND refresh_token IS NOT NULL;
+    WHERE status = 'active' AND refresh_token IS NOT NULL AND held_until IS NULL;
 
--- SHA-256 of the plaintext access token, so that Invalidate can compare a
--- consumer's stale token in one statement even when the token is sealed. A
--- hash of a high-entropy token reveals nothing usable.
-ALTER TABLE oauth_tokens ADD COLUMN IF NOT EXISTS access_token_sha256 bytea;
+-- The held rows, by the end of their hold: a claim takes those whose hold
+-- has ended, without reading those whose hold has not.
+CREATE INDEX oauth_tokens_held_idx
+    ON oauth_tokens (held_until)
+    WHERE status = 'active' AND refresh_token IS NOT NULL AND held_until IS NOT NULL;
 
--- The earliest a refresh may be scheduled: the worker sets it when it
--- stores a token, to half the token's lifetime and at least a floor after
--- the answer. A row is due when its expiry is within TOKENS_REFRESH_BEFORE
--- and this time has passed, so a token is refreshed once per lifetime
--- whatever its length: with 60 s tokens and a 5 min window the expiry
--- alone would make every stored token due again at once. NULL: no
--- constraint (imported rows, and any explicit request for a refresh).
-ALTER TABLE oauth_tokens ADD COLUMN IF NOT EXISTS refresh_not_before timestamptz;
+-- The held rows by expiry, for the metrics' soonest expiry (the other rows'
+-- soonest is the head of oauth_tokens_due_idx).
+CREATE INDEX oauth_tokens_held_expiry_idx
+    ON oauth_tokens (access_token_expires)
+    WHERE status = 'active' AND refresh_token IS NOT NULL AND held_until IS NOT NULL;
 
-CREATE OR REPLACE FUNCTION tokenwarden_before_write() RETURNS trigger
+-- The connections out of service (needs_reauth, disabled), few in a
+-- healthy table, so that the metrics count them without reading the rest.
+CREATE INDEX oauth_tokens_inactive_idx
+    ON oauth_tokens (status)
+    WHERE status <> 'active';
+
+CREATE FUNCTION tokenwarden_before_write() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN
     NEW.updated_at := now();
@@ -81,6 +118,19 @@ BEGIN
        AND NEW.access_token_expires IS DISTINCT FROM OLD.access_token_expires
        AND NEW.refresh_not_before IS NOT DISTINCT FROM OLD.refresh_not_before THEN
         NEW.refresh_not_before := NULL;
+    END IF;
+    -- What holds the row in its refresh window, if anything: its lease, its
+    -- backoff, and its schedule if the writer parked it there (set
+    -- held_until to refresh_not_before); GREATEST ignores NULL. A parked
+    -- schedule lasts while refresh_not_before does. A held row is held
+    -- until its schedule too, so that held_until is when it may next be
+    -- claimed.
+    NEW.held_until := GREATEST(
+        NEW.next_attempt_at,
+        CASE WHEN NEW.updating THEN NEW.updating_until END,
+        CASE WHEN NEW.held_until = NEW.refresh_not_before THEN NEW.refresh_not_before END);
+    IF NEW.held_until IS NOT NULL THEN
+        NEW.held_until := GREATEST(NEW.held_until, NEW.refresh_not_before);
     END IF;
     -- Plaintext tokens (an operator's SQL, or no encryption) are hashed
     -- here; the worker supplies the hash of the tokens it seals.
@@ -100,7 +150,7 @@ BEGIN
     RETURN NEW;
 END $$;
 
-CREATE OR REPLACE FUNCTION tokenwarden_notify_change() RETURNS trigger
+CREATE FUNCTION tokenwarden_notify_change() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN
     IF TG_OP = 'DELETE' THEN
@@ -111,11 +161,63 @@ BEGIN
     RETURN NEW;
 END $$;
 
+CREATE TRIGGER oauth_tokens_before_write
+    BEFORE INSERT OR UPDATE ON oauth_tokens
+    FOR EACH ROW EXECUTE FUNCTION tokenwarden_before_write();
+
+CREATE TRIGGER oauth_tokens_notify_update
+    AFTER UPDATE ON oauth_tokens
+    FOR EACH ROW
+    WHEN (OLD.access_token IS DISTINCT FROM NEW.access_token
+       OR OLD.access_token_expires IS DISTINCT FROM NEW.access_token_expires
+       OR OLD.updating IS DISTINCT FROM NEW.updating
+       OR OLD.status IS DISTINCT FROM NEW.status
+       OR OLD.version IS DISTINCT FROM NEW.version
+       OR OLD.name IS DISTINCT FROM NEW.name)
+    EXECUTE FUNCTION tokenwarden_notify_change();
+
+CREATE TRIGGER oauth_tokens_notify_insert_delete
+    AFTER INSERT OR DELETE ON oauth_tokens
+    FOR EACH ROW EXECUTE FUNCTION tokenwarden_notify_change();
+
+-- A consumer got 401 with the token whose SHA-256 is p_sha256. Make the
+-- row due only if it still holds that token, so many consumers failing
+-- with one token cause one refresh, and wake the workers. 'marked',
+-- 'stale' (the row holds another token) or 'missing' (no such
+-- connection). SECURITY DEFINER: the consumer role may call this but may
+-- not update the table itself (sql/roles.sql).
+CREATE FUNCTION tokenwarden_invalidate_hash(p_name text, p_sha256 bytea) RETURNS text
+LANGUAGE plpgsql SECURITY DEFINER SET search_path FROM CURRENT AS $$
+BEGIN
+    -- LEAST ignores NULL, so a never-expiring token becomes due too.
+    UPDATE oauth_tokens
+    SET access_token_expires = LEAST(access_token_expires, now()),
+        refresh_not_before = NULL
+    WHERE name = p_name
+      AND access_token_sha256 = p_sha256
+      AND status = 'active'
+      AND refresh_token IS NOT NULL;
+    IF FOUND THEN
+        PERFORM pg_notify('tokenwarden_refresh', p_name);
+        RETURN 'marked';
+    END IF;
+    IF EXISTS (SELECT 1 FROM oauth_tokens WHERE name = p_name) THEN
+        RETURN 'stale';
+    END IF;
+    RETURN 'missing';
+END $$;
+
+-- Wake the workers for a connection a consumer is waiting on.
+CREATE FUNCTION tokenwarden_request_refresh(p_name text) RETURNS void
+LANGUAGE sql SECURITY DEFINER SET search_path FROM CURRENT AS $$
+    SELECT pg_notify('tokenwarden_refresh', p_name);
+$$;
+
 -- Every refresh attempt, so an operator can answer "why did this
 -- connection die" (`worker events NAME`). No foreign key: events outlive a
 -- deleted connection, and the worker's batch writes stay cheap. Pruned by
 -- the worker after TOKENS_EVENTS_RETENTION.
-CREATE TABLE IF NOT EXISTS oauth_token_events (
+CREATE TABLE oauth_token_events (
     id          bigserial PRIMARY KEY,
     token_id    uuid NOT NULL,
     name        text NOT NULL,
@@ -129,113 +231,27 @@ CREATE TABLE IF NOT EXISTS oauth_token_events (
     error       text,
     version     bigint
 );
-CREATE INDEX IF NOT EXISTS oauth_token_events_name_at_idx ON oauth_token_events (name, at DESC);
-CREATE INDEX IF NOT EXISTS oauth_token_events_at_idx ON oauth_token_events (at);
-
--- Lets a consumer role, which may not read refresh_token, know whether a
--- connection can be refreshed at all.
-ALTER TABLE oauth_tokens ADD COLUMN IF NOT EXISTS has_refresh_token boolean
-    GENERATED ALWAYS AS (refresh_token IS NOT NULL AND refresh_token <> '') STORED;
-
--- A consumer got 401 with the token stored as p_access_token (the stored
--- value, sealed or not). Make the row due only if it still holds that
--- value, so many consumers failing with one token cause one refresh, and
--- wake the workers. SECURITY DEFINER: the consumer role may call this but
--- may not update the table itself (sql/roles.sql).
-CREATE OR REPLACE FUNCTION tokenwarden_invalidate(p_name text, p_access_token text) RETURNS boolean
-LANGUAGE plpgsql SECURITY DEFINER SET search_path FROM CURRENT AS $$
-BEGIN
-    -- LEAST ignores NULL, so a never-expiring token becomes due too.
-    UPDATE oauth_tokens
-    SET access_token_expires = LEAST(access_token_expires, now()),
-        refresh_not_before = NULL
-    WHERE name = p_name
-      AND access_token = p_access_token
-      AND status = 'active'
-      AND refresh_token IS NOT NULL;
-    IF NOT FOUND THEN
-        RETURN false;
-    END IF;
-    PERFORM pg_notify('tokenwarden_refresh', p_name);
-    RETURN true;
-END $$;
-
--- The same in one statement, comparing the SHA-256 of the stale token:
--- 'marked', 'stale' (the row holds another token), 'missing' (no such
--- connection) or 'unhashed' (a sealed token stored before the hash column
--- existed: compare it the long way, tokenwarden_invalidate).
-CREATE OR REPLACE FUNCTION tokenwarden_invalidate_hash(p_name text, p_sha256 bytea) RETURNS text
-LANGUAGE plpgsql SECURITY DEFINER SET search_path FROM CURRENT AS $$
-DECLARE
-    r record;
-BEGIN
-    UPDATE oauth_tokens
-    SET access_token_expires = LEAST(access_token_expires, now()),
-        refresh_not_before = NULL
-    WHERE name = p_name
-      AND access_token_sha256 = p_sha256
-      AND status = 'active'
-      AND refresh_token IS NOT NULL;
-    IF FOUND THEN
-        PERFORM pg_notify('tokenwarden_refresh', p_name);
-        RETURN 'marked';
-    END IF;
-    SELECT access_token, access_token_sha256 INTO r FROM oauth_tokens WHERE name = p_name;
-    IF NOT FOUND THEN
-        RETURN 'missing';
-    END IF;
-    IF r.access_token IS NOT NULL AND r.access_token_sha256 IS NULL THEN
-        RETURN 'unhashed';
-    END IF;
-    RETURN 'stale';
-END $$;
-
--- Wake the workers for a connection a consumer is waiting on.
-CREATE OR REPLACE FUNCTION tokenwarden_request_refresh(p_name text) RETURNS void
-LANGUAGE sql SECURITY DEFINER SET search_path FROM CURRENT AS $$
-    SELECT pg_notify('tokenwarden_refresh', p_name);
-$$;
+CREATE INDEX oauth_token_events_name_at_idx ON oauth_token_events (name, at DESC);
+CREATE INDEX oauth_token_events_at_idx ON oauth_token_events (at);
 
 -- The encryption keys the table's sealed values may name, recorded when a
 -- key first seals something, so that start-up can check the configured
 -- keys without reading every row. worker rekey trims it.
-CREATE TABLE IF NOT EXISTS oauth_token_keys (
+CREATE TABLE oauth_token_keys (
     key_id        text PRIMARY KEY,
-    first_used_at timestamptz NOT NULL DEFAULT now()
+    first_used_at timestamptz NOT NULL DEFAULT now(),
+    -- What the key's bytes were (hex of a truncated HMAC of a constant under
+    -- the key; it reveals nothing of the key): a key given with a known id
+    -- but other bytes is refused before it seals or opens anything. NULL for
+    -- a key recorded before this column, filled on the key's first use once
+    -- it has opened a value sealed under it (store.trustOnFirstUse).
+    check_value   text
 );
--- What the key's bytes were (hex of a truncated HMAC of a constant under
--- the key; it reveals nothing of the key): a key given with a known id but
--- other bytes is refused before it seals or opens anything. NULL for a key
--- recorded before this column, filled on the key's first use once it has
--- opened a value sealed under it (store.trustOnFirstUse).
-ALTER TABLE oauth_token_keys ADD COLUMN IF NOT EXISTS check_value text;
-
-DROP TRIGGER IF EXISTS oauth_tokens_before_write ON oauth_tokens;
-CREATE TRIGGER oauth_tokens_before_write
-    BEFORE INSERT OR UPDATE ON oauth_tokens
-    FOR EACH ROW EXECUTE FUNCTION tokenwarden_before_write();
-
-DROP TRIGGER IF EXISTS oauth_tokens_notify_update ON oauth_tokens;
-CREATE TRIGGER oauth_tokens_notify_update
-    AFTER UPDATE ON oauth_tokens
-    FOR EACH ROW
-    WHEN (OLD.access_token IS DISTINCT FROM NEW.access_token
-       OR OLD.access_token_expires IS DISTINCT FROM NEW.access_token_expires
-       OR OLD.updating IS DISTINCT FROM NEW.updating
-       OR OLD.status IS DISTINCT FROM NEW.status
-       OR OLD.version IS DISTINCT FROM NEW.version
-       OR OLD.name IS DISTINCT FROM NEW.name)
-    EXECUTE FUNCTION tokenwarden_notify_change();
-
-DROP TRIGGER IF EXISTS oauth_tokens_notify_insert_delete ON oauth_tokens;
-CREATE TRIGGER oauth_tokens_notify_insert_delete
-    AFTER INSERT OR DELETE ON oauth_tokens
-    FOR EACH ROW EXECUTE FUNCTION tokenwarden_notify_change();
 
 -- API keys of the token HTTP API (`worker apikey create|list|revoke`). Only
 -- a SHA-256 hash of each key is stored; patterns is a JSON array of
 -- path.Match globs naming the connections the key may read.
-CREATE TABLE IF NOT EXISTS api_keys (
+CREATE TABLE api_keys (
     id           text PRIMARY KEY,
     label        text NOT NULL DEFAULT '',
     key_hash     bytea NOT NULL,

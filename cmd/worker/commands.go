@@ -185,14 +185,31 @@ func (a *invocation) importCmd(ctx context.Context, args []string) error {
 func (a *invocation) migrate(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("migrate", flag.ContinueOnError)
 	roles := fs.Bool("roles", false, "also create the least-privilege roles of sql/roles.sql")
+	status := fs.Bool("status", false, "list the migrations, applied or pending, and apply nothing")
 	if err := noArgs(fs, args); err != nil {
 		return err
 	}
+	if *status && *roles {
+		return cli.UsageError("migrate --status applies nothing: drop --roles")
+	}
 	return a.with(ctx, func(s *app.App) error {
-		if err := s.Migrate(ctx); err != nil {
+		if *status {
+			list, err := s.MigrationStatus(ctx)
+			if err != nil {
+				return err
+			}
+			return printMigrations(a.stdout, list)
+		}
+		applied, err := s.Migrate(ctx)
+		for _, m := range applied {
+			fmt.Fprintf(a.stdout, "applied %s\n", m)
+		}
+		if err != nil {
 			return err
 		}
-		fmt.Fprintln(a.stdout, "schema applied")
+		if len(applied) == 0 {
+			fmt.Fprintln(a.stdout, "schema up to date")
+		}
 		if *roles {
 			if err := s.ApplyRoles(ctx); err != nil {
 				return err
@@ -201,6 +218,20 @@ func (a *invocation) migrate(ctx context.Context, args []string) error {
 		}
 		return nil
 	})
+}
+
+// printMigrations is `worker migrate --status`: one line per migration.
+func printMigrations(out io.Writer, list []store.Migration) error {
+	w := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(w, "VERSION\tNAME\tSTATE\tAPPLIED AT")
+	for _, m := range list {
+		state, at := "pending", ""
+		if m.Applied() {
+			state, at = "applied", m.AppliedAt.UTC().Format(time.RFC3339)
+		}
+		fmt.Fprintf(w, "%05d\t%s\t%s\t%s\n", m.Version, m.Name, state, at)
+	}
+	return w.Flush()
 }
 
 func (a *invocation) providers(_ context.Context, args []string) error {

@@ -185,24 +185,27 @@ func record(name, tokenURL, at, rt string, extra string) string {
 	return s + "}"
 }
 
+// migrate on a database without the schema applies every migration and
+// says so; run again, it applies nothing; --status lists each migration as
+// applied; the rows written in between are untouched.
 func TestMigrateIsIdempotent(t *testing.T) {
 	t.Parallel()
-	dsn := pgtest.New(t)
+	dsn := pgtest.NewEmpty(t)
 	c := connect(t, dsn)
 	env := envFor(dsn)
-	// Start from a database without the schema.
-	if _, err := c.Exec(context.Background(), `DROP TABLE oauth_tokens`); err != nil {
-		t.Fatal(err)
-	}
 	r := run(t, env, "", "list")
 	if r.code != 1 || !strings.Contains(r.oneLine(t), "run `worker migrate` first") {
 		t.Fatalf("list without the schema: %s", r)
 	}
-	for i := range 2 {
-		r := mustRun(t, env, "", "migrate")
-		if r.stdout != "schema applied\n" {
-			t.Errorf("migrate #%d printed %q", i+1, r.stdout)
-		}
+	if r := run(t, env, "", "migrate", "--status"); r.code != 0 || strings.Count(r.stdout, " pending") < 4 {
+		t.Fatalf("migrate --status before migrating: %s", r)
+	}
+	first := mustRun(t, env, "", "migrate")
+	if !strings.HasPrefix(first.stdout, "applied 00001_release_0afbbf5\napplied 00002_") {
+		t.Errorf("first migrate printed %q", first.stdout)
+	}
+	if r := mustRun(t, env, "", "migrate"); r.stdout != "schema up to date\n" {
+		t.Errorf("second migrate printed %q", r.stdout)
 	}
 	mustRun(t, env, record("a", "https://auth.example.com/token", "at-SECRET-a", "rt-SECRET-a", `"expires_in":3600`), "import")
 	mustRun(t, env, "", "migrate")
@@ -212,8 +215,17 @@ func TestMigrateIsIdempotent(t *testing.T) {
 	if r := getRow(t, c, "a"); str(r.AccessToken) != "at-SECRET-a" || str(r.RefreshToken) != "rt-SECRET-a" {
 		t.Errorf("migrate changed the row: %+v", r)
 	}
+	status := mustRun(t, env, "", "migrate", "--status")
+	lines := strings.Split(strings.TrimSpace(status.stdout), "\n")
+	if len(lines) != strings.Count(first.stdout, "applied ")+1 || strings.Contains(status.stdout, "pending") ||
+		!strings.Contains(lines[1], "00001") || !strings.Contains(lines[1], "release_0afbbf5") || !strings.Contains(lines[1], "applied") {
+		t.Errorf("migrate --status after migrating:\n%s", status.stdout)
+	}
 	if r := run(t, env, "", "migrate", "extra"); r.code != 2 {
 		t.Errorf("migrate extra: %s", r)
+	}
+	if r := run(t, env, "", "migrate", "--status", "--roles"); r.code != 2 {
+		t.Errorf("migrate --status --roles: %s", r)
 	}
 }
 

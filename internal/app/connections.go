@@ -71,8 +71,13 @@ func (a *App) Import(ctx context.Context, rows []store.ImportRow) error {
 	return a.store.Import(ctx, rows)
 }
 
-// Migrate applies the schema.
-func (a *App) Migrate(ctx context.Context) error { return a.store.Migrate(ctx) }
+// Migrate applies the pending migrations and returns those it applied.
+func (a *App) Migrate(ctx context.Context) ([]store.Migration, error) { return a.store.Migrate(ctx) }
+
+// MigrationStatus lists every migration, applied or pending.
+func (a *App) MigrationStatus(ctx context.Context) ([]store.Migration, error) {
+	return a.store.MigrationStatus(ctx)
+}
 
 // ApplyRoles creates the least-privilege roles of sql/roles.sql.
 func (a *App) ApplyRoles(ctx context.Context) error { return a.store.ApplyRoles(ctx) }

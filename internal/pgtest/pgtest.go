@@ -1,6 +1,7 @@
 // Package pgtest gives each test its own real PostgreSQL database, cloned
-// from a template that already holds tokenwarden's schema, so tests run in
-// parallel against the real server without seeing each other's rows or
+// from a template that already holds tokenwarden's schema (built by running
+// the migrations, as `worker migrate` does), so tests run in parallel
+// against the real server without seeing each other's rows or
 // notifications.
 //
 // The server comes from DATABASE_URL, which `make test` sets (starting a
@@ -15,6 +16,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io/fs"
 	"net/url"
 	"os"
 	"sync"
@@ -23,7 +25,9 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/stdlib"
 
+	"github.com/tokenwarden/tokenwarden/internal/store"
 	twsql "github.com/tokenwarden/tokenwarden/sql"
 )
 
@@ -37,18 +41,40 @@ var (
 // test ends, and returns its URL.
 func New(t testing.TB) string {
 	t.Helper()
-	base := os.Getenv("DATABASE_URL")
-	if base == "" {
-		t.Fatal("pgtest: DATABASE_URL is not set; run `make test`, which starts a local PostgreSQL")
-	}
+	base := baseURL(t)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	templateOnce.Do(func() { templateName, templateErr = ensureTemplate(ctx, base) })
 	if templateErr != nil {
 		t.Fatalf("pgtest: %v", templateErr)
 	}
+	return create(t, base, "TEMPLATE "+templateName)
+}
+
+// NewEmpty creates a database without any schema (template0), for tests of
+// migrating itself, dropped when the test ends, and returns its URL.
+func NewEmpty(t testing.TB) string {
+	t.Helper()
+	return create(t, baseURL(t), "TEMPLATE template0")
+}
+
+func baseURL(t testing.TB) string {
+	t.Helper()
+	base := os.Getenv("DATABASE_URL")
+	if base == "" {
+		t.Fatal("pgtest: DATABASE_URL is not set; run `make test`, which starts a local PostgreSQL")
+	}
+	return base
+}
+
+// create makes a database with the given CREATE DATABASE options and drops
+// it when the test ends.
+func create(t testing.TB, base, options string) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
 	name := "tw_test_" + randomHex(8)
-	if err := createFromTemplate(ctx, base, name, templateName); err != nil {
+	if err := createDatabase(ctx, base, name+" "+options); err != nil {
 		t.Fatalf("pgtest: %v", err)
 	}
 	t.Cleanup(func() {
@@ -71,11 +97,14 @@ func WithDatabase(dsn, name string) string {
 	return u.String()
 }
 
-// ensureTemplate creates, once per schema version, a template database
+// ensureTemplate creates, once per set of migrations, a template database
 // holding the schema. Test binaries of several packages run at once, so an
 // advisory lock serialises the check-and-create.
 func ensureTemplate(ctx context.Context, base string) (string, error) {
-	sum := sha256.Sum256([]byte(twsql.Schema))
+	sum, err := migrationsSum()
+	if err != nil {
+		return "", err
+	}
 	name := "tw_tmpl_" + hex.EncodeToString(sum[:6])
 	conn, err := pgx.Connect(ctx, base)
 	if err != nil {
@@ -100,8 +129,8 @@ func ensureTemplate(ctx context.Context, base string) (string, error) {
 	if _, err := conn.Exec(ctx, "CREATE DATABASE "+building); err != nil {
 		return "", err
 	}
-	if err := execSQL(ctx, WithDatabase(base, building), twsql.Schema); err != nil {
-		return "", fmt.Errorf("apply schema to template: %w", err)
+	if err := migrate(ctx, WithDatabase(base, building)); err != nil {
+		return "", fmt.Errorf("migrate the template: %w", err)
 	}
 	// Renaming last means a crash mid-build never leaves a half-made template
 	// under the name tests look for.
@@ -111,10 +140,41 @@ func ensureTemplate(ctx context.Context, base string) (string, error) {
 	return name, nil
 }
 
-func createFromTemplate(ctx context.Context, base, name, tmpl string) error {
+// migrationsSum hashes the embedded migrations, names and contents, so
+// that a new or changed migration builds a new template.
+func migrationsSum() ([sha256.Size]byte, error) {
+	h := sha256.New()
+	err := fs.WalkDir(twsql.Migrations, ".", func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		b, err := twsql.Migrations.ReadFile(p)
+		fmt.Fprintf(h, "%s %d\n", p, len(b))
+		h.Write(b)
+		return err
+	})
+	var sum [sha256.Size]byte
+	copy(sum[:], h.Sum(nil))
+	return sum, err
+}
+
+// migrate runs the migrations on the database at dsn, the way `worker
+// migrate` does.
+func migrate(ctx context.Context, dsn string) error {
+	cfg, err := pgx.ParseConfig(dsn)
+	if err != nil {
+		return err
+	}
+	db := stdlib.OpenDB(*cfg)
+	defer db.Close()
+	_, err = store.MigrateDB(ctx, db)
+	return err
+}
+
+func createDatabase(ctx context.Context, base, spec string) error {
 	var err error
 	for attempt := 0; attempt < 50; attempt++ {
-		err = execSQL(ctx, base, "CREATE DATABASE "+name+" TEMPLATE "+tmpl)
+		err = execSQL(ctx, base, "CREATE DATABASE "+spec)
 		var pgErr *pgconn.PgError
 		// 55006: another CREATE DATABASE is copying the template right now.
 		if err == nil || !errors.As(err, &pgErr) || pgErr.Code != "55006" {

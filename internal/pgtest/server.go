@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strconv"
+	"strings"
 	"testing"
 )
 
@@ -124,4 +125,36 @@ func freePort(t testing.TB) int {
 	}
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port
+}
+
+// DumpSchema returns pg_dump's schema-only dump of the database at dsn,
+// without owners, privileges and the tables named in exclude. pg_dump is
+// taken from the PostgreSQL binaries next to pg_ctl, those of the server
+// the tests run against.
+func DumpSchema(t testing.TB, dsn string, exclude ...string) string {
+	t.Helper()
+	bin, err := pgBin()
+	if err != nil {
+		t.Fatalf("pgtest: %v", err)
+	}
+	args := []string{"--schema-only", "--no-owner", "--no-privileges", "--dbname", dsn}
+	for _, e := range exclude {
+		args = append(args, "--exclude-table="+e)
+	}
+	cmd := exec.Command(filepath.Join(bin, "pg_dump"), args...)
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("pgtest: pg_dump: %v: %s", err, stderr.String())
+	}
+	// pg_dump brackets its output with \restrict KEY and \unrestrict KEY,
+	// a random key per run: not part of the schema.
+	var lines []string
+	for _, l := range strings.Split(string(out), "\n") {
+		if !strings.HasPrefix(l, `\restrict `) && !strings.HasPrefix(l, `\unrestrict `) {
+			lines = append(lines, l)
+		}
+	}
+	return strings.Join(lines, "\n")
 }

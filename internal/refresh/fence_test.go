@@ -52,7 +52,7 @@ func TestLateWriteOfATakenOverClaimIsRefusedAndLogged(t *testing.T) {
 	}
 	exp := time.Now().Add(time.Hour)
 	if _, err := e.st.StoreSuccesses(t.Context(), []store.Success{{ID: claimed[0].ID, ClaimID: *claimed[0].ClaimID,
-		Name: "a", AccessToken: "at-second-worker", RefreshToken: "rt-second-worker", AccessTokenExpires: &exp}}); err != nil {
+		Name: "a", AccessToken: "at-second-worker", RefreshToken: "rt-second-worker", AccessTokenExpires: &exp}}, 5*time.Minute); err != nil {
 		t.Fatal(err)
 	}
 

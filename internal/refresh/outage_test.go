@@ -48,7 +48,7 @@ func setupOutage(t *testing.T) *outage {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := st.Migrate(t.Context()); err != nil {
+	if _, err := st.Migrate(t.Context()); err != nil {
 		t.Fatal(err)
 	}
 	st.Close()

@@ -78,7 +78,7 @@ func TestFailedStoreSpoolsEveryAnswerAtOnce(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := mig.Migrate(t.Context()); err != nil {
+	if _, err := mig.Migrate(t.Context()); err != nil {
 		t.Fatal(err)
 	}
 	mig.Close()

@@ -21,7 +21,7 @@ type batch struct {
 	successes []store.Success
 	failures  []store.Failure
 	failed    []outcome // the outcomes behind failures, index for index
-	skipped   []uuid.UUID
+	skipped   []store.ClaimRef
 	expired   int // how many of skipped were dropped for an expired claim
 }
 
@@ -29,7 +29,7 @@ func (b *batch) add(o outcome) {
 	b.outcomes = append(b.outcomes, o)
 	switch {
 	case o.skipped:
-		b.skipped = append(b.skipped, *o.claim.ClaimID)
+		b.skipped = append(b.skipped, store.ClaimRef{ID: o.claim.ID, ClaimID: *o.claim.ClaimID})
 		if o.expired {
 			b.expired++
 		}
@@ -303,7 +303,7 @@ func replayed(id uuid.UUID, name string) store.Claimed {
 func (w *Worker) write(ctx context.Context, b *batch) (Stats, error) {
 	var s Stats
 	if len(b.successes) > 0 {
-		stored, err := w.store.StoreSuccesses(ctx, b.successes)
+		stored, err := w.store.StoreSuccesses(ctx, b.successes, w.cfg.RefreshBefore)
 		if err != nil {
 			return s, err
 		}

@@ -580,9 +580,6 @@ func pgTextArray(v []string) string {
 
 type rekeyRow struct {
 	model.OAuthToken `gorm:"embedded"`
-	NeedsHash        bool `gorm:"column:needs_hash"`
-	// AccessTokenSHA256 is set (hex) when rekey computed a missing hash.
-	AccessTokenSHA256 *string `gorm:"-"`
 }
 
 // rekeyBatch rewrites one batch and adds to res; last is the batch's
@@ -613,8 +610,7 @@ func (s *Store) rekeyBatch(ctx context.Context, after uuid.UUID, skip bool, res 
 				continue
 			}
 			if err := tx.Exec(rekeyRowSQL, map[string]any{"id": r.ID, "access_token": (*string)(r.AccessToken),
-				"refresh_token": (*string)(r.RefreshToken), "client_secret": (*string)(r.ClientSecret),
-				"access_token_sha256": r.AccessTokenSHA256}).Error; err != nil {
+				"refresh_token": (*string)(r.RefreshToken), "client_secret": (*string)(r.ClientSecret)}).Error; err != nil {
 				return err
 			}
 			n++
@@ -646,12 +642,6 @@ func (s *Store) reseal(r *rekeyRow) (bool, error) {
 		plain, err := s.keys.Open(stored, b)
 		if err != nil {
 			return false, fmt.Errorf("%s: %w", c.col, err)
-		}
-		if c.col == "access_token" && r.NeedsHash {
-			// A token sealed before the hash column: hash it now, so
-			// Invalidate compares it in one statement from then on.
-			r.AccessTokenSHA256 = hashOf(&plain)
-			changed = true
 		}
 		if s.keys.Current(stored, b) {
 			continue

@@ -74,7 +74,7 @@ func TestSecretsAreSealedAtRest(t *testing.T) {
 	}
 	exp := time.Now().Add(time.Hour)
 	if _, err := st.StoreSuccesses(ctx, []store.Success{{ID: claimed[0].ID, ClaimID: *claimed[0].ClaimID, Name: "a",
-		AccessToken: "at-NEW-SECRET", RefreshToken: "rt-NEW-SECRET", AccessTokenExpires: &exp}}); err != nil {
+		AccessToken: "at-NEW-SECRET", RefreshToken: "rt-NEW-SECRET", AccessTokenExpires: &exp}}, 5*time.Minute); err != nil {
 		t.Fatal(err)
 	}
 	if v := raw(t, st, "a", "refresh_token"); strings.Contains(v, "SECRET") {
@@ -175,21 +175,19 @@ func TestRekeyMovesEveryRowToThePrimaryKey(t *testing.T) {
 
 // Invalidate compares a SHA-256 in one statement: the hash is written with
 // sealed tokens by the store and with plaintext ones by the trigger (an
-// operator's SQL included); a sealed row from before the hash column is
-// compared the long way.
+// operator's SQL included).
 func TestInvalidateByHash(t *testing.T) {
 	t.Parallel()
 	k, _ := newKeyring(t, "k1")
 	st := setup(t).WithKeyring(k)
 	ctx := t.Context()
-	for _, n := range []string{"sealed", "operator", "legacy"} {
+	for _, n := range []string{"sealed", "operator"} {
 		if err := st.Import(ctx, []store.ImportRow{{Name: n, AccessToken: ptr("at-" + n), RefreshToken: ptr("rt-" + n), AccessTokenExpires: ptr(time.Now().Add(time.Hour))}}); err != nil {
 			t.Fatal(err)
 		}
 	}
 	exec(t, st, "UPDATE oauth_tokens SET access_token = 'at-typed-by-hand' WHERE name = 'operator'")
-	exec(t, st, "UPDATE oauth_tokens SET access_token_sha256 = NULL WHERE name = 'legacy'")
-	for name, stale := range map[string]string{"sealed": "at-sealed", "operator": "at-typed-by-hand", "legacy": "at-legacy"} {
+	for name, stale := range map[string]string{"sealed": "at-sealed", "operator": "at-typed-by-hand"} {
 		if marked, err := st.Invalidate(ctx, name, "not-"+stale); err != nil || marked {
 			t.Errorf("%s: a foreign token marked the row (%v)", name, err)
 		}
@@ -199,15 +197,6 @@ func TestInvalidateByHash(t *testing.T) {
 	}
 	if _, err := st.Invalidate(ctx, "missing", "x"); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("missing: %v", err)
-	}
-	// worker rekey hashes the tokens sealed before the hash column.
-	exec(t, st, "UPDATE oauth_tokens SET access_token_sha256 = NULL WHERE name = 'legacy'")
-	if _, err := st.Rekey(ctx, false); err != nil {
-		t.Fatal(err)
-	}
-	var unhashed int
-	if err := st.DB().Raw("SELECT count(*) FROM oauth_tokens WHERE access_token IS NOT NULL AND access_token_sha256 IS NULL").Row().Scan(&unhashed); err != nil || unhashed != 0 {
-		t.Fatalf("%d tokens left without a hash after rekey (%v)", unhashed, err)
 	}
 }
 
@@ -234,7 +223,7 @@ func TestImportWaitsForARefreshInFlight(t *testing.T) {
 	c := claimed[0]
 	exp := time.Now().Add(time.Hour)
 	if _, err := st.StoreSuccesses(ctx, []store.Success{{ID: c.ID, ClaimID: *c.ClaimID, Name: "a", AccessToken: "at-SECRET",
-		RefreshToken: "rt-NEW-SECRET", AccessTokenExpires: &exp, Identity: store.IdentityOf(&c.OAuthToken)}}); err != nil {
+		RefreshToken: "rt-NEW-SECRET", AccessTokenExpires: &exp, Identity: store.IdentityOf(&c.OAuthToken)}}, 5*time.Minute); err != nil {
 		t.Fatal(err)
 	}
 	if err := st.Import(ctx, moved); err != nil {
@@ -263,7 +252,7 @@ func TestResultWithoutIdentityIsSealedForTheRow(t *testing.T) {
 	}
 	exp := time.Now().Add(time.Hour)
 	if _, err := st.StoreSuccesses(ctx, []store.Success{{ID: claimed[0].ID, ClaimID: *claimed[0].ClaimID, Name: "a",
-		AccessToken: "at-SECRET", RefreshToken: "rt-NEW-SECRET", AccessTokenExpires: &exp}}); err != nil {
+		AccessToken: "at-SECRET", RefreshToken: "rt-NEW-SECRET", AccessTokenExpires: &exp}}, 5*time.Minute); err != nil {
 		t.Fatal(err)
 	}
 	if got := get(t, st, "a").RefreshToken.Reveal(); got != "rt-NEW-SECRET" {

@@ -3,7 +3,6 @@ package store
 import (
 	"context"
 	"crypto/sha256"
-	"crypto/subtle"
 	"database/sql/driver"
 	"embed"
 	"encoding/hex"
@@ -57,7 +56,6 @@ var (
 	getSQL            = query("get")
 	listSQL           = query("list")
 	clearSQL          = query("clear")
-	invalidateSQL     = query("invalidate")
 	requestRefreshSQL = query("request_refresh")
 	nextDueSQL        = query("next_due")
 	importSQL         = query("import")
@@ -135,21 +133,6 @@ func (s *Store) Close() error {
 		return err
 	}
 	return sqlDB.Close()
-}
-
-// Migrate applies sql/schema.sql. It is idempotent; an advisory lock keeps
-// replicas that start together from running the DDL side by side.
-func (s *Store) Migrate(ctx context.Context) error {
-	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
-		if err := tx.Exec("SELECT pg_advisory_xact_lock(7461636)").Error; err != nil {
-			return err
-		}
-		return tx.Exec(twsql.Schema).Error
-	})
-	if err != nil {
-		return fmt.Errorf("apply schema: %w", err)
-	}
-	return nil
 }
 
 // ApplyRoles applies sql/roles.sql.
@@ -263,8 +246,11 @@ type Stored struct {
 
 // StoreSuccesses writes a batch of refreshed tokens in one statement and
 // returns the rows it wrote. A row missing from the result was fenced off:
-// its claim was taken over or cancelled since.
-func (s *Store) StoreSuccesses(ctx context.Context, batch []Success) ([]Stored, error) {
+// its claim was taken over or cancelled since. before is
+// TOKENS_REFRESH_BEFORE, the window the rows' next refresh will be claimed
+// in: a row whose schedule (RefreshNotBefore) comes after its token enters
+// that window is stored as held until its schedule (see store_success.sql).
+func (s *Store) StoreSuccesses(ctx context.Context, batch []Success, before time.Duration) ([]Stored, error) {
 	if err := s.recordKey(ctx); err != nil {
 		return nil, err
 	}
@@ -276,7 +262,7 @@ func (s *Store) StoreSuccesses(ctx context.Context, batch []Success) ([]Stored, 
 	if err != nil {
 		return nil, fmt.Errorf("encode batch: %w", err)
 	}
-	out, err := scanAll(ctx, s, storeSuccessSQL, map[string]any{"batch": string(payload)}, len(batch), scanStored)
+	out, err := scanAll(ctx, s, storeSuccessSQL, map[string]any{"batch": string(payload), "before_us": before.Microseconds()}, len(batch), scanStored)
 	if err != nil {
 		return nil, fmt.Errorf("store %d refreshed tokens: %w", len(batch), err)
 	}
@@ -326,8 +312,15 @@ func (s *Store) StoreFailures(ctx context.Context, batch []Failure) ([]uuid.UUID
 	return ids, nil
 }
 
-// Release gives back claims that were never attempted.
-func (s *Store) Release(ctx context.Context, claims []uuid.UUID) error {
+// ClaimRef names one claim: the row and the claim_id it was claimed with.
+type ClaimRef struct {
+	ID      uuid.UUID `json:"id"`
+	ClaimID uuid.UUID `json:"claim_id"`
+}
+
+// Release gives back claims that were never attempted; a row whose claim
+// has been taken over since is left to its new claimant.
+func (s *Store) Release(ctx context.Context, claims []ClaimRef) error {
 	if len(claims) == 0 {
 		return nil
 	}
@@ -442,9 +435,10 @@ func (s *Store) Clear(ctx context.Context, name string) error {
 
 // Invalidate makes a connection due if it still holds the stale access
 // token, and wakes the workers. It reports whether the row was marked.
-// The comparison is by SHA-256 in one statement, since sealed tokens cannot
-// be compared in SQL; rows sealed before the hash column existed are read,
-// opened and compared here instead.
+// The comparison is by SHA-256 in one statement, so that sealed tokens
+// compare without being opened: every row holds its token's hash (the
+// store writes it with the tokens it seals, the trigger with plaintext
+// ones, and migration 00003 saw to the rows from before the column).
 func (s *Store) Invalidate(ctx context.Context, name, stale string) (bool, error) {
 	sum := sha256.Sum256([]byte(stale))
 	var outcome string
@@ -456,30 +450,8 @@ func (s *Store) Invalidate(ctx context.Context, name, stale string) (bool, error
 		return false, fmt.Errorf("invalidate %s: %w", name, err)
 	case outcome == "missing":
 		return false, fmt.Errorf("%w: %s", ErrNotFound, name)
-	case outcome == "unhashed":
-		return s.invalidateUnhashed(ctx, name, stale)
 	}
 	return outcome == "marked", nil
-}
-
-func (s *Store) invalidateUnhashed(ctx context.Context, name, stale string) (bool, error) {
-	row, err := s.consumerRow(ctx, name)
-	if err != nil {
-		return false, err
-	}
-	stored := Str(row.AccessToken)
-	plain, err := s.keys.Open(stored, keyring.AAD(row.ID.String(), "access_token"))
-	if err != nil || stored == "" || subtle.ConstantTimeCompare([]byte(plain), []byte(stale)) != 1 {
-		return false, nil
-	}
-	var marked bool
-	err = retryOnce(func() error {
-		return s.db.WithContext(ctx).Raw(invalidateSQL, map[string]any{"name": name, "stored": stored}).Row().Scan(&marked)
-	})
-	if err != nil {
-		return false, fmt.Errorf("invalidate %s: %w", name, err)
-	}
-	return marked, nil
 }
 
 // RequestRefresh wakes the workers for a connection a consumer waits on.

@@ -39,7 +39,7 @@ func BenchmarkStoreSuccesses(b *testing.B) {
 			batch[i] = store.Success{ID: r.ID, ClaimID: *r.ClaimID, Name: r.Name, AccessToken: "at-new", RefreshToken: "rt-new", AccessTokenExpires: &exp}
 		}
 		b.StartTimer()
-		if _, err := st.StoreSuccesses(b.Context(), batch); err != nil {
+		if _, err := st.StoreSuccesses(b.Context(), batch, 5*time.Minute); err != nil {
 			b.Fatal(err)
 		}
 	}

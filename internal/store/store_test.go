@@ -115,11 +115,11 @@ func TestExpiredLeaseIsTakenOverAndOldClaimFenced(t *testing.T) {
 	}
 
 	exp := time.Now().Add(time.Hour)
-	stored, err := st.StoreSuccesses(ctx, []store.Success{{ID: second[0].ID, ClaimID: *second[0].ClaimID, AccessToken: "at-new", RefreshToken: "rt-new", AccessTokenExpires: &exp}})
+	stored, err := st.StoreSuccesses(ctx, []store.Success{{ID: second[0].ID, ClaimID: *second[0].ClaimID, AccessToken: "at-new", RefreshToken: "rt-new", AccessTokenExpires: &exp}}, 5*time.Minute)
 	if err != nil || len(stored) != 1 || stored[0].Version != 1 {
 		t.Fatalf("store by the new claim: %+v %v", stored, err)
 	}
-	late, err := st.StoreSuccesses(ctx, []store.Success{{ID: first[0].ID, ClaimID: *first[0].ClaimID, AccessToken: "at-late", RefreshToken: "rt-late", AccessTokenExpires: &exp}})
+	late, err := st.StoreSuccesses(ctx, []store.Success{{ID: first[0].ID, ClaimID: *first[0].ClaimID, AccessToken: "at-late", RefreshToken: "rt-late", AccessTokenExpires: &exp}}, 5*time.Minute)
 	if err != nil || len(late) != 0 {
 		t.Fatalf("late store by the old claim: %+v %v, want refused", late, err)
 	}
@@ -138,7 +138,7 @@ func TestStoreSuccessKeepsRefreshTokenWhenProviderSentNone(t *testing.T) {
 		t.Fatal(rows, err)
 	}
 	exp := time.Now().Add(time.Hour)
-	if _, err := st.StoreSuccesses(t.Context(), []store.Success{{ID: rows[0].ID, ClaimID: *rows[0].ClaimID, AccessToken: "at-2", AccessTokenExpires: &exp}}); err != nil {
+	if _, err := st.StoreSuccesses(t.Context(), []store.Success{{ID: rows[0].ID, ClaimID: *rows[0].ClaimID, AccessToken: "at-2", AccessTokenExpires: &exp}}, 5*time.Minute); err != nil {
 		t.Fatal(err)
 	}
 	row := get(t, st, "g")
@@ -247,7 +247,7 @@ func TestImportUpdatesOnlyGivenFieldsAndFencesClaims(t *testing.T) {
 		t.Fatal(err)
 	}
 	exp := time.Now().Add(time.Hour)
-	late, err := st.StoreSuccesses(ctx, []store.Success{{ID: claimed[0].ID, ClaimID: *claimed[0].ClaimID, AccessToken: "at-old-refresh", AccessTokenExpires: &exp}})
+	late, err := st.StoreSuccesses(ctx, []store.Success{{ID: claimed[0].ID, ClaimID: *claimed[0].ClaimID, AccessToken: "at-old-refresh", AccessTokenExpires: &exp}}, 5*time.Minute)
 	if err != nil || len(late) != 0 {
 		t.Fatalf("store after import: %+v %v, want refused", late, err)
 	}
@@ -314,11 +314,11 @@ func TestEveryAttemptIsRecordedAsAnEvent(t *testing.T) {
 	byName := map[string]store.Claimed{rows[0].Name: rows[0], rows[1].Name: rows[1]}
 	exp := time.Now().Add(time.Hour)
 	a, b := byName["a"], byName["b"]
-	if _, err := st.StoreSuccesses(ctx, []store.Success{{ID: a.ID, ClaimID: *a.ClaimID, Name: "a", AccessToken: "at-2", AccessTokenExpires: &exp, DurationMS: 42}}); err != nil {
+	if _, err := st.StoreSuccesses(ctx, []store.Success{{ID: a.ID, ClaimID: *a.ClaimID, Name: "a", AccessToken: "at-2", AccessTokenExpires: &exp, DurationMS: 42}}, 5*time.Minute); err != nil {
 		t.Fatal(err)
 	}
 	// A late write under a stale claim is refused, and still recorded.
-	if _, err := st.StoreSuccesses(ctx, []store.Success{{ID: a.ID, ClaimID: *a.ClaimID, Name: "a", AccessToken: "at-late", AccessTokenExpires: &exp}}); err != nil {
+	if _, err := st.StoreSuccesses(ctx, []store.Success{{ID: a.ID, ClaimID: *a.ClaimID, Name: "a", AccessToken: "at-late", AccessTokenExpires: &exp}}, 5*time.Minute); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := st.StoreFailures(ctx, []store.Failure{{ID: b.ID, ClaimID: *b.ClaimID, Name: "b", Reauth: true, HTTPStatus: 400, LastError: "invalid_grant"}}); err != nil {

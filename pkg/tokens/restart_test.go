@@ -26,7 +26,7 @@ func TestPostgresRestartWhileRunning(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer st.Close()
-	if err := st.Migrate(t.Context()); err != nil {
+	if _, err := st.Migrate(t.Context()); err != nil {
 		t.Fatal(err)
 	}
 	prov := mockprovider.New(mockprovider.Options{Rotate: true, Lifetime: time.Hour})

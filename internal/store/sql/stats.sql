@@ -1,24 +1,51 @@
--- Gauges for /metrics, read at scrape time in one statement.
+-- Gauges for /metrics, read at scrape time in one statement, each from an
+-- index range that holds only what it counts (see migration 00004), never
+-- the whole table:
 --   due:      rows a worker would claim now (claim.sql's condition), with
---             @before_us = TOKENS_REFRESH_BEFORE in microseconds;
+--             @before_us = TOKENS_REFRESH_BEFORE in microseconds: the rows
+--             nothing holds in the window, and the held rows whose hold has
+--             ended, in the window (the window written as a filter, as in
+--             claim.sql's held);
 --   soonest:  seconds until the soonest access-token expiry among active
---             refreshable rows (negative when already expired; NULL if none);
---   active, needs_reauth, disabled: connections by status.
--- The first two are range scans over oauth_tokens_due_idx.
+--             refreshable rows (negative when already expired; NULL if
+--             none): the head of the due index, and the held rows' expiries
+--             (as many as are held: leases, backoffs and parked schedules);
+--   needs_reauth, disabled: counted in oauth_tokens_inactive_idx, which
+--             holds only them;
+--   rows:     every row, counted while the table is small (under 10,000
+--             rows by the planner's estimate, or never analysed), and above
+--             that the planner's estimate (pg_class.reltuples, which
+--             autovacuum keeps within a few percent): counting a million
+--             rows on every scrape would cost more than the gauge is worth.
+--             active = rows - needs_reauth - disabled.
+WITH est AS (
+    SELECT reltuples::bigint AS n FROM pg_class WHERE oid = 'oauth_tokens'::regclass
+)
 SELECT
     (SELECT count(*)
        FROM oauth_tokens
       WHERE status = 'active'
         AND refresh_token IS NOT NULL
+        AND held_until IS NULL
         AND access_token_expires <= now() + CAST(@before_us AS bigint) * interval '1 microsecond'
         AND (refresh_not_before IS NULL OR refresh_not_before <= now())
         AND (next_attempt_at IS NULL OR next_attempt_at <= now())
-        AND (NOT updating OR updating_until < now())) AS due,
-    (SELECT CAST(EXTRACT(EPOCH FROM min(access_token_expires) - now()) AS double precision)
+        AND (NOT updating OR updating_until < now()))
+  + (SELECT count(*)
        FROM oauth_tokens
       WHERE status = 'active'
-        AND refresh_token IS NOT NULL) AS soonest,
-    count(*) FILTER (WHERE status = 'active') AS active,
-    count(*) FILTER (WHERE status = 'needs_reauth') AS needs_reauth,
-    count(*) FILTER (WHERE status = 'disabled') AS disabled
-FROM oauth_tokens
+        AND refresh_token IS NOT NULL
+        AND held_until <= now()
+        AND access_token_expires - CAST(@before_us AS bigint) * interval '1 microsecond' <= now()
+        AND (refresh_not_before IS NULL OR refresh_not_before <= now())
+        AND (next_attempt_at IS NULL OR next_attempt_at <= now())
+        AND (NOT updating OR updating_until < now())) AS due,
+    (SELECT CAST(EXTRACT(EPOCH FROM LEAST(
+        (SELECT min(access_token_expires) FROM oauth_tokens
+          WHERE status = 'active' AND refresh_token IS NOT NULL AND held_until IS NULL),
+        (SELECT min(access_token_expires) FROM oauth_tokens
+          WHERE status = 'active' AND refresh_token IS NOT NULL AND held_until IS NOT NULL)
+     ) - now()) AS double precision)) AS soonest,
+    (SELECT count(*) FROM oauth_tokens WHERE status = 'needs_reauth') AS needs_reauth,
+    (SELECT count(*) FROM oauth_tokens WHERE status = 'disabled') AS disabled,
+    (SELECT CASE WHEN n < 10000 THEN (SELECT count(*) FROM oauth_tokens) ELSE n END FROM est) AS rows

@@ -34,6 +34,14 @@ WITH v AS (
         failure_count         = 0,
         next_attempt_at       = NULL,
         refresh_not_before    = v.refresh_not_before,
+        -- A schedule that comes after the row enters the refresh window
+        -- (@before_us) holds the row in the window: park it in the held
+        -- index until then (migration 00004), rather than have every
+        -- claim read past it. The trigger keeps held_until only while it
+        -- equals refresh_not_before.
+        held_until            = CASE WHEN v.refresh_not_before > v.access_token_expires
+                                          - CAST(@before_us AS bigint) * interval '1 microsecond'
+                                     THEN v.refresh_not_before END,
         -- An answer stored despite an oddity (an absurd expires_in) says so.
         last_error            = NULLIF(v.warning, ''),
         last_refreshed_at     = now(),

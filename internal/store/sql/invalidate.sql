@@ -1,1 +1,0 @@
-SELECT tokenwarden_invalidate(@name, @stored) AS marked
