@@ -95,12 +95,6 @@ CREATE INDEX oauth_tokens_held_idx
     ON oauth_tokens (held_until)
     WHERE status = 'active' AND refresh_token IS NOT NULL AND held_until IS NOT NULL;
 
--- The held rows by expiry, for the metrics' soonest expiry (the other rows'
--- soonest is the head of oauth_tokens_due_idx).
-CREATE INDEX oauth_tokens_held_expiry_idx
-    ON oauth_tokens (access_token_expires)
-    WHERE status = 'active' AND refresh_token IS NOT NULL AND held_until IS NOT NULL;
-
 -- The connections out of service (needs_reauth, disabled), few in a
 -- healthy table, so that the metrics count them without reading the rest.
 CREATE INDEX oauth_tokens_inactive_idx

@@ -12,11 +12,7 @@
 --   held: rows whose hold (lease, backoff, parked schedule) has ended,
 --         longest waiting first, from oauth_tokens_held_idx.
 -- The claimed rows are the @limit soonest to expire of both. Every
--- condition is checked in both, whatever held_until says. In held the
--- window reads "expiry - window <= now()", a filter rather than a range
--- on access_token_expires: otherwise the planner, which cannot know that
--- nearly every held row is in the window, may scan the held rows by
--- expiry (oauth_tokens_held_expiry_idx) and discard those still held.
+-- condition is checked in both, whatever held_until says.
 --
 -- RETURNING names only what a refresh needs, in the order scanClaimed reads
 -- it: the old access token is neither sent nor decrypted.
@@ -44,7 +40,7 @@ WITH free AS (
     WHERE status = 'active'
       AND refresh_token IS NOT NULL
       AND held_until <= now()
-      AND access_token_expires - CAST(@before_us AS bigint) * interval '1 microsecond' <= now()
+      AND access_token_expires <= now() + CAST(@before_us AS bigint) * interval '1 microsecond'
       AND (refresh_not_before IS NULL OR refresh_not_before <= now())
       AND (next_attempt_at IS NULL OR next_attempt_at <= now())
       AND (NOT updating OR updating_until < now())

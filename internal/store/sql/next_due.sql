@@ -41,7 +41,7 @@ SELECT (EXTRACT(EPOCH FROM LEAST(
       WHERE status = 'active'
         AND refresh_token IS NOT NULL
         AND held_until IS NOT NULL
-        AND access_token_expires - CAST(@before_us AS bigint) * interval '1 microsecond' <= now()
+        AND access_token_expires <= now() + CAST(@before_us AS bigint) * interval '1 microsecond'
       ORDER BY held_until
       LIMIT 1)
 ) - now()) * 1000)::bigint AS ms

@@ -4,12 +4,15 @@
 --   due:      rows a worker would claim now (claim.sql's condition), with
 --             @before_us = TOKENS_REFRESH_BEFORE in microseconds: the rows
 --             nothing holds in the window, and the held rows whose hold has
---             ended, in the window (the window written as a filter, as in
---             claim.sql's held);
+--             ended, in the window;
 --   soonest:  seconds until the soonest access-token expiry among active
 --             refreshable rows (negative when already expired; NULL if
---             none): the head of the due index, and the held rows' expiries
---             (as many as are held: leases, backoffs and parked schedules);
+--             none): the head of the due index, and the least expiry of the
+--             held rows, read from oauth_tokens_held_idx (as many as are
+--             held: leases in flight, backoffs, parked schedules; far fewer
+--             than the table, but the one gauge that grows with them:
+--             indexing held rows by expiry too would cost every claim an
+--             index entry more);
 --   needs_reauth, disabled: counted in oauth_tokens_inactive_idx, which
 --             holds only them;
 --   rows:     every row, counted while the table is small (under 10,000
@@ -36,7 +39,7 @@ SELECT
       WHERE status = 'active'
         AND refresh_token IS NOT NULL
         AND held_until <= now()
-        AND access_token_expires - CAST(@before_us AS bigint) * interval '1 microsecond' <= now()
+        AND access_token_expires <= now() + CAST(@before_us AS bigint) * interval '1 microsecond'
         AND (refresh_not_before IS NULL OR refresh_not_before <= now())
         AND (next_attempt_at IS NULL OR next_attempt_at <= now())
         AND (NOT updating OR updating_until < now())) AS due,
