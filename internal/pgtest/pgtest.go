@@ -114,7 +114,8 @@ func ensureTemplate(ctx context.Context, base string) (string, error) {
 	if _, err := conn.Exec(ctx, "SELECT pg_advisory_lock(74657374)"); err != nil {
 		return "", err
 	}
-	defer conn.Exec(context.Background(), "SELECT pg_advisory_unlock(74657374)")
+	// Closing the connection releases the lock too, should the unlock fail.
+	defer func() { _, _ = conn.Exec(context.Background(), "SELECT pg_advisory_unlock(74657374)") }()
 	var exists bool
 	if err := conn.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)", name).Scan(&exists); err != nil {
 		return "", err

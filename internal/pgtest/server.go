@@ -38,7 +38,8 @@ func NewServer(t testing.TB) *Server {
 	}
 	s := &Server{t: t, bin: bin, data: filepath.Join(dir, "data"), port: freePort(t)}
 	t.Cleanup(func() {
-		s.pgctl("stop", "-m", "immediate")
+		// Best effort: the server may have been stopped by the test.
+		_, _ = s.pgctl("stop", "-m", "immediate")
 		os.RemoveAll(dir)
 	})
 	if os.Geteuid() == 0 {
@@ -100,8 +101,8 @@ func (s *Server) run(name string, args ...string) ([]byte, error) {
 // pgBin finds the directory of the PostgreSQL server binaries.
 func pgBin() (string, error) {
 	if p, err := exec.LookPath("pg_ctl"); err == nil {
-		if real, err := filepath.EvalSymlinks(p); err == nil {
-			return filepath.Dir(real), nil
+		if resolved, err := filepath.EvalSymlinks(p); err == nil {
+			return filepath.Dir(resolved), nil
 		}
 		return filepath.Dir(p), nil
 	}

@@ -62,7 +62,7 @@ func (s *Store) importRow(tx *gorm.DB, r *ImportRow) error {
 	}
 	// Secrets are sealed bound to the row's id, so the id must be known
 	// before the upsert: the existing row's, or a new one.
-	id := uuid.Nil
+	var id uuid.UUID
 	var was *Identity
 	if cur != nil {
 		id, was = cur.ID, IdentityOf(&cur.OAuthToken)
