@@ -225,7 +225,7 @@ func printMigrations(out io.Writer, list []store.Migration) error {
 	w := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(w, "VERSION\tNAME\tSTATE\tAPPLIED AT")
 	for _, m := range list {
-		state, at := "pending", ""
+		state, at := "pending", "-"
 		if m.Applied() {
 			state, at = "applied", m.AppliedAt.UTC().Format(time.RFC3339)
 		}
