@@ -1,6 +1,8 @@
-// Package store holds every SQL statement tokenwarden runs against the
+// Package store holds every SQL statement the worker runs against the
 // oauth_tokens table. The statements live in sql/*.sql beside this file and
-// are embedded, so they can be read, reviewed and EXPLAINed as SQL.
+// are embedded, so they can be read, reviewed and EXPLAINed as SQL. The
+// consumer's few statements are pkg/tokens' own
+// (pkg/tokens/internal/reader/sql), so that a consumer links none of this.
 //
 // The protocol between workers is carried by three columns: updating marks a
 // claim, updating_until ends its lease, and claim_id fences it. A worker

@@ -17,8 +17,8 @@ import (
 // profile). A claim that finds fewer wastes one short-lived slice, at most
 // ClaimBatch (1000) rows of about 330 bytes, once per pass.
 //
-// The worker's per-batch statements (claim, store) and the consumer's read
-// take their results this way rather than through gorm's Scan. Scan records
+// The worker's per-batch statements (claim, store) take their results this
+// way rather than through gorm's Scan. Scan records
 // every statement's SQL with its arguments spliced in (logger.Recorder and
 // ExplainSQL) even when nothing logs it, which for a stored batch means
 // rebuilding a copy of the whole payload, tokens included, through a
@@ -94,28 +94,6 @@ func nullTime(t sql.NullTime) *time.Time {
 		return nil
 	}
 	return &t.Time
-}
-
-// scanConsumer reads the row of consumer_get.sql, whose SELECT lists these
-// columns in this order.
-func scanConsumer(rows *sql.Rows) (*model.OAuthToken, error) {
-	var (
-		t                    model.OAuthToken
-		accessToken, lastErr sql.NullString
-		expires, until       sql.NullTime
-		jsonData             []byte
-	)
-	err := rows.Scan(&t.ID, &t.Name, &t.Provider, &accessToken, &expires, &t.Updating, &until,
-		&t.Status, &lastErr, &t.Version, &jsonData, &t.HasRefreshToken)
-	if err != nil {
-		return nil, err
-	}
-	t.AccessToken, t.LastError = nullSecret(accessToken), nullStr(lastErr)
-	t.AccessTokenExpires, t.UpdatingUntil = nullTime(expires), nullTime(until)
-	if jsonData != nil {
-		t.JSONData = jsonData
-	}
-	return &t, nil
 }
 
 func scanStored(rows *sql.Rows) (Stored, error) {

@@ -2,17 +2,12 @@ package store
 
 import (
 	"context"
-	"crypto/sha256"
-	"database/sql/driver"
 	"embed"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"strings"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"github.com/google/uuid"
@@ -21,6 +16,7 @@ import (
 	"gorm.io/gorm"
 	"gorm.io/gorm/logger"
 
+	"github.com/tokenwarden/tokenwarden/internal/dbretry"
 	"github.com/tokenwarden/tokenwarden/internal/keyring"
 	"github.com/tokenwarden/tokenwarden/pkg/model"
 	twsql "github.com/tokenwarden/tokenwarden/sql"
@@ -48,28 +44,25 @@ func query(name string) string {
 }
 
 var (
-	claimSQL          = query("claim")
-	claimOneSQL       = query("claim_one")
-	storeSuccessSQL   = query("store_success")
-	storeFailureSQL   = query("store_failure")
-	releaseSQL        = query("release")
-	getSQL            = query("get")
-	listSQL           = query("list")
-	clearSQL          = query("clear")
-	requestRefreshSQL = query("request_refresh")
-	nextDueSQL        = query("next_due")
-	importSQL         = query("import")
-	eventsSQL         = query("events")
-	consumerGetSQL    = query("consumer_get")
-	invalidateHashSQL = query("invalidate_hash")
-	importIDSQL       = query("import_id")
-	rekeyBatchSQL     = query("rekey_batch")
-	rekeyRowSQL       = query("rekey_row")
-	sealedKeyIDsSQL   = query("sealed_key_ids")
-	recordKeySQL      = query("record_key")
-	keysInRowsSQL     = query("keys_in_rows")
-	trimKeysSQL       = query("trim_keys")
-	pruneEventsSQL    = query("prune_events")
+	claimSQL        = query("claim")
+	claimOneSQL     = query("claim_one")
+	storeSuccessSQL = query("store_success")
+	storeFailureSQL = query("store_failure")
+	releaseSQL      = query("release")
+	getSQL          = query("get")
+	listSQL         = query("list")
+	clearSQL        = query("clear")
+	nextDueSQL      = query("next_due")
+	importSQL       = query("import")
+	eventsSQL       = query("events")
+	importIDSQL     = query("import_id")
+	rekeyBatchSQL   = query("rekey_batch")
+	rekeyRowSQL     = query("rekey_row")
+	sealedKeyIDsSQL = query("sealed_key_ids")
+	recordKeySQL    = query("record_key")
+	keysInRowsSQL   = query("keys_in_rows")
+	trimKeysSQL     = query("trim_keys")
+	pruneEventsSQL  = query("prune_events")
 )
 
 // ErrNotFound is returned for a connection name that is not in the table.
@@ -353,32 +346,11 @@ func (s *Store) Get(ctx context.Context, name string) (*model.OAuthToken, error)
 	return row, nil
 }
 
-// GetForConsumer reads what a consumer needs of a connection (never the
-// refresh token or client secret), the access token opened.
-func (s *Store) GetForConsumer(ctx context.Context, name string) (*model.OAuthToken, error) {
-	row, err := s.consumerRow(ctx, name)
-	if err != nil {
-		return nil, err
-	}
-	if err := s.unseal(row); err != nil {
-		return nil, fmt.Errorf("read %s: %w", name, err)
-	}
-	return row, nil
-}
-
-// consumerRow reads consumer_get.sql's columns of a connection, secrets
-// still sealed.
-func (s *Store) consumerRow(ctx context.Context, name string) (*model.OAuthToken, error) {
-	return readNamed(name, func() ([]*model.OAuthToken, error) {
-		return scanAll(ctx, s, consumerGetSQL, map[string]any{"name": name}, 1, scanConsumer)
-	})
-}
-
 // readNamed runs read, an idempotent read of the named connection, again if
 // its connection was lost, and returns the row it found.
 func readNamed[T any](name string, read func() ([]T, error)) (T, error) {
 	var rows []T
-	err := retryOnce(func() error {
+	err := dbretry.Once(func() error {
 		var err error
 		rows, err = read()
 		return err
@@ -429,38 +401,6 @@ func (s *Store) Clear(ctx context.Context, name string) error {
 	}
 	if n == 0 {
 		return fmt.Errorf("%w: %s", ErrNotFound, name)
-	}
-	return nil
-}
-
-// Invalidate makes a connection due if it still holds the stale access
-// token, and wakes the workers. It reports whether the row was marked.
-// The comparison is by SHA-256 in one statement, so that sealed tokens
-// compare without being opened: every row holds its token's hash (the
-// store writes it with the tokens it seals, the trigger with plaintext
-// ones, and migration 00003 saw to the rows from before the column).
-func (s *Store) Invalidate(ctx context.Context, name, stale string) (bool, error) {
-	sum := sha256.Sum256([]byte(stale))
-	var outcome string
-	err := retryOnce(func() error {
-		return s.db.WithContext(ctx).Raw(invalidateHashSQL, map[string]any{"name": name, "sha256": hex.EncodeToString(sum[:])}).Row().Scan(&outcome)
-	})
-	switch {
-	case err != nil:
-		return false, fmt.Errorf("invalidate %s: %w", name, err)
-	case outcome == "missing":
-		return false, fmt.Errorf("%w: %s", ErrNotFound, name)
-	}
-	return outcome == "marked", nil
-}
-
-// RequestRefresh wakes the workers for a connection a consumer waits on.
-func (s *Store) RequestRefresh(ctx context.Context, name string) error {
-	err := retryOnce(func() error {
-		return s.db.WithContext(ctx).Exec(requestRefreshSQL, map[string]any{"name": name}).Error
-	})
-	if err != nil {
-		return fmt.Errorf("request refresh of %s: %w", name, err)
 	}
 	return nil
 }
@@ -525,32 +465,6 @@ func (s *Store) PruneEvents(ctx context.Context, retention time.Duration) (int64
 			return total, nil
 		}
 	}
-}
-
-// retryOnce runs an idempotent statement again if its connection was lost:
-// after a server restart every pooled connection fails once before the
-// pool drops it. Consumers' reads and refresh requests use it.
-func retryOnce(f func() error) error {
-	err := f()
-	if IsConnectionLost(err) {
-		err = f()
-	}
-	return err
-}
-
-// IsConnectionLost reports an error from a connection the server closed
-// (a restart, an administrator's termination, a network cut): the pool
-// drops such a connection, so the next attempt gets a new one.
-func IsConnectionLost(err error) bool {
-	if err == nil {
-		return false
-	}
-	var pgErr *pgconn.PgError
-	if errors.As(err, &pgErr) {
-		return strings.HasPrefix(pgErr.Code, "57P") || strings.HasPrefix(pgErr.Code, "08")
-	}
-	return pgconn.SafeToRetry(err) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
-		errors.Is(err, driver.ErrBadConn) || errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.ECONNREFUSED)
 }
 
 // IsDataError reports an error in the data of a statement (SQLSTATE

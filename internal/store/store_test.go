@@ -179,26 +179,6 @@ func TestStoreFailureBacksOffOrNeedsReauth(t *testing.T) {
 	}
 }
 
-func TestInvalidateMarksDueOnlyForTheStaleToken(t *testing.T) {
-	t.Parallel()
-	st := setup(t)
-	insert(t, st, "a", time.Hour)
-	marked, err := st.Invalidate(t.Context(), "a", "not-the-token")
-	if err != nil || marked {
-		t.Fatalf("invalidate with another token: marked=%v err=%v", marked, err)
-	}
-	if row := get(t, st, "a"); row.AccessTokenExpires.Before(time.Now().Add(50 * time.Minute)) {
-		t.Fatal("a foreign token made the row due")
-	}
-	marked, err = st.Invalidate(t.Context(), "a", "at-a")
-	if err != nil || !marked {
-		t.Fatalf("invalidate with the stored token: marked=%v err=%v", marked, err)
-	}
-	if row := get(t, st, "a"); row.AccessTokenExpires.After(time.Now()) {
-		t.Fatal("row not due after invalidate")
-	}
-}
-
 func TestClearDropsAccessToken(t *testing.T) {
 	t.Parallel()
 	st := setup(t)

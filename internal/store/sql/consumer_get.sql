@@ -1,7 +1,0 @@
--- What a consumer reads of a connection: never the refresh token or the
--- client secret, so that the consumer role needs no privilege on them.
--- scanConsumer reads these columns in this order.
-SELECT id, name, provider, access_token, access_token_expires, updating, updating_until,
-       status, last_error, version, json_data, has_refresh_token
-FROM oauth_tokens
-WHERE name = @name

@@ -1,1 +1,0 @@
-SELECT tokenwarden_invalidate_hash(@name, decode(CAST(@sha256 AS text), 'hex')) AS outcome

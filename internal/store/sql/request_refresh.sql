@@ -1,1 +1,0 @@
-SELECT tokenwarden_request_refresh(@name)
