@@ -61,7 +61,8 @@ fmt: ## Fail if any Go file is not gofmt'ed
 vet: ## go vet ./...
 	$(GO) vet ./...
 
-lint: fmt vet ## fmt check + vet
+lint: fmt vet ## gofmt check, go vet and golangci-lint (.golangci.yml; scripts/lint.sh installs it)
+	bash scripts/lint.sh
 
 clean: ## Stop the local PostgreSQL, remove .dev/ (its data, .dev/bin, the demo key) and bin/
 	-bash scripts/pg.sh stop

@@ -236,7 +236,10 @@ func runSteady(ctx context.Context, b *bench, t *table) error {
 	if _, err := b.pool.Exec(ctx, marginSQL); err != nil {
 		return err
 	}
-	defer b.pool.Exec(context.WithoutCancel(ctx), "DROP FUNCTION bench_record_margin() CASCADE; DROP TABLE bench_margins")
+	defer func() {
+		// Best effort: the scenario's database is dropped after the run anyway.
+		_, _ = b.pool.Exec(context.WithoutCancel(ctx), "DROP FUNCTION bench_record_margin() CASCADE; DROP TABLE bench_margins")
+	}()
 	w, err := b.startWorker(ctx, "run", conc, "TOKENS_REFRESH_BEFORE="+before.String(), "TOKENS_POLL_INTERVAL=1s")
 	if err != nil {
 		return err

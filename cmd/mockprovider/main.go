@@ -147,10 +147,10 @@ func logRequests(log *slog.Logger, next http.Handler) http.Handler {
 // outcome names a response without revealing its contents: "ok", the OAuth2
 // error code, or a generic label.
 func outcome(rec *recorder) string {
-	switch {
-	case rec.status == 0:
+	switch rec.status {
+	case 0:
 		return "aborted" // client went away during the configured latency
-	case rec.status == http.StatusOK:
+	case http.StatusOK:
 		return "ok"
 	}
 	var e struct {

@@ -146,7 +146,7 @@ func (a *invocation) importCmd(ctx context.Context, args []string) error {
 	if len(pos) > 1 {
 		return cli.UsageError("import takes one file (or - for standard input)")
 	}
-	var in io.Reader = a.stdin
+	in := a.stdin
 	src := "standard input"
 	if len(pos) == 1 && pos[0] != "-" {
 		f, err := os.Open(pos[0])

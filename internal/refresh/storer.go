@@ -204,7 +204,7 @@ func (w *Worker) flushPoisoned(ctx context.Context, b *batch, cause error) Stats
 	// provider has retired the one the row holds.
 	w.log.Error("the database refused a provider's answer; storing only its refresh token", "name", o.claim.Name, "err", cause)
 	o.rotated = o.res.RefreshToken
-	o.err, o.res = fmt.Errorf("the provider's answer could not be stored: %v", cause), nil
+	o.err, o.res = fmt.Errorf("the provider's answer could not be stored: %w", cause), nil
 	single := &batch{}
 	single.add(o)
 	return w.flush(ctx, single, nil)
