@@ -45,7 +45,7 @@ func (a *App) Run(ctx context.Context) error {
 	a.log.Info("worker started", "poll_interval", a.cfg.PollInterval, "refresh_before", a.cfg.RefreshBefore,
 		"concurrency", a.cfg.Concurrency, "db_max_conns", a.cfg.DBMaxConns, "lease", a.cfg.Lease)
 	// Without a hub (poll-only) refresh requests wait for the next poll.
-	err := w.Run(ctx, "")
+	err := w.Run(ctx)
 	a.log.Info("worker stopped")
 	if srv != nil {
 		if herr := srv.wait(); err == nil {

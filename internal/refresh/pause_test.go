@@ -73,7 +73,7 @@ func TestPausedWorkerSendsNothingForClaimsItNoLongerHolds(t *testing.T) {
 	obs := &successObserver{want: int64(len(names)), done: make(chan struct{})}
 	ctx, stop := context.WithCancel(t.Context())
 	takerDone := make(chan error, 1)
-	go func() { takerDone <- e.worker(refresh.Config{Observer: obs, PollInterval: time.Second}).Run(ctx, "") }()
+	go func() { takerDone <- e.worker(refresh.Config{Observer: obs, PollInterval: time.Second}).Run(ctx) }()
 	select {
 	case <-obs.done:
 	case <-time.After(30 * time.Second):

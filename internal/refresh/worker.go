@@ -203,23 +203,19 @@ type Listener interface {
 }
 
 // Run refreshes connections until ctx ends. When ctx ends it stops claiming,
-// finishes the refreshes in flight, stores them, closes its listener and
-// returns nil. It wakes on refresh requests from Config.Listener if set,
-// else from a listener of its own on dsn if dsn is not empty.
-func (w *Worker) Run(ctx context.Context, dsn string) error {
+// finishes the refreshes in flight, stores them, unsubscribes and returns
+// nil. It wakes on refresh requests from Config.Listener; without one it
+// polls only. The listener is the caller's (one LISTEN connection per
+// process, shared with the token API), so Run starts no goroutine that
+// could outlive it.
+func (w *Worker) Run(ctx context.Context) error {
 	if w.cfg.Listener != nil {
-		// As wakeHandler: a (re)connection may have missed requests.
+		// A (re)connection may have missed requests: run a pass.
 		defer w.cfg.Listener.Subscribe(notify.RefreshChannel, func(string) { w.Wake() }, func(up bool) {
 			if up {
 				w.Wake()
 			}
 		})()
-	} else if dsn != "" {
-		lctx, stop := context.WithCancel(ctx)
-		var listener sync.WaitGroup
-		listener.Go(func() { notify.Listen(lctx, dsn, []string{notify.RefreshChannel}, wakeHandler{w}, w.log) })
-		defer listener.Wait()
-		defer stop()
 	}
 	// A pass fails when the database does: retry it soon, but do not
 	// hammer a database that is down.
@@ -278,12 +274,6 @@ func (w *Worker) untilNextDue(ctx context.Context) time.Duration {
 	}
 	return max(d, 100*time.Millisecond)
 }
-
-type wakeHandler struct{ w *Worker }
-
-func (h wakeHandler) Connected()            { h.w.Wake() }
-func (h wakeHandler) Disconnected()         {}
-func (h wakeHandler) Notify(string, string) { h.w.Wake() }
 
 // job is a claimed row and the last moment its request may be sent.
 type job struct {

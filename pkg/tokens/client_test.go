@@ -13,6 +13,7 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/tokenwarden/tokenwarden/internal/mockprovider"
+	"github.com/tokenwarden/tokenwarden/internal/notify"
 	"github.com/tokenwarden/tokenwarden/internal/pgtest"
 	"github.com/tokenwarden/tokenwarden/internal/provider"
 	"github.com/tokenwarden/tokenwarden/internal/refresh"
@@ -76,16 +77,26 @@ func (e *env) exec(t *testing.T, sql string, args ...any) {
 func (e *env) runWorker(t *testing.T) *refresh.Worker {
 	t.Helper()
 	ex := provider.NewRefresher(provider.NewCatalogue(), e.srv.Client(), nil)
-	w := refresh.New(e.st, ex, refresh.Config{PollInterval: time.Hour}, testutil.Quiet())
+	hub := notify.NewHub(notify.RefreshChannel)
+	w := refresh.New(e.st, ex, refresh.Config{PollInterval: time.Hour, Listener: hub}, testutil.Quiet())
 	w.TestSignals.Init(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		w.Run(ctx, e.dsn)
+		runWithHub(ctx, w, hub, e.dsn)
 	}()
 	t.Cleanup(func() { cancel(); <-done })
 	return w
+}
+
+// runWithHub runs w with its own LISTEN connection, as internal/app runs
+// it, until ctx ends.
+func runWithHub(ctx context.Context, w *refresh.Worker, hub *notify.Hub, dsn string) {
+	var wg sync.WaitGroup
+	wg.Go(func() { hub.Run(ctx, dsn, testutil.Quiet()) })
+	w.Run(ctx)
+	wg.Wait()
 }
 
 func get(t *testing.T, c *Client, name string) *Token {

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/tokenwarden/tokenwarden/internal/mockprovider"
+	"github.com/tokenwarden/tokenwarden/internal/notify"
 	"github.com/tokenwarden/tokenwarden/internal/pgtest"
 	"github.com/tokenwarden/tokenwarden/internal/provider"
 	"github.com/tokenwarden/tokenwarden/internal/refresh"
@@ -41,12 +42,13 @@ func TestPostgresRestartWhileRunning(t *testing.T) {
 	}
 	defer c.Close()
 	ex := provider.NewRefresher(provider.NewCatalogue(), psrv.Client(), nil)
-	w := refresh.New(st, ex, refresh.Config{PollInterval: time.Hour}, testutil.Quiet())
+	hub := notify.NewHub(notify.RefreshChannel)
+	w := refresh.New(st, ex, refresh.Config{PollInterval: time.Hour, Listener: hub}, testutil.Quiet())
 	ctx, cancel := context.WithCancel(context.Background())
 	stopped := make(chan struct{})
 	go func() {
 		defer close(stopped)
-		w.Run(ctx, dsn)
+		runWithHub(ctx, w, hub, dsn)
 	}()
 	defer func() { cancel(); <-stopped }()
 
