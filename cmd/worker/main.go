@@ -11,6 +11,8 @@
 //	worker check NAME          ask the provider whether it accepts the access token
 //	worker events NAME         the connection's latest refresh attempts
 //	worker import [FILE|-]     upsert connections from JSON (object, array or JSON Lines)
+//	worker export [--names GLOB] [--status S] [--include-secrets] [-o FILE]
+//	                           connections as JSON Lines that import reads back
 //	worker migrate             apply the pending schema migrations
 //	worker providers           list the known providers
 //	worker authorize NAME       authorize a connection in a browser (code flow with PKCE) and store it
@@ -65,6 +67,9 @@ commands:
   check NAME          ask the provider whether it accepts the current access token
   events NAME         the connection's latest refresh attempts [--limit 50] [--json]
   import [FILE|-]     upsert connections from JSON (object, array or JSON Lines)
+  export [--names GLOBS] [--status S] [--include-secrets] [-o FILE]
+                      write connections as JSON Lines that import reads back; without
+                      --include-secrets no token or client secret is written; -o FILE is mode 0600
   migrate [--roles|--status]
                       apply the pending schema migrations; --status lists them;
                       --roles also creates the least-privilege roles
@@ -105,6 +110,7 @@ func (a *invocation) main(ctx context.Context, args []string) int {
 		"events":    a.events,
 		"rekey":     a.rekey,
 		"import":    a.importCmd,
+		"export":    a.exportCmd,
 		"migrate":   a.migrate,
 		"providers": a.providers,
 		"authorize": a.authorize,

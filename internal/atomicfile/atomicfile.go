@@ -8,6 +8,7 @@ package atomicfile
 
 import (
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -18,13 +19,35 @@ import (
 // is then in place but its rename may not survive a crash. Errors name
 // path, never data.
 func Write(path string, data []byte, perm fs.FileMode) error {
-	if err := write(path, data, perm); err != nil {
+	err := write(path, perm, func(w io.Writer) error {
+		_, err := w.Write(data)
+		return err
+	})
+	if err != nil {
 		return fmt.Errorf("write %s: %w", path, err)
 	}
 	return nil
 }
 
-func write(path string, data []byte, perm fs.FileMode) (err error) {
+// WriteFrom is Write for content too large to hold in memory (`worker
+// export`): fill writes it (unbuffered: buffer in fill), and path is
+// replaced only if fill succeeds. An error of fill is returned as it is.
+func WriteFrom(path string, perm fs.FileMode, fill func(io.Writer) error) error {
+	var fillErr error
+	err := write(path, perm, func(w io.Writer) error {
+		fillErr = fill(w)
+		return fillErr
+	})
+	switch {
+	case fillErr != nil:
+		return fillErr
+	case err != nil:
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	return nil
+}
+
+func write(path string, perm fs.FileMode, fill func(io.Writer) error) (err error) {
 	dir, base := filepath.Split(path)
 	if dir == "" {
 		dir = "."
@@ -45,7 +68,7 @@ func write(path string, data []byte, perm fs.FileMode) (err error) {
 	if err = f.Chmod(perm); err != nil {
 		return err
 	}
-	if _, err = f.Write(data); err != nil {
+	if err = fill(f); err != nil {
 		return err
 	}
 	if err = f.Sync(); err != nil {

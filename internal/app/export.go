@@ -1,0 +1,86 @@
+package app
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"io"
+	"time"
+
+	"github.com/tokenwarden/tokenwarden/internal/store"
+	"github.com/tokenwarden/tokenwarden/pkg/model"
+)
+
+// ExportOptions chooses what Export writes.
+type ExportOptions struct {
+	// Match keeps only the names it accepts; nil keeps all.
+	Match func(name string) bool
+	// Status keeps only the connections with that status; "" keeps all.
+	Status string
+	// Secrets writes the access token, refresh token and client secret in
+	// plaintext. Without it they are left out, and importing the file
+	// keeps the secrets an existing connection has.
+	Secrets bool
+}
+
+// exported is one connection as `worker import` reads it (connfile.Record):
+// a field left out keeps, on import, what an existing connection has.
+type exported struct {
+	Name         string          `json:"name"`
+	Provider     string          `json:"provider"`
+	TokenURL     *string         `json:"token_url,omitempty"`
+	ClientID     *string         `json:"client_id,omitempty"`
+	ClientSecret *string         `json:"client_secret,omitempty"`
+	Scopes       *string         `json:"scopes,omitempty"`
+	AuthStyle    *string         `json:"auth_style,omitempty"`
+	AccessToken  *string         `json:"access_token,omitempty"`
+	RefreshToken *string         `json:"refresh_token,omitempty"`
+	ExpiresAt    string          `json:"expires_at,omitempty"`
+	ExpiresIn    *int            `json:"expires_in,omitempty"`
+	Params       json.RawMessage `json:"params,omitempty"`
+}
+
+// never is expires_in 0, which import reads as an access token that never
+// expires: a NULL expiry.
+var never = 0
+
+// Export writes the connections opts chooses to w as JSON Lines, in name
+// order, and returns how many it wrote. Rows are streamed a page at a
+// time, so memory stays bounded whatever the table's size.
+func (a *App) Export(ctx context.Context, w io.Writer, opts ExportOptions) (int, error) {
+	bw := bufio.NewWriterSize(w, 64<<10)
+	enc := json.NewEncoder(bw)
+	enc.SetEscapeHTML(false)
+	n, err := a.store.Export(ctx, store.ExportFilter{Status: opts.Status, Match: opts.Match, Secrets: opts.Secrets},
+		func(t *model.OAuthToken) error { return enc.Encode(recordOf(t)) })
+	if err != nil {
+		return n, err
+	}
+	return n, bw.Flush()
+}
+
+// recordOf is the record of row t; its secrets are in it only if they
+// were read.
+func recordOf(t *model.OAuthToken) *exported {
+	r := &exported{
+		Name: t.Name, Provider: t.Provider, TokenURL: t.TokenURL, ClientID: t.ClientID, Scopes: t.Scopes,
+		AuthStyle: t.AuthStyle, ClientSecret: reveal(t.ClientSecret), AccessToken: reveal(t.AccessToken),
+		RefreshToken: reveal(t.RefreshToken), Params: json.RawMessage(t.Params),
+	}
+	if t.AccessTokenExpires != nil {
+		// Microseconds, as PostgreSQL keeps them: the import reads back
+		// the same instant.
+		r.ExpiresAt = t.AccessTokenExpires.UTC().Format(time.RFC3339Nano)
+	} else {
+		r.ExpiresIn = &never
+	}
+	return r
+}
+
+func reveal(s *model.Secret) *string {
+	if s == nil {
+		return nil
+	}
+	v := s.Reveal()
+	return &v
+}
