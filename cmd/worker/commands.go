@@ -139,12 +139,17 @@ func (a *invocation) clear(ctx context.Context, args []string) error {
 }
 
 func (a *invocation) importCmd(ctx context.Context, args []string) error {
-	pos, err := cli.Parse(flag.NewFlagSet("import", flag.ContinueOnError), args)
+	fs := flag.NewFlagSet("import", flag.ContinueOnError)
+	batch := fs.Int("batch", 0, "commit every N records instead of all in one transaction; a rerun after a failure is safe")
+	pos, err := cli.Parse(fs, args)
 	if err != nil {
 		return err
 	}
 	if len(pos) > 1 {
 		return cli.UsageError("import takes one file (or - for standard input)")
+	}
+	if *batch < 0 {
+		return cli.UsageError("--batch must be a positive number of records")
 	}
 	in := a.stdin
 	src := "standard input"
@@ -156,8 +161,6 @@ func (a *invocation) importCmd(ctx context.Context, args []string) error {
 		defer f.Close()
 		in, src = f, pos[0]
 	}
-	// Validate everything before touching the database: a bad file writes
-	// nothing, and needs no database to be told so.
 	cfg, err := a.config()
 	if err != nil {
 		return err
@@ -166,18 +169,32 @@ func (a *invocation) importCmd(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	rows, err := connfile.Parse(in, cat, time.Now())
+	// Records are validated as they stream, each before it is written,
+	// and a failure rolls the transaction back. The first is read before
+	// the database is opened: a file that is not one needs no database to
+	// be told so.
+	rd := connfile.NewReader(in, cat, time.Now())
+	first, err := rd.Next()
 	if err != nil {
 		return fmt.Errorf("import %s: %w", src, err)
 	}
+	next := func() (store.ImportRow, error) {
+		if first.Name != "" {
+			row := first
+			first = store.ImportRow{}
+			return row, nil
+		}
+		return rd.Next()
+	}
 	return a.withConfig(ctx, cfg, func(s *app.App) error {
-		if err := s.CheckImport(ctx, rows); err != nil {
+		n, err := s.Import(ctx, next, app.ImportOptions{Batch: *batch})
+		if err != nil {
+			if *batch > 0 {
+				return fmt.Errorf("import %s: %w (%d connection(s) committed before it; the import can be run again)", src, err, n)
+			}
 			return fmt.Errorf("import %s: %w", src, err)
 		}
-		if err := s.Import(ctx, rows); err != nil {
-			return err
-		}
-		fmt.Fprintf(a.stdout, "imported %d connection(s)\n", len(rows))
+		fmt.Fprintf(a.stdout, "imported %d connection(s)\n", n)
 		return nil
 	})
 }

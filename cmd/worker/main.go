@@ -66,7 +66,8 @@ commands:
   delete NAME --yes   remove a connection and its tokens for good (its events remain)
   check NAME          ask the provider whether it accepts the current access token
   events NAME         the connection's latest refresh attempts [--limit 50] [--json]
-  import [FILE|-]     upsert connections from JSON (object, array or JSON Lines)
+  import [--batch N] [FILE|-]
+                      upsert connections from JSON (object, array or JSON Lines)
   export [--names GLOBS] [--status S] [--include-secrets] [-o FILE]
                       write connections as JSON Lines that import reads back; without
                       --include-secrets no token or client secret is written; -o FILE is mode 0600

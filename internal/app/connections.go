@@ -50,25 +50,28 @@ func (a *App) Events(ctx context.Context, name string, limit int) ([]store.Event
 	return evs, nil
 }
 
-// CheckImport checks rows parsed by connfile.Parse as they will be once
-// imported: where each connection refreshes depends on what is stored of
-// it, since a record may leave its provider and token URL out. Nothing is
-// written.
-func (a *App) CheckImport(ctx context.Context, rows []store.ImportRow) error {
-	names := make([]string, len(rows))
-	for i := range rows {
-		names[i] = rows[i].Name
-	}
-	stored, err := a.store.Describe(ctx, names)
-	if err != nil {
-		return err
-	}
-	return connfile.CheckEndpoints(rows, stored, a.catalogue, a.policy())
+// ImportOptions shape Import.
+type ImportOptions struct {
+	// Batch, when positive, commits every Batch records (store.ImportOptions).
+	Batch int
+	// Progress, when set, is told how many records have been written.
+	Progress func(done int)
 }
 
-// Import upserts rows in one transaction: all are written or none.
-func (a *App) Import(ctx context.Context, rows []store.ImportRow) error {
-	return a.store.Import(ctx, rows)
+// Import upserts the rows next returns (a connfile.Reader's Next, which
+// validates records as they stream) until io.EOF, and
+// returns how many it committed. Each record is also checked as it will
+// be once imported (connfile.CheckEndpoints): where a connection refreshes
+// depends on what is stored of it, since a record may leave its provider
+// and token URL out. Without opts.Batch, all records are written or none.
+func (a *App) Import(ctx context.Context, next func() (store.ImportRow, error), opts ImportOptions) (int, error) {
+	return a.store.ImportStream(ctx, next, store.ImportOptions{
+		Batch:    opts.Batch,
+		Progress: opts.Progress,
+		Check: func(first int, rows []store.ImportRow, stored map[string]*model.OAuthToken) error {
+			return connfile.CheckEndpoints(first, rows, stored, a.catalogue, a.policy())
+		},
+	})
 }
 
 // Migrate applies the pending migrations and returns those it applied.

@@ -4,6 +4,7 @@
 package connfile
 
 import (
+	"bufio"
 	"bytes"
 	"encoding/json"
 	"errors"
@@ -20,9 +21,6 @@ import (
 	"github.com/tokenwarden/tokenwarden/internal/provider"
 	"github.com/tokenwarden/tokenwarden/internal/store"
 )
-
-// MaxSize bounds an import file.
-const MaxSize = 64 << 20
 
 // Record is one connection as written in a file.
 type Record struct {
@@ -52,35 +50,163 @@ type Record struct {
 }
 
 // Parse reads and validates every record in r. now anchors expires_in.
+// It holds every row; `worker import` streams them through a Reader.
 func Parse(r io.Reader, cat *provider.Catalogue, now time.Time) ([]store.ImportRow, error) {
-	data, err := io.ReadAll(io.LimitReader(r, MaxSize+1))
-	if err != nil {
-		return nil, fmt.Errorf("read: %w", err)
-	}
-	if len(data) > MaxSize {
-		return nil, fmt.Errorf("file is larger than %d MiB", MaxSize>>20)
-	}
-	recs, err := decode(data)
-	if err != nil {
-		return nil, err
-	}
-	if len(recs) == 0 {
-		return nil, errors.New("no connections in the input")
-	}
-	seen := map[string]bool{}
-	rows := make([]store.ImportRow, 0, len(recs))
-	for i, rec := range recs {
-		row, err := rec.Validate(cat, now)
+	rd := NewReader(r, cat, now)
+	var rows []store.ImportRow
+	for {
+		row, err := rd.Next()
+		if errors.Is(err, io.EOF) {
+			return rows, nil
+		}
 		if err != nil {
-			return nil, fmt.Errorf("record %d%s: %w", i+1, label(rec.Name), err)
+			return nil, err
 		}
-		if seen[rec.Name] {
-			return nil, fmt.Errorf("record %d%s: name appears twice", i+1, label(rec.Name))
-		}
-		seen[rec.Name] = true
 		rows = append(rows, row)
 	}
-	return rows, nil
+}
+
+// Reader reads the records of a file one at a time and validates each as
+// it comes, so that memory stays bounded whatever the file's size. Only
+// the names read so far are kept, to refuse a name that appears twice.
+type Reader struct {
+	in    *errReader
+	br    *bufio.Reader
+	dec   *json.Decoder
+	cat   *provider.Catalogue
+	now   time.Time
+	n     int              // records read
+	seen  map[string]int32 // name → the record it first appeared in
+	array bool             // the input is one JSON array
+	begun bool
+	err   error // sticky: io.EOF at the end, or the first error
+}
+
+// NewReader returns a Reader of r. now anchors expires_in.
+func NewReader(r io.Reader, cat *provider.Catalogue, now time.Time) *Reader {
+	in := &errReader{r: r}
+	br := bufio.NewReaderSize(in, 256<<10)
+	return &Reader{in: in, br: br, dec: json.NewDecoder(br), cat: cat, now: now, seen: map[string]int32{}}
+}
+
+// Records returns how many records have been read.
+func (rd *Reader) Records() int { return rd.n }
+
+// Next returns the next record's row, io.EOF after the last one, or an
+// error naming the record. An input without records is an error.
+func (rd *Reader) Next() (store.ImportRow, error) {
+	if rd.err != nil {
+		return store.ImportRow{}, rd.err
+	}
+	row, err := rd.next()
+	if err != nil {
+		if rd.in.err != nil {
+			err = fmt.Errorf("read: %w", rd.in.err)
+		}
+		if errors.Is(err, io.EOF) && rd.n == 0 {
+			err = errors.New("no connections in the input")
+		}
+		rd.err = err
+	}
+	return row, err
+}
+
+func (rd *Reader) next() (store.ImportRow, error) {
+	if !rd.begun {
+		rd.begun = true
+		if err := rd.begin(); err != nil {
+			return store.ImportRow{}, err
+		}
+	}
+	rec, err := rd.record()
+	if err != nil {
+		return store.ImportRow{}, err
+	}
+	rd.n++
+	row, err := rec.Validate(rd.cat, rd.now)
+	if err != nil {
+		return row, fmt.Errorf("record %d%s: %w", rd.n, label(rec.Name), err)
+	}
+	if first, ok := rd.seen[rec.Name]; ok {
+		return row, fmt.Errorf("record %d%s: name appears twice (first at record %d)", rd.n, label(rec.Name), first)
+	}
+	rd.seen[rec.Name] = int32(rd.n)
+	return row, nil
+}
+
+// begin looks at the first byte: an input that starts with [ is one
+// array, anything else one object or JSON Lines.
+func (rd *Reader) begin() error {
+	for {
+		c, err := rd.br.ReadByte()
+		if err != nil {
+			return err // io.EOF: an empty input
+		}
+		if !isSpace(c) {
+			rd.br.UnreadByte() //nolint:errcheck // a byte was just read
+			rd.array = c == '['
+			break
+		}
+	}
+	if !rd.array {
+		return nil
+	}
+	if _, err := rd.dec.Token(); err != nil { // the [
+		return fmt.Errorf("malformed JSON: %s", jsonErr(err))
+	}
+	return nil
+}
+
+func isSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == '\r' }
+
+// record reads the next record with the bytes it was read from.
+func (rd *Reader) record() (Record, error) {
+	var rec Record
+	n := rd.n + 1
+	if rd.array && !rd.dec.More() {
+		// More is false before a stray } or the end of the input too, so
+		// ask for the ] itself: anything else is an error.
+		if _, err := rd.dec.Token(); err != nil {
+			return rec, fmt.Errorf("record %d: malformed JSON: %s", n, jsonErr(err))
+		}
+		if _, err := rd.dec.Token(); !errors.Is(err, io.EOF) {
+			return rec, errors.New("malformed JSON: data after the array")
+		}
+		return rec, io.EOF
+	}
+	var raw json.RawMessage
+	err := rd.dec.Decode(&raw)
+	if errors.Is(err, io.EOF) {
+		if rd.array { // after a trailing comma
+			return rec, fmt.Errorf("record %d: malformed JSON: %s", n, jsonErr(io.ErrUnexpectedEOF))
+		}
+		return rec, err
+	}
+	if err != nil {
+		return rec, fmt.Errorf("record %d: malformed JSON: %s", n, jsonErr(err))
+	}
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&rec); err != nil {
+		return rec, fmt.Errorf("record %d: malformed JSON: %s", n, jsonErr(err))
+	}
+	rec.raw = raw
+	return rec, nil
+}
+
+// errReader remembers the error reading the input, which the JSON decoder
+// returns as it is, so that it is told apart from a malformed file.
+type errReader struct {
+	r   io.Reader
+	err error
+}
+
+func (e *errReader) Read(p []byte) (int, error) {
+	n, err := e.r.Read(p)
+	if err != nil && !errors.Is(err, io.EOF) {
+		e.err = err
+	}
+	return n, err
 }
 
 func label(name string) string {
@@ -88,70 +214,6 @@ func label(name string) string {
 		return ""
 	}
 	return fmt.Sprintf(" (%q)", name)
-}
-
-// decode splits data into records, each with the bytes it was read from.
-func decode(data []byte) ([]Record, error) {
-	trimmed := bytes.TrimSpace(data)
-	dec := json.NewDecoder(bytes.NewReader(trimmed))
-	dec.DisallowUnknownFields()
-	if len(trimmed) > 0 && trimmed[0] == '[' {
-		return decodeArray(dec, trimmed)
-	}
-	var recs []Record
-	for {
-		rec, err := next(dec, trimmed, len(recs)+1)
-		if errors.Is(err, io.EOF) {
-			return recs, nil
-		}
-		if err != nil {
-			return nil, err
-		}
-		recs = append(recs, rec)
-	}
-}
-
-// decodeArray reads the elements of the array data holds, one by one so
-// that each keeps its bytes.
-func decodeArray(dec *json.Decoder, data []byte) ([]Record, error) {
-	if _, err := dec.Token(); err != nil { // the [ that data starts with
-		return nil, fmt.Errorf("malformed JSON: %s", jsonErr(err))
-	}
-	var recs []Record
-	for dec.More() {
-		rec, err := next(dec, data, len(recs)+1)
-		if errors.Is(err, io.EOF) { // after a trailing comma
-			err = fmt.Errorf("record %d: malformed JSON: %s", len(recs)+1, jsonErr(io.ErrUnexpectedEOF))
-		}
-		if err != nil {
-			return nil, err
-		}
-		recs = append(recs, rec)
-	}
-	// More is false before a stray } or the end of the input too, so ask
-	// for the ] itself: anything else is an error.
-	if _, err := dec.Token(); err != nil {
-		return nil, fmt.Errorf("record %d: malformed JSON: %s", len(recs)+1, jsonErr(err))
-	}
-	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
-		return nil, errors.New("malformed JSON: data after the array")
-	}
-	return recs, nil
-}
-
-// next reads record n from dec, which reads data, and keeps its bytes.
-func next(dec *json.Decoder, data []byte, n int) (Record, error) {
-	var rec Record
-	start := dec.InputOffset()
-	err := dec.Decode(&rec)
-	if errors.Is(err, io.EOF) {
-		return rec, err
-	}
-	if err != nil {
-		return rec, fmt.Errorf("record %d: malformed JSON: %s", n, jsonErr(err))
-	}
-	rec.raw = data[start:dec.InputOffset()]
-	return rec, nil
 }
 
 // jsonErr describes a decoding error without quoting the input, which may

@@ -218,12 +218,25 @@ func (spaces) Read(p []byte) (int, error) {
 	return n, nil
 }
 
-func TestParseTooLarge(t *testing.T) {
+// TestReaderStreams reads a file larger than the 64 MiB an import was
+// once capped at, and finds a duplicate name after it, naming both records.
+func TestReaderStreams(t *testing.T) {
 	t.Parallel()
-	in := io.MultiReader(strings.NewReader(`{"name":"a","refresh_token":"rt-SECRET"}`), io.LimitReader(spaces{}, MaxSize))
-	_, err := Parse(in, provider.NewCatalogue(), testNow)
-	if err == nil || !strings.Contains(err.Error(), "larger than 64 MiB") {
-		t.Fatalf("err = %v, want file is larger than 64 MiB", err)
+	in := io.MultiReader(strings.NewReader(`{"name":"a","refresh_token":"rt-SECRET"}`), io.LimitReader(spaces{}, 80<<20),
+		strings.NewReader(`{"name":"b","refresh_token":"rt-SECRET"}`+"\n"+`{"name":"a","refresh_token":"rt-SECRET"}`))
+	rd := NewReader(in, provider.NewCatalogue(), testNow)
+	for _, want := range []string{"a", "b"} {
+		row, err := rd.Next()
+		if err != nil || row.Name != want {
+			t.Fatalf("got %q, %v; want %q", row.Name, err, want)
+		}
+	}
+	_, err := rd.Next()
+	if err == nil || err.Error() != `record 3 ("a"): name appears twice (first at record 1)` {
+		t.Fatalf("err = %v", err)
+	}
+	if _, again := rd.Next(); again != err || rd.Records() != 3 {
+		t.Fatalf("after the error: %v, %d records", again, rd.Records())
 	}
 }
 

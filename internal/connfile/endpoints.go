@@ -14,8 +14,8 @@ import (
 // stored and then die as a misleading needs_reauth. stored holds the
 // existing connections among the rows' names, read without their secrets: a
 // field a row leaves out keeps its stored value, so the check is of the
-// connection as it will be. The error names the record as Parse does.
-func CheckEndpoints(rows []store.ImportRow, stored map[string]*model.OAuthToken, cat *provider.Catalogue, p provider.EndpointPolicy) error {
+// connection as it will be. The error names the record as Parse does: rows[0] is record first.
+func CheckEndpoints(first int, rows []store.ImportRow, stored map[string]*model.OAuthToken, cat *provider.Catalogue, p provider.EndpointPolicy) error {
 	for i := range rows {
 		row, cur := &rows[i], stored[rows[i].Name]
 		// Without a refresh token the worker never claims the row (an
@@ -24,7 +24,7 @@ func CheckEndpoints(rows []store.ImportRow, stored map[string]*model.OAuthToken,
 			continue
 		}
 		if err := CheckEndpoint(row, cur, cat, p); err != nil {
-			return fmt.Errorf("record %d%s: %w", i+1, label(row.Name), err)
+			return fmt.Errorf("record %d%s: %w", first+i, label(row.Name), err)
 		}
 	}
 	return nil
@@ -33,7 +33,7 @@ func CheckEndpoints(rows []store.ImportRow, stored map[string]*model.OAuthToken,
 // CheckEndpoint checks where the connection that row makes of cur (nil: a
 // new connection) sends its secrets when it is refreshed.
 func CheckEndpoint(row *store.ImportRow, cur *model.OAuthToken, cat *provider.Catalogue, p provider.EndpointPolicy) error {
-	name, tokenURL, params := "oauth2", "", []byte(nil) // a new connection's, as import.sql stores them
+	name, tokenURL, params := "oauth2", "", []byte(nil) // a new connection's, as import_upsert.sql stores them
 	if cur != nil {
 		name, tokenURL, params = cur.Provider, store.Str(cur.TokenURL), cur.Params
 	}

@@ -139,7 +139,7 @@ func TestCheckEndpoints(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			good := store.ImportRow{Name: "good", TokenURL: strp("https://auth.example.com/t"), RefreshToken: rt}
-			err := CheckEndpoints([]store.ImportRow{good, tc.row}, stored, cat, tc.policy)
+			err := CheckEndpoints(1, []store.ImportRow{good, tc.row}, stored, cat, tc.policy)
 			if tc.want == "" {
 				if err != nil {
 					t.Fatalf("refused: %v", err)

@@ -175,11 +175,10 @@ func LoadCatalogue(path string) (*Catalogue, error) {
 	return c, nil
 }
 
-// MaxProvidersFileSize bounds TOKENS_PROVIDERS_FILE, as connfile.MaxSize
-// bounds an import file: a path such as /dev/zero or a log file named by
-// mistake must fail at once, not be read until the process runs out of
-// memory. The built-in templates take 7 KiB; a megabyte is over a
-// thousand templates.
+// MaxProvidersFileSize bounds TOKENS_PROVIDERS_FILE: a path such as
+// /dev/zero or a log file named by mistake must fail at once, not be read
+// until the process runs out of memory. The built-in templates take 7 KiB;
+// a megabyte is over a thousand templates.
 const MaxProvidersFileSize = 1 << 20
 
 // readBounded reads the file at path, refusing one longer than limit bytes
