@@ -62,7 +62,7 @@ func readFile(t *testing.T, path string) string {
 // no secret; importing it into a fresh database under other keys gives
 // back the same connections (the second database's export is the same
 // bytes), and re-importing the export without secrets into the first
-// database leaves every stored secret as it was.
+// database leaves every stored secret, expiry and status as it was.
 func TestExportRoundTrip(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
@@ -127,18 +127,20 @@ func TestExportRoundTrip(t *testing.T) {
 	// The export without secrets, imported over the connections, keeps
 	// their secrets.
 	c := connect(t, env1["DATABASE_URL"])
+	mustRun(t, env1, "", "disable", "b-never")
 	before := secretsSnapshot(t, c)
 	mustRun(t, env1, readFile(t, plain), "import", "-")
 	if after := secretsSnapshot(t, c); after != before {
-		t.Fatalf("re-importing an export without secrets changed the stored secrets")
+		t.Fatalf("re-importing an export without secrets changed the stored secrets, expiry or status")
 	}
 }
 
-// secretsSnapshot returns the stored (sealed) secrets of every row.
+// secretsSnapshot returns the stored (sealed) secrets, the expiry and the
+// status of every row.
 func secretsSnapshot(t *testing.T, c *pgx.Conn) string {
 	t.Helper()
 	var s string
-	err := c.QueryRow(context.Background(), `SELECT COALESCE(string_agg(concat_ws('|', name, client_secret, access_token, refresh_token), E'\n' ORDER BY name), '') FROM oauth_tokens`).Scan(&s)
+	err := c.QueryRow(context.Background(), `SELECT COALESCE(string_agg(concat_ws('|', name, client_secret, access_token, refresh_token, access_token_expires, status), E'\n' ORDER BY name), '') FROM oauth_tokens`).Scan(&s)
 	if err != nil {
 		t.Fatal(err)
 	}
