@@ -225,3 +225,28 @@ func TestExportUsage(t *testing.T) {
 		t.Fatalf("a refused export created its file: %v", err)
 	}
 }
+
+// An export without secrets needs no key (nothing is opened); one with
+// secrets refuses without the key in one line that holds no secret, and
+// leaves no file.
+func TestExportKeys(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	dsn := pgtest.New(t)
+	sealed := envFor(dsn)
+	sealed["TOKENS_ENCRYPTION_KEYS"] = newKeySpec("k1")
+	mustRun(t, sealed, exportRecords, "import", "-")
+
+	keyless := envFor(dsn)
+	if r := mustRun(t, keyless, "", "export"); strings.Count(r.stdout, "\n") != 3 {
+		t.Fatalf("export without a key: %s", r)
+	}
+	out := filepath.Join(dir, "out.jsonl")
+	r := run(t, keyless, "", "export", "--include-secrets", "-o", out)
+	if r.code != 1 || !strings.Contains(r.lastLine(), `key "k1"`) {
+		t.Fatalf("export --include-secrets without the key: %s", r)
+	}
+	if _, err := os.Stat(out); !os.IsNotExist(err) {
+		t.Fatalf("a failed export left its file: %v", err)
+	}
+}
