@@ -17,6 +17,7 @@ import (
 	"github.com/tokenwarden/tokenwarden/internal/cli"
 	"github.com/tokenwarden/tokenwarden/internal/config"
 	"github.com/tokenwarden/tokenwarden/internal/connfile"
+	"github.com/tokenwarden/tokenwarden/internal/progress"
 	"github.com/tokenwarden/tokenwarden/internal/provider"
 	"github.com/tokenwarden/tokenwarden/internal/store"
 	"github.com/tokenwarden/tokenwarden/pkg/model"
@@ -141,6 +142,7 @@ func (a *invocation) clear(ctx context.Context, args []string) error {
 func (a *invocation) importCmd(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("import", flag.ContinueOnError)
 	batch := fs.Int("batch", 0, "commit every N records instead of all in one transaction; a rerun after a failure is safe")
+	quiet := fs.Bool("quiet", false, "show no progress, only the summary")
 	pos, err := cli.Parse(fs, args)
 	if err != nil {
 		return err
@@ -187,7 +189,9 @@ func (a *invocation) importCmd(ctx context.Context, args []string) error {
 		return rd.Next()
 	}
 	return a.withConfig(ctx, cfg, func(s *app.App) error {
-		n, err := s.Import(ctx, next, app.ImportOptions{Batch: *batch})
+		rep := a.progress("import", *quiet)
+		n, err := s.Import(ctx, next, app.ImportOptions{Batch: *batch, Progress: rep})
+		rep.Finish()
 		if err != nil {
 			if *batch > 0 {
 				return fmt.Errorf("import %s: %w (%d connection(s) committed before it; the import can be run again)", src, err, n)
@@ -197,6 +201,13 @@ func (a *invocation) importCmd(ctx context.Context, args []string) error {
 		fmt.Fprintf(a.stdout, "imported %d connection(s)\n", n)
 		return nil
 	})
+}
+
+// progress returns the reporter of a long command on stderr: a bar on a
+// terminal, a plain line every few seconds otherwise, nothing when quiet.
+// The command's summary on stdout is printed in every case.
+func (a *invocation) progress(what string, quiet bool) progress.Reporter {
+	return progress.New(a.stderr, what, progress.Options{Quiet: quiet, Terminal: progress.IsTerminal(a.stderr)})
 }
 
 func (a *invocation) migrate(ctx context.Context, args []string) error {

@@ -66,7 +66,7 @@ commands:
   delete NAME --yes   remove a connection and its tokens for good (its events remain)
   check NAME          ask the provider whether it accepts the current access token
   events NAME         the connection's latest refresh attempts [--limit 50] [--json]
-  import [--batch N] [FILE|-]
+  import [--batch N] [--quiet] [FILE|-]
                       upsert connections from JSON (object, array or JSON Lines)
   export [--names GLOBS] [--status S] [--include-secrets] [-o FILE]
                       write connections as JSON Lines that import reads back; without
@@ -74,7 +74,7 @@ commands:
   migrate [--roles|--status]
                       apply the pending schema migrations; --status lists them;
                       --roles also creates the least-privilege roles
-  rekey [--skip-unreadable]
+  rekey [--skip-unreadable] [--quiet]
                       re-encrypt every secret under the first key of TOKENS_ENCRYPTION_KEYS;
                       --skip-unreadable marks what cannot be decrypted needs_reauth instead of failing
   providers           list the known providers

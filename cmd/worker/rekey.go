@@ -22,11 +22,14 @@ import (
 func (a *invocation) rekey(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("rekey", flag.ContinueOnError)
 	skip := fs.Bool("skip-unreadable", false, "mark the rows that cannot be decrypted needs_reauth and finish, instead of failing")
+	quiet := fs.Bool("quiet", false, "show no progress, only the summary")
 	if err := noArgs(fs, args); err != nil {
 		return err
 	}
 	return a.with(ctx, func(s *app.App) error {
-		res, key, err := s.Rekey(ctx, *skip)
+		rep := a.progress("rekey", *quiet)
+		res, key, err := s.Rekey(ctx, *skip, rep)
+		rep.Finish()
 		if err != nil {
 			return err
 		}

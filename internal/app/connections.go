@@ -6,6 +6,7 @@ import (
 	"fmt"
 
 	"github.com/tokenwarden/tokenwarden/internal/connfile"
+	"github.com/tokenwarden/tokenwarden/internal/progress"
 	"github.com/tokenwarden/tokenwarden/internal/store"
 	"github.com/tokenwarden/tokenwarden/pkg/model"
 )
@@ -55,7 +56,7 @@ type ImportOptions struct {
 	// Batch, when positive, commits every Batch records (store.ImportOptions).
 	Batch int
 	// Progress, when set, is told how many records have been written.
-	Progress func(done int)
+	Progress progress.Reporter
 }
 
 // Import upserts the rows next returns (a connfile.Reader's Next, which
@@ -65,9 +66,13 @@ type ImportOptions struct {
 // depends on what is stored of it, since a record may leave its provider
 // and token URL out. Without opts.Batch, all records are written or none.
 func (a *App) Import(ctx context.Context, next func() (store.ImportRow, error), opts ImportOptions) (int, error) {
+	var done func(int)
+	if opts.Progress != nil {
+		done = opts.Progress.Set
+	}
 	return a.store.ImportStream(ctx, next, store.ImportOptions{
 		Batch:    opts.Batch,
-		Progress: opts.Progress,
+		Progress: done,
 		Check: func(first int, rows []store.ImportRow, stored map[string]*model.OAuthToken) error {
 			return connfile.CheckEndpoints(first, rows, stored, a.catalogue, a.policy())
 		},
@@ -89,8 +94,18 @@ func (a *App) ApplyRoles(ctx context.Context) error { return a.store.ApplyRoles(
 // bound to its connection, and returns that key's id; see store.Rekey.
 // With skip, the rows that do not open are marked needs_reauth instead of
 // failing the rekey.
-func (a *App) Rekey(ctx context.Context, skip bool) (store.RekeyResult, string, error) {
-	res, err := a.store.Rekey(ctx, skip)
+// rep, when set, is told the rows to visit and the rows visited.
+func (a *App) Rekey(ctx context.Context, skip bool, rep progress.Reporter) (store.RekeyResult, string, error) {
+	var visited func(done, total int)
+	if rep != nil {
+		visited = func(done, total int) {
+			if done == 0 {
+				rep.SetTotal(total)
+			}
+			rep.Set(done)
+		}
+	}
+	res, err := a.store.Rekey(ctx, skip, visited)
 	if err != nil {
 		if _, unreadable := errors.AsType[*store.UnreadableError](err); unreadable {
 			return res, "", fmt.Errorf("rekey: %w (%d other row(s) re-encrypted)", err, res.Resealed)

@@ -24,6 +24,7 @@ var (
 	sealedUnderSQL  = query("sealed_under")
 	fillKeyCheckSQL = query("fill_key_check")
 	rekeySkipSQL    = query("rekey_skip")
+	rekeyCountSQL   = query("rekey_count")
 )
 
 // ErrRowChanged is wrapped by the error for a sealed secret that does not
@@ -499,6 +500,8 @@ type Unreadable struct {
 type RekeyResult struct {
 	// Resealed counts the rows rewritten.
 	Resealed int
+	// Visited counts the rows read.
+	Visited int
 	// Unreadable lists the rows whose secrets did not open, in id order.
 	Unreadable []Unreadable
 }
@@ -524,13 +527,23 @@ func (e *UnreadableError) Error() string {
 // *UnreadableError names the others; with skip, those are marked
 // needs_reauth and the keys only they name are forgotten, so that a lost
 // key can be taken out of TOKENS_ENCRYPTION_KEYS.
-func (s *Store) Rekey(ctx context.Context, skip bool) (RekeyResult, error) {
+//
+// progress, when set, is given the number of rows to visit, then the rows
+// visited after each batch.
+func (s *Store) Rekey(ctx context.Context, skip bool, progress func(done, total int)) (RekeyResult, error) {
 	var res RekeyResult
 	if !s.keys.Enabled() {
 		return res, fmt.Errorf("rekey needs TOKENS_ENCRYPTION_KEYS")
 	}
 	if err := s.recordKey(ctx); err != nil {
 		return res, err
+	}
+	total := 0
+	if progress != nil {
+		if err := s.db.WithContext(ctx).Raw(rekeyCountSQL).Scan(&total).Error; err != nil {
+			return res, fmt.Errorf("rekey: %w", err)
+		}
+		progress(0, total)
 	}
 	skipped := []string{}
 	after := uuid.Nil
@@ -543,6 +556,9 @@ func (s *Store) Rekey(ctx context.Context, skip bool) (RekeyResult, error) {
 			break
 		}
 		after = last
+		if progress != nil {
+			progress(res.Visited, total)
+		}
 	}
 	if len(res.Unreadable) > 0 && !skip {
 		return res, &UnreadableError{Rows: res.Unreadable}
@@ -585,13 +601,14 @@ type rekeyRow struct {
 // rekeyBatch rewrites one batch and adds to res; last is the batch's
 // highest id, or Nil when there were no rows left.
 func (s *Store) rekeyBatch(ctx context.Context, after uuid.UUID, skip bool, res *RekeyResult) (last uuid.UUID, err error) {
-	n := 0
+	n, visited := 0, 0
 	var unreadable []Unreadable
 	err = s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 		var rows []rekeyRow
 		if err := tx.Raw(rekeyBatchSQL, map[string]any{"after": after}).Scan(&rows).Error; err != nil {
 			return err
 		}
+		visited = len(rows)
 		for i := range rows {
 			r := &rows[i]
 			last = r.ID
@@ -621,6 +638,7 @@ func (s *Store) rekeyBatch(ctx context.Context, after uuid.UUID, skip bool, res 
 		return uuid.Nil, fmt.Errorf("rekey: %w", err)
 	}
 	res.Resealed += n
+	res.Visited += visited
 	res.Unreadable = append(res.Unreadable, unreadable...)
 	return last, nil
 }

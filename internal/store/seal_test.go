@@ -158,7 +158,7 @@ func TestRekeyMovesEveryRowToThePrimaryKey(t *testing.T) {
 		t.Fatal(err)
 	}
 	st := plain.WithKeyring(both)
-	res, err := st.Rekey(ctx, false)
+	res, err := st.Rekey(ctx, false, nil)
 	if err != nil || res.Resealed != 2 {
 		t.Fatalf("rekey rewrote %d rows (%v), want 2", res.Resealed, err)
 	}
@@ -175,7 +175,7 @@ func TestRekeyMovesEveryRowToThePrimaryKey(t *testing.T) {
 	if _, err := plain.WithKeyring(newOnly).Get(ctx, "sealed"); err != nil {
 		t.Fatalf("the old key is still needed after rekey: %v", err)
 	}
-	if res, err := st.Rekey(ctx, false); err != nil || res.Resealed != 0 {
+	if res, err := st.Rekey(ctx, false, nil); err != nil || res.Resealed != 0 {
 		t.Fatalf("second rekey rewrote %d (%v), want 0", res.Resealed, err)
 	}
 }
