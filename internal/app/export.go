@@ -21,7 +21,17 @@ type ExportOptions struct {
 	// plaintext. Without it they are left out, and importing the file
 	// keeps the secrets an existing connection has.
 	Secrets bool
+	// Total, when set, is told how many connections will be written, if
+	// that is known before (not with Match).
+	Total func(int)
+	// Done, when set, is told how many connections have been written,
+	// every progressEvery and at the end.
+	Done func(int)
 }
+
+// progressEvery is how often Export reports: often enough for a bar, rare
+// enough to cost nothing at 100,000 rows/s.
+const progressEvery = 1000
 
 // exported is one connection as `worker import` reads it (connfile.Record):
 // a field left out keeps, on import, what an existing connection has.
@@ -51,12 +61,29 @@ func (a *App) Export(ctx context.Context, w io.Writer, opts ExportOptions) (int,
 	bw := bufio.NewWriterSize(w, 64<<10)
 	enc := json.NewEncoder(bw)
 	enc.SetEscapeHTML(false)
-	n, err := a.store.Export(ctx, store.ExportFilter{Status: opts.Status, Match: opts.Match, Secrets: opts.Secrets},
-		func(t *model.OAuthToken) error { return enc.Encode(recordOf(t)) })
+	done := opts.Done
+	if done == nil {
+		done = func(int) {}
+	}
+	n := 0
+	_, err := a.store.Export(ctx, store.ExportFilter{Status: opts.Status, Match: opts.Match, Secrets: opts.Secrets, Total: opts.Total},
+		func(t *model.OAuthToken) error {
+			if err := enc.Encode(recordOf(t)); err != nil {
+				return err
+			}
+			if n++; n%progressEvery == 0 {
+				done(n)
+			}
+			return nil
+		})
 	if err != nil {
 		return n, err
 	}
-	return n, bw.Flush()
+	if err := bw.Flush(); err != nil {
+		return n, err
+	}
+	done(n)
+	return n, nil
 }
 
 // recordOf is the record of row t; its secrets are in it only if they

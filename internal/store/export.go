@@ -10,7 +10,10 @@ import (
 	"github.com/tokenwarden/tokenwarden/pkg/model"
 )
 
-var exportSQL = query("export")
+var (
+	exportSQL      = query("export")
+	exportCountSQL = query("export_count")
+)
 
 // exportPage is how many rows one page of Export reads: enough that the
 // round trips cost little, few enough that memory stays small (a page of
@@ -25,6 +28,9 @@ type ExportFilter struct {
 	Match func(name string) bool
 	// Secrets opens and returns the secrets; without it they are not read.
 	Secrets bool
+	// Total, when set and Match is not, is told how many rows the export
+	// will emit before the first.
+	Total func(int)
 }
 
 // Export calls emit with each connection f chooses, in name order, and
@@ -43,6 +49,13 @@ func (s *Store) Export(ctx context.Context, f ExportFilter, emit func(*model.OAu
 	}
 	n := 0
 	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		if f.Total != nil && f.Match == nil {
+			var total int
+			if err := tx.Raw(exportCountSQL, map[string]any{"status": f.Status}).Row().Scan(&total); err != nil {
+				return err
+			}
+			f.Total(total)
+		}
 		after := ""
 		for {
 			last, more, err := s.exportPage(ctx, tx, f, after, func(t *model.OAuthToken) error {
