@@ -75,9 +75,9 @@ type Reader struct {
 	dec   *json.Decoder
 	cat   *provider.Catalogue
 	now   time.Time
-	n     int              // records read
-	seen  map[string]int32 // name → the record it first appeared in
-	array bool             // the input is one JSON array
+	n     int            // records read
+	seen  map[string]int // name → the record it first appeared in
+	array bool           // the input is one JSON array
 	begun bool
 	err   error // sticky: io.EOF at the end, or the first error
 }
@@ -86,7 +86,7 @@ type Reader struct {
 func NewReader(r io.Reader, cat *provider.Catalogue, now time.Time) *Reader {
 	in := &errReader{r: r}
 	br := bufio.NewReaderSize(in, 256<<10)
-	return &Reader{in: in, br: br, dec: json.NewDecoder(br), cat: cat, now: now, seen: map[string]int32{}}
+	return &Reader{in: in, br: br, dec: json.NewDecoder(br), cat: cat, now: now, seen: map[string]int{}}
 }
 
 // Records returns how many records have been read.
@@ -130,7 +130,7 @@ func (rd *Reader) next() (store.ImportRow, error) {
 	if first, ok := rd.seen[rec.Name]; ok {
 		return row, fmt.Errorf("record %d%s: name appears twice (first at record %d)", rd.n, label(rec.Name), first)
 	}
-	rd.seen[rec.Name] = int32(rd.n)
+	rd.seen[rec.Name] = rd.n
 	return row, nil
 }
 

@@ -235,7 +235,7 @@ func TestReaderStreams(t *testing.T) {
 	if err == nil || err.Error() != `record 3 ("a"): name appears twice (first at record 1)` {
 		t.Fatalf("err = %v", err)
 	}
-	if _, again := rd.Next(); again != err || rd.Records() != 3 {
+	if _, again := rd.Next(); !errors.Is(again, err) || rd.Records() != 3 {
 		t.Fatalf("after the error: %v, %d records", again, rd.Records())
 	}
 }
