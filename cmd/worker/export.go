@@ -15,14 +15,15 @@ import (
 
 // exportCmd writes connections as JSON Lines that `worker import` reads
 // back: to standard output, or with -o to a file that is replaced whole
-// (mode 0600) only once every row is written. The count goes to stderr,
-// since stdout may be the data.
+// (mode 0600) only once every row is written. The progress and the count
+// go to stderr, since stdout may be the data.
 func (a *invocation) exportCmd(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("export", flag.ContinueOnError)
 	names := fs.String("names", "", "comma-separated globs of the names to export, e.g. 'xero-*,hubspot-acme'")
 	status := fs.String("status", "", "export only connections with this status: active, needs_reauth or disabled")
 	secrets := fs.Bool("include-secrets", false, "also write access tokens, refresh tokens and client secrets, in plaintext")
 	out := fs.String("o", "", "write to this file (mode 0600) instead of standard output")
+	quiet := fs.Bool("quiet", false, "show no progress, only the summary")
 	if err := noArgs(fs, args); err != nil {
 		return err
 	}
@@ -43,7 +44,9 @@ func (a *invocation) exportCmd(ctx context.Context, args []string) error {
 		if *secrets {
 			fmt.Fprintln(a.stderr, "worker: warning: the export holds access tokens, refresh tokens and client secrets in plaintext; keep it safe and delete it once imported")
 		}
+		opts.Progress = a.progress("export", *quiet)
 		n, err := a.export(ctx, s, *out, opts)
+		opts.Progress.Finish()
 		if err != nil {
 			return err
 		}

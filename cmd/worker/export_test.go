@@ -5,12 +5,14 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/creack/pty"
 	"github.com/jackc/pgx/v5"
 
 	"github.com/tokenwarden/tokenwarden/internal/pgtest"
@@ -248,5 +250,45 @@ func TestExportKeys(t *testing.T) {
 	}
 	if _, err := os.Stat(out); !os.IsNotExist(err) {
 		t.Fatalf("a failed export left its file: %v", err)
+	}
+}
+
+// On a terminal, export draws its bar on stderr (rows of the total), then
+// its summary; --quiet leaves only the summary.
+func TestExportProgress(t *testing.T) {
+	t.Parallel()
+	env := envFor(pgtest.New(t))
+	mustRun(t, env, exportRecords, "import", "-")
+	if r := mustRun(t, env, "", "export", "--quiet", "-o", filepath.Join(t.TempDir(), "q.jsonl")); r.stderr != "exported 3 connection(s)\n" {
+		t.Fatalf("export --quiet: %s", r)
+	}
+
+	ptm, tty, err := pty.Open()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ptm.Close()
+	read := make(chan string)
+	go func() {
+		b, _ := io.ReadAll(ptm) // ends when tty is closed
+		read <- string(b)
+	}()
+	var stdout syncBuffer
+	a := &invocation{stdin: strings.NewReader(""), stdout: &stdout, stderr: tty, environ: env}
+	code := a.main(t.Context(), []string{"export"})
+	tty.Close()
+	var out string
+	select {
+	case out = <-read:
+	case <-time.After(10 * time.Second):
+		t.Fatal("nothing read from the terminal")
+	}
+	if code != 0 || strings.Count(stdout.String(), "\n") != 3 {
+		t.Fatalf("export on a terminal: exit %d, stdout %q", code, stdout.String())
+	}
+	for _, want := range []string{"export", "3/3", "rows/s", "exported 3 connection(s)"} {
+		if !strings.Contains(out, want) {
+			t.Fatalf("terminal shows %q, want %q in it", out, want)
+		}
 	}
 }

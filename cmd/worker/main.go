@@ -11,7 +11,7 @@
 //	worker check NAME          ask the provider whether it accepts the access token
 //	worker events NAME         the connection's latest refresh attempts
 //	worker import [FILE|-]     upsert connections from JSON (object, array or JSON Lines)
-//	worker export [--names GLOB] [--status S] [--include-secrets] [-o FILE]
+//	worker export [--names GLOB] [--status S] [--include-secrets] [-o FILE] [--quiet]
 //	                           connections as JSON Lines that import reads back
 //	worker migrate             apply the pending schema migrations
 //	worker providers           list the known providers
@@ -68,7 +68,7 @@ commands:
   events NAME         the connection's latest refresh attempts [--limit 50] [--json]
   import [--batch N] [--quiet] [FILE|-]
                       upsert connections from JSON (object, array or JSON Lines)
-  export [--names GLOBS] [--status S] [--include-secrets] [-o FILE]
+  export [--names GLOBS] [--status S] [--include-secrets] [-o FILE] [--quiet]
                       write connections as JSON Lines that import reads back; without
                       --include-secrets no token or client secret is written; -o FILE is mode 0600
   migrate [--roles|--status]

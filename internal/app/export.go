@@ -7,6 +7,7 @@ import (
 	"io"
 	"time"
 
+	"github.com/tokenwarden/tokenwarden/internal/progress"
 	"github.com/tokenwarden/tokenwarden/internal/store"
 	"github.com/tokenwarden/tokenwarden/pkg/model"
 )
@@ -21,12 +22,10 @@ type ExportOptions struct {
 	// plaintext. Without it they are left out, and importing the file
 	// keeps the secrets an existing connection has.
 	Secrets bool
-	// Total, when set, is told how many connections will be written, if
-	// that is known before (not with Match).
-	Total func(int)
-	// Done, when set, is told how many connections have been written,
-	// every progressEvery and at the end.
-	Done func(int)
+	// Progress, when set, is told the connections to write, if known
+	// before (not with Match), and those written, every progressEvery and
+	// at the end.
+	Progress progress.Reporter
 }
 
 // progressEvery is how often Export reports: often enough for a bar, rare
@@ -61,12 +60,13 @@ func (a *App) Export(ctx context.Context, w io.Writer, opts ExportOptions) (int,
 	bw := bufio.NewWriterSize(w, 64<<10)
 	enc := json.NewEncoder(bw)
 	enc.SetEscapeHTML(false)
-	done := opts.Done
-	if done == nil {
-		done = func(int) {}
+	f := store.ExportFilter{Status: opts.Status, Match: opts.Match, Secrets: opts.Secrets}
+	done := func(int) {}
+	if opts.Progress != nil {
+		f.Total, done = opts.Progress.SetTotal, opts.Progress.Set
 	}
 	n := 0
-	_, err := a.store.Export(ctx, store.ExportFilter{Status: opts.Status, Match: opts.Match, Secrets: opts.Secrets, Total: opts.Total},
+	_, err := a.store.Export(ctx, f,
 		func(t *model.OAuthToken) error {
 			if err := enc.Encode(recordOf(t)); err != nil {
 				return err

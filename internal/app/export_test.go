@@ -22,30 +22,24 @@ func TestExportReportsProgress(t *testing.T) {
 
 	for _, tc := range []struct {
 		opts  app.ExportOptions
-		total []int
+		total int
 		done  []int
 		n     int
 	}{
-		{app.ExportOptions{}, []int{12000}, []int{1000, 2000, 3000, 4000, 5000, 6000, 7000, 8000, 9000, 10000, 11000, 12000, 12000}, 12000},
-		{app.ExportOptions{Status: "disabled"}, []int{3000}, []int{1000, 2000, 3000, 3000}, 3000},
-		{app.ExportOptions{Match: func(n string) bool { return strings.HasSuffix(n, "7") }}, nil, []int{1000, 1200}, 1200},
+		{app.ExportOptions{}, 12000, []int{1000, 2000, 3000, 4000, 5000, 6000, 7000, 8000, 9000, 10000, 11000, 12000, 12000}, 12000},
+		{app.ExportOptions{Status: "disabled"}, 3000, []int{1000, 2000, 3000, 3000}, 3000},
+		{app.ExportOptions{Match: func(n string) bool { return strings.HasSuffix(n, "7") }}, 0, []int{1000, 1200}, 1200},
 	} {
-		var total, done []int
-		tc.opts.Total = func(n int) {
-			if len(done) > 0 {
-				t.Errorf("total told after progress")
-			}
-			total = append(total, n)
-		}
-		tc.opts.Done = func(n int) { done = append(done, n) }
+		rep := &recorder{}
+		tc.opts.Progress = rep
 		var out strings.Builder
 		n, err := a.Export(t.Context(), &out, tc.opts)
 		if err != nil {
 			t.Fatal(err)
 		}
 		lines := strings.Split(strings.TrimSuffix(out.String(), "\n"), "\n")
-		if n != tc.n || len(lines) != tc.n || !slices.IsSorted(lines) || !slices.Equal(total, tc.total) || !slices.Equal(done, tc.done) {
-			t.Errorf("%+v: %d rows, %d lines (sorted %v), total %v, done %v", tc.opts.Status, n, len(lines), slices.IsSorted(lines), total, done)
+		if n != tc.n || len(lines) != tc.n || !slices.IsSorted(lines) || rep.total != tc.total || !slices.Equal(rep.done, tc.done) {
+			t.Errorf("%+v: %d rows, %d lines (sorted %v), total %d, done %v", tc.opts.Status, n, len(lines), slices.IsSorted(lines), rep.total, rep.done)
 		}
 	}
 }
