@@ -1,13 +1,11 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"crypto/md5"
 	"encoding/json"
 	"fmt"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -19,12 +17,6 @@ import (
 
 // roundTripRows is the size of the round trip the issue asks for.
 const roundTripRows = 100_000
-
-// importChunk is how many lines one `worker import` takes in the round
-// trip: the import of this release takes a lock per row in one
-// transaction and runs out of PostgreSQL's lock table past about 12,000
-// rows. Once import streams (issue 12), one import of the whole file will do.
-const importChunk = 10_000
 
 // seedSQL makes roundTripRows connections with plaintext secrets and every
 // shape export meets: with and without params, scopes, auth_style, a
@@ -82,9 +74,7 @@ func TestExportImportRoundTrip100k(t *testing.T) {
 		t.Fatalf("export: %s", msg)
 	}
 	checkSeedSecrets(t, file1)
-	for _, chunk := range chunks(t, file1, importChunk) {
-		workerExec(t, dsn2, k2, chunk, "import", "-")
-	}
+	workerExec(t, dsn2, k2, "", "import", "--quiet", file1)
 	file2 := filepath.Join(dir, "db2.jsonl")
 	workerExec(t, dsn2, k2, "", "export", "--include-secrets", "-o", file2)
 	if a, b := readFile(t, file1), readFile(t, file2); a != b {
@@ -143,34 +133,4 @@ func checkSeedSecrets(t *testing.T, path string) {
 			t.Fatalf("line %d (%s) does not hold the seed's secrets", n, str(rec.Name))
 		}
 	}
-}
-
-// chunks splits a JSON Lines file into pieces of n lines.
-func chunks(t *testing.T, path string, n int) []string {
-	t.Helper()
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	var out []string
-	var cur strings.Builder
-	lines := 0
-	sc := bufio.NewScanner(f)
-	sc.Buffer(nil, 1<<20)
-	for sc.Scan() {
-		cur.Write(sc.Bytes())
-		cur.WriteByte('\n')
-		if lines++; lines == n {
-			out, lines = append(out, cur.String()), 0
-			cur.Reset()
-		}
-	}
-	if sc.Err() != nil {
-		t.Fatal(sc.Err())
-	}
-	if lines > 0 {
-		out = append(out, cur.String())
-	}
-	return out
 }
