@@ -92,7 +92,7 @@ func recordOf(t *model.OAuthToken) *exported {
 	r := &exported{
 		Name: t.Name, Provider: t.Provider, TokenURL: t.TokenURL, ClientID: t.ClientID, Scopes: t.Scopes,
 		AuthStyle: t.AuthStyle, ClientSecret: reveal(t.ClientSecret), AccessToken: reveal(t.AccessToken),
-		RefreshToken: reveal(t.RefreshToken), Params: json.RawMessage(t.Params),
+		RefreshToken: reveal(t.RefreshToken), Params: t.Params,
 	}
 	if t.AccessTokenExpires != nil {
 		// Microseconds, as PostgreSQL keeps them: the import reads back
