@@ -84,9 +84,9 @@ func TestExportRoundTrip(t *testing.T) {
 	want := []map[string]any{
 		{"name": "a-full", "provider": "oauth2", "token_url": "https://auth.example.com/token", "client_id": "cid-a",
 			"scopes": "read write", "auth_style": "basic", "expires_at": "2031-02-03T04:05:06.123456Z",
-			"params": map[string]any{"tenant": "t1", "lifetime": float64(7200)}},
-		{"name": "b-never", "provider": "oauth2", "token_url": "https://auth.example.com/token", "client_id": "cid-b", "expires_in": float64(0)},
-		{"name": "c-bare", "provider": "oauth2", "token_url": "https://auth.example.com/token"},
+			"params": map[string]any{"tenant": "t1", "lifetime": float64(7200)}, "status": "active"},
+		{"name": "b-never", "provider": "oauth2", "token_url": "https://auth.example.com/token", "client_id": "cid-b", "expires_in": float64(0), "status": "active"},
+		{"name": "c-bare", "provider": "oauth2", "token_url": "https://auth.example.com/token", "status": "active"},
 	}
 	if len(got) != len(want) {
 		t.Fatalf("%d lines, want %d: %v", len(got), len(want), got)
@@ -100,6 +100,9 @@ func TestExportRoundTrip(t *testing.T) {
 		}
 	}
 
+	// A status goes across as it is: a disabled connection must not come
+	// back active (the byte-for-byte comparison below checks it).
+	mustRun(t, env1, "", "disable", "c-bare")
 	full := filepath.Join(dir, "full.jsonl")
 	r = mustRun(t, env1, "", "export", "--include-secrets", "-o", full)
 	if !strings.HasPrefix(r.stderr, "worker: warning: ") || strings.Count(r.stderr, "\n") != 2 {
@@ -121,7 +124,7 @@ func TestExportRoundTrip(t *testing.T) {
 	mustRun(t, env2, readFile(t, full), "import", "-")
 	again := filepath.Join(dir, "again.jsonl")
 	mustRun(t, env2, "", "export", "--include-secrets", "-o", again)
-	if a, b := readFile(t, full), readFile(t, again); a != b {
+	if a, b := readFile(t, full), readFile(t, again); a != b || !strings.Contains(b, `"c-bare"`) || !strings.Contains(b, `"status":"disabled"`) {
 		t.Fatalf("round trip changed the export:\n%s\n%s", a, b)
 	}
 	consumerGets(t, dsn2, env2["TOKENS_ENCRYPTION_KEYS"], map[string]string{"a-full": "at-SECRET-a", "b-never": "at-SECRET-b"})
@@ -130,6 +133,7 @@ func TestExportRoundTrip(t *testing.T) {
 	// their secrets.
 	c := connect(t, env1["DATABASE_URL"])
 	mustRun(t, env1, "", "disable", "b-never")
+	mustRun(t, env1, "", "export", "-o", plain)
 	before := secretsSnapshot(t, c)
 	mustRun(t, env1, readFile(t, plain), "import", "-")
 	if after := secretsSnapshot(t, c); after != before {

@@ -47,6 +47,9 @@ type exported struct {
 	ExpiresAt    string          `json:"expires_at,omitempty"`
 	ExpiresIn    *int            `json:"expires_in,omitempty"`
 	Params       json.RawMessage `json:"params,omitempty"`
+	// Status goes back in as it was: a disabled or needs_reauth
+	// connection must not come back active.
+	Status string `json:"status"`
 }
 
 // never is expires_in 0, which import reads as an access token that never
@@ -92,7 +95,7 @@ func recordOf(t *model.OAuthToken) *exported {
 	r := &exported{
 		Name: t.Name, Provider: t.Provider, TokenURL: t.TokenURL, ClientID: t.ClientID, Scopes: t.Scopes,
 		AuthStyle: t.AuthStyle, ClientSecret: reveal(t.ClientSecret), AccessToken: reveal(t.AccessToken),
-		RefreshToken: reveal(t.RefreshToken), Params: t.Params,
+		RefreshToken: reveal(t.RefreshToken), Params: t.Params, Status: t.Status,
 	}
 	if t.AccessTokenExpires != nil {
 		// Microseconds, as PostgreSQL keeps them: the import reads back

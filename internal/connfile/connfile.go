@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -20,6 +21,7 @@ import (
 
 	"github.com/tokenwarden/tokenwarden/internal/provider"
 	"github.com/tokenwarden/tokenwarden/internal/store"
+	"github.com/tokenwarden/tokenwarden/pkg/model"
 )
 
 // Record is one connection as written in a file.
@@ -39,6 +41,10 @@ type Record struct {
 	// app_id, target_org_id and token_manager of a Webex service app,
 	// lifetime of a Salesforce session.
 	Params map[string]any `json:"params"`
+	// Status is the connection's status (active, needs_reauth, disabled),
+	// as `worker export` writes it; left out, new tokens make the
+	// connection active and an existing one keeps its status.
+	Status *string `json:"status"`
 	// Fields of a provider's token response, accepted so that a saved
 	// response can be imported as it is, and ignored.
 	TokenType             any `json:"token_type"`
@@ -243,7 +249,7 @@ func (r *Record) Validate(cat *provider.Catalogue, now time.Time) (store.ImportR
 	row := store.ImportRow{
 		Name: r.Name, Provider: r.Provider, TokenURL: r.TokenURL, ClientID: r.ClientID,
 		ClientSecret: r.ClientSecret, Scopes: r.Scopes, AuthStyle: r.AuthStyle,
-		AccessToken: r.AccessToken, RefreshToken: r.RefreshToken,
+		AccessToken: r.AccessToken, RefreshToken: r.RefreshToken, Status: r.Status,
 	}
 	if err := r.checkText(); err != nil {
 		return row, err
@@ -269,6 +275,9 @@ func (r *Record) Validate(cat *provider.Catalogue, now time.Time) (store.ImportR
 		if _, err := provider.ParseAuthStyle(*r.AuthStyle); err != nil {
 			return row, err
 		}
+	}
+	if r.Status != nil && !slices.Contains([]string{model.StatusActive, model.StatusNeedsReauth, model.StatusDisabled}, *r.Status) {
+		return row, errors.New("status must be active, needs_reauth or disabled")
 	}
 	if r.Params != nil {
 		b, err := json.Marshal(r.Params)

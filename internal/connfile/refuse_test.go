@@ -41,6 +41,7 @@ func TestParseRefusesWhatCanNeverWork(t *testing.T) {
 		{"carriage return in a client secret", `{"name":"b","client_secret":"cs-SECRET\r"}`, `record 2 ("b"): client_secret contains whitespace`},
 		{"leading space in a client id", `{"name":"b","client_id":" cid"}`, `record 2 ("b"): client_id contains whitespace`},
 		{"no-break space in a refresh token", `{"name":"b","refresh_token":"rt-SECRET\u00a0"}`, `record 2 ("b"): refresh_token contains whitespace`},
+		{"unknown status", `{"name":"b","refresh_token":"rt-SECRET","status":"paused"}`, `record 2 ("b"): status must be active, needs_reauth or disabled`},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -54,6 +54,9 @@ type ImportRow struct {
 	RefreshTokenExpires *time.Time
 	// Params is a JSON object of provider parameters.
 	Params *string
+	// Status, when set, is the connection's status after the import;
+	// else new tokens make it active and otherwise it is kept.
+	Status *string
 }
 
 func (r *ImportRow) hasTokens() bool { return r.AccessToken != nil || r.RefreshToken != nil }
@@ -245,7 +248,7 @@ func copyRecord(err error, chunk []ImportRow) string {
 // stageColumns are the columns of import_stage.sql in importValues' order.
 var stageColumns = []string{"id", "name", "is_new", "provider", "token_url", "client_id", "client_secret",
 	"scopes", "auth_style", "access_token", "access_token_sha256", "refresh_token",
-	"access_token_expires", "refresh_token_expires", "params", "has_tokens", "fence"}
+	"access_token_expires", "refresh_token_expires", "params", "has_tokens", "fence", "status"}
 
 // importValues is the staging row of r, whose stored row is cur (nil for a
 // new connection), with its secrets sealed.
@@ -288,7 +291,7 @@ func (s *Store) importValues(r *ImportRow, cur *importedRow) ([]any, error) {
 	}
 	return []any{id, r.Name, cur == nil, r.Provider, r.TokenURL, r.ClientID, sealed[0],
 		r.Scopes, r.AuthStyle, sealed[1], sum, sealed[2],
-		r.AccessTokenExpires, r.RefreshTokenExpires, r.Params, r.hasTokens(), r.hasTokens() || moved}, nil
+		r.AccessTokenExpires, r.RefreshTokenExpires, r.Params, r.hasTokens(), r.hasTokens() || moved, r.Status}, nil
 }
 
 // lookup returns the stored rows among chunk's names, locked.

@@ -19,5 +19,7 @@ CREATE TEMPORARY TABLE tokenwarden_import (
     refresh_token_expires timestamptz,
     params                jsonb,
     has_tokens            boolean NOT NULL,
-    fence                 boolean NOT NULL
+    fence                 boolean NOT NULL,
+    -- NULL: new tokens make the row active, else its status is kept.
+    status                text
 ) ON COMMIT DROP

@@ -27,7 +27,7 @@ WITH updated AS (
         refresh_token         = COALESCE(i.refresh_token, t.refresh_token),
         access_token_expires  = CASE WHEN i.has_tokens THEN i.access_token_expires ELSE t.access_token_expires END,
         refresh_token_expires = CASE WHEN i.has_tokens THEN i.refresh_token_expires ELSE t.refresh_token_expires END,
-        status                = CASE WHEN i.has_tokens THEN 'active' ELSE t.status END,
+        status                = COALESCE(i.status, CASE WHEN i.has_tokens THEN 'active' ELSE t.status END),
         failure_count         = CASE WHEN i.has_tokens THEN 0 ELSE t.failure_count END,
         next_attempt_at       = CASE WHEN i.has_tokens THEN NULL ELSE t.next_attempt_at END,
         last_error            = CASE WHEN i.has_tokens THEN NULL ELSE t.last_error END,
@@ -41,10 +41,12 @@ WITH updated AS (
 ), inserted AS (
     INSERT INTO oauth_tokens (
         id, name, provider, token_url, client_id, client_secret, scopes, auth_style,
-        access_token, access_token_sha256, refresh_token, access_token_expires, refresh_token_expires, params
+        access_token, access_token_sha256, refresh_token, access_token_expires, refresh_token_expires, params,
+        status
     )
     SELECT id, name, COALESCE(provider, 'oauth2'), token_url, client_id, client_secret, scopes, auth_style,
-           access_token, access_token_sha256, refresh_token, access_token_expires, refresh_token_expires, params
+           access_token, access_token_sha256, refresh_token, access_token_expires, refresh_token_expires, params,
+           COALESCE(status, 'active')
     FROM tokenwarden_import
     WHERE is_new
     ON CONFLICT (name) DO NOTHING
