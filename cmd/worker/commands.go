@@ -19,6 +19,7 @@ import (
 	"github.com/tokenwarden/tokenwarden/internal/connfile"
 	"github.com/tokenwarden/tokenwarden/internal/progress"
 	"github.com/tokenwarden/tokenwarden/internal/provider"
+	"github.com/tokenwarden/tokenwarden/internal/seedimport"
 	"github.com/tokenwarden/tokenwarden/internal/store"
 	"github.com/tokenwarden/tokenwarden/pkg/model"
 )
@@ -143,12 +144,14 @@ func (a *invocation) importCmd(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("import", flag.ContinueOnError)
 	batch := fs.Int("batch", 0, "commit every N records instead of all in one transaction; a rerun after a failure is safe")
 	quiet := fs.Bool("quiet", false, "show no progress, only the summary")
+	from := fs.String("from", "", "import from a seed system's own store instead of a file: "+seedimport.Sources+" (docs/migrate.md)")
+	seed := seedimport.Register(fs)
 	pos, err := cli.Parse(fs, args)
 	if err != nil {
 		return err
 	}
-	if len(pos) > 1 {
-		return cli.UsageError("import takes one file (or - for standard input)")
+	if len(pos) > 1 || *from != "" && len(pos) > 0 {
+		return cli.UsageError("import takes one file (or - for standard input), or --from and its flags")
 	}
 	if *batch < 0 {
 		return cli.UsageError("--batch must be a positive number of records")
@@ -162,6 +165,13 @@ func (a *invocation) importCmd(ctx context.Context, args []string) error {
 		}
 		defer f.Close()
 		in, src = f, pos[0]
+	}
+	if *from != "" {
+		// The seed's records take the same path as a file's from here on.
+		if in, err = seed.Open(ctx, *from); err != nil {
+			return fmt.Errorf("import --from %w", err)
+		}
+		src = "--from " + *from
 	}
 	cfg, err := a.config()
 	if err != nil {
