@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http/httptest"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -117,5 +118,31 @@ func noSecret(t *testing.T, err error) {
 	t.Helper()
 	if err != nil && strings.Contains(err.Error(), "SECRET") {
 		t.Fatalf("error quotes a secret")
+	}
+}
+
+// seedDB returns a database holding the seed's table, built by the SQL
+// fixture file.
+func seedDB(t *testing.T, fixture string) string {
+	t.Helper()
+	dsn := pgtest.New(t)
+	sql, err := os.ReadFile(fixture)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pgxExec(t, dsn, string(sql))
+	return dsn
+}
+
+// pgxExec runs sql on dsn.
+func pgxExec(t *testing.T, dsn, sql string) {
+	t.Helper()
+	c, err := pgx.Connect(t.Context(), dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close(context.Background())
+	if _, err := c.Exec(t.Context(), sql); err != nil {
+		t.Fatal(err)
 	}
 }
