@@ -184,6 +184,13 @@ func (a *api) tokenError(w http.ResponseWriter, r *http.Request, name string, er
 	}
 }
 
+// Authorize checks r's API key with keys and that it may read name, as the
+// token endpoints do; if not, it has answered and returns false. The
+// token-injecting proxy authenticates its callers with it.
+func Authorize(w http.ResponseWriter, r *http.Request, keys Keys, log *slog.Logger, name string) bool {
+	return (&api{Config{Keys: keys, Logger: log}}).authorize(w, r, name)
+}
+
 // authorize checks the request's API key and that it may read name; if not,
 // it answers and returns false.
 func (a *api) authorize(w http.ResponseWriter, r *http.Request, name string) bool {

@@ -77,6 +77,11 @@ type Template struct {
 	// Validate is a request that tells whether an access token is accepted
 	// (`worker check`).
 	Validate *Validation `json:"validate,omitempty"`
+	// APIBaseURL is where the connection's API lives: the one target of
+	// the token-injecting proxy (/proxy/{name}/...). Its {placeholders} are
+	// filled from the connection's params and json_data (Salesforce's
+	// {instance_url}); a connection's params.api_base_url overrides it.
+	APIBaseURL string `json:"api_base_url,omitempty"`
 	// Exchange names Go code for a protocol that is not a plain refresh
 	// ("webex_service_app"); empty means the standard exchange.
 	Exchange    string `json:"exchange,omitempty"`
