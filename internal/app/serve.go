@@ -9,12 +9,13 @@ import (
 	"github.com/tokenwarden/tokenwarden/internal/httpapi"
 	"github.com/tokenwarden/tokenwarden/internal/metrics"
 	"github.com/tokenwarden/tokenwarden/internal/notify"
+	"github.com/tokenwarden/tokenwarden/internal/proxy"
 	"github.com/tokenwarden/tokenwarden/pkg/tokens"
 )
 
-// Serve serves the token HTTP API, /healthz, /readyz and /metrics on
-// TOKENS_HTTP_ADDR until ctx ends, without refreshing anything, as `worker
-// serve` does.
+// Serve serves the token HTTP API, the token-injecting proxy, /healthz,
+// /readyz and /metrics on TOKENS_HTTP_ADDR until ctx ends, without
+// refreshing anything, as `worker serve` does.
 func (a *App) Serve(ctx context.Context) error {
 	if _, err := a.cfg.HTTPListenAddr(); err != nil {
 		return err
@@ -77,6 +78,8 @@ func (a *App) startHTTP(ctx context.Context, hub *notify.Hub) (*server, error) {
 		Metrics: m.Handler(),
 		Logger:  a.log,
 	})
+	h = proxy.Mount(h, proxy.New(proxy.Config{Tokens: client, Keys: a.store, Connections: a.store,
+		Catalogue: a.catalogue, Policy: a.policy(), Logger: a.log}))
 	a.log.Info("HTTP API listening", "addr", ln.Addr().String())
 	s := &server{metrics: m, errc: make(chan error, 1)}
 	go func() {

@@ -127,6 +127,19 @@ func newTransport() *http.Transport {
 	}
 }
 
+// Mount serves Prefix with proxy and every other path with api. It routes
+// by prefix, not with an http.ServeMux, so that the proxy sees and refuses
+// a path with ".." instead of a redirect to its cleaned form.
+func Mount(api, proxy http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasPrefix(r.URL.Path, Prefix) {
+			proxy.ServeHTTP(w, r)
+			return
+		}
+		api.ServeHTTP(w, r)
+	})
+}
+
 type roundTripper func(*http.Request) (*http.Response, error)
 
 func (f roundTripper) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
