@@ -256,8 +256,25 @@ func unauthorizedUntilRefreshed(n *atomic.Int64) http.HandlerFunc {
 
 func TestProxy401sRefreshOnceAndRetry(t *testing.T) {
 	t.Parallel()
+	// The upstream holds each 401 until all 100 requests have been
+	// refused, so every one of them invalidates the same token.
 	var refused atomic.Int64
-	e := setup(t, unauthorizedUntilRefreshed(&refused), proxy.Config{})
+	all := make(chan struct{})
+	e := setup(t, func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		if r.Header.Get("Authorization") == "Bearer at-a" {
+			if refused.Add(1) == 100 {
+				close(all)
+			}
+			select {
+			case <-all:
+			case <-r.Context().Done():
+			}
+			w.WriteHeader(http.StatusUnauthorized)
+			return
+		}
+		io.WriteString(w, "ok")
+	}, proxy.Config{})
 	e.runWorker(t)
 	var wg sync.WaitGroup
 	errs := make(chan string, 100)
@@ -287,8 +304,8 @@ func TestProxy401sRefreshOnceAndRetry(t *testing.T) {
 	if n := e.prov.Calls(); n != 1 {
 		t.Errorf("the provider saw %d refreshes, want 1", n)
 	}
-	if refused.Load() == 0 {
-		t.Error("no request saw the 401")
+	if n := refused.Load(); n != 100 {
+		t.Errorf("%d requests saw the 401, want 100", n)
 	}
 }
 
