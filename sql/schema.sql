@@ -62,10 +62,6 @@ CREATE TABLE oauth_tokens (
     -- A hash of a high-entropy token reveals nothing usable. Every row with
     -- an access token has it (migration 00003).
     access_token_sha256   bytea,
-    -- Lets a consumer role, which may not read refresh_token, know whether a
-    -- connection can be refreshed at all.
-    has_refresh_token     boolean
-                          GENERATED ALWAYS AS (refresh_token IS NOT NULL AND refresh_token <> '') STORED,
     -- The earliest a refresh may be scheduled: the worker sets it when it
     -- stores a token, to half the token's lifetime and at least a floor after
     -- the answer. A row is due when its expiry is within TOKENS_REFRESH_BEFORE
@@ -80,20 +76,29 @@ CREATE TABLE oauth_tokens (
     -- Kept by tokenwarden_before_write from the row's own columns; it only
     -- sorts rows between oauth_tokens_due_idx and oauth_tokens_held_idx
     -- (migration 00004 says why).
-    held_until            timestamptz
+    held_until            timestamptz,
+    -- How the worker obtains the next access token (migration 00005): with
+    -- the refresh token, or with the connection's own credentials.
+    "grant"               text NOT NULL DEFAULT 'refresh_token'
+                          CHECK ("grant" IN ('refresh_token', 'client_credentials', 'jwt_bearer', 'github_app')),
+    -- Lets a consumer role, which may not read refresh_token, know whether a
+    -- connection can be refreshed at all: it has a refresh token, or its
+    -- grant needs none. The claims and the due/held indexes use it too.
+    has_refresh_token     boolean
+                          GENERATED ALWAYS AS ("grant" <> 'refresh_token' OR (refresh_token IS NOT NULL AND refresh_token <> '')) STORED
 );
 
 -- The rows a claim finds by expiry: refreshable and not held. Finding due
 -- rows is a range scan over this index whatever the table size.
 CREATE INDEX oauth_tokens_due_idx
     ON oauth_tokens (access_token_expires)
-    WHERE status = 'active' AND refresh_token IS NOT NULL AND held_until IS NULL;
+    WHERE status = 'active' AND has_refresh_token AND held_until IS NULL;
 
 -- The held rows, by the end of their hold: a claim takes those whose hold
 -- has ended, without reading those whose hold has not.
 CREATE INDEX oauth_tokens_held_idx
     ON oauth_tokens (held_until)
-    WHERE status = 'active' AND refresh_token IS NOT NULL AND held_until IS NOT NULL;
+    WHERE status = 'active' AND has_refresh_token AND held_until IS NOT NULL;
 
 -- The connections out of service (needs_reauth, disabled), few in a
 -- healthy table, so that the metrics count them without reading the rest.
@@ -190,7 +195,7 @@ BEGIN
     WHERE name = p_name
       AND access_token_sha256 = p_sha256
       AND status = 'active'
-      AND refresh_token IS NOT NULL;
+      AND has_refresh_token;
     IF FOUND THEN
         PERFORM pg_notify('tokenwarden_refresh', p_name);
         RETURN 'marked';

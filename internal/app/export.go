@@ -42,6 +42,7 @@ type exported struct {
 	ClientSecret *string         `json:"client_secret,omitempty"`
 	Scopes       *string         `json:"scopes,omitempty"`
 	AuthStyle    *string         `json:"auth_style,omitempty"`
+	Grant        string          `json:"grant,omitempty"`
 	AccessToken  *string         `json:"access_token,omitempty"`
 	RefreshToken *string         `json:"refresh_token,omitempty"`
 	ExpiresAt    string          `json:"expires_at,omitempty"`
@@ -96,6 +97,9 @@ func recordOf(t *model.OAuthToken) *exported {
 		Name: t.Name, Provider: t.Provider, TokenURL: t.TokenURL, ClientID: t.ClientID, Scopes: t.Scopes,
 		AuthStyle: t.AuthStyle, ClientSecret: reveal(t.ClientSecret), AccessToken: reveal(t.AccessToken),
 		RefreshToken: reveal(t.RefreshToken), Params: t.Params, Status: t.Status,
+	}
+	if t.Grant != model.GrantRefreshToken {
+		r.Grant = t.Grant // the default is left out, as before grants existed
 	}
 	if t.AccessTokenExpires != nil {
 		// Microseconds, as PostgreSQL keeps them: the import reads back

@@ -26,13 +26,16 @@ import (
 
 // Record is one connection as written in a file.
 type Record struct {
-	Name         string   `json:"name"`
-	Provider     *string  `json:"provider"`
-	TokenURL     *string  `json:"token_url"`
-	ClientID     *string  `json:"client_id"`
-	ClientSecret *string  `json:"client_secret"`
-	Scopes       *string  `json:"scopes"`
-	AuthStyle    *string  `json:"auth_style"`
+	Name         string  `json:"name"`
+	Provider     *string `json:"provider"`
+	TokenURL     *string `json:"token_url"`
+	ClientID     *string `json:"client_id"`
+	ClientSecret *string `json:"client_secret"`
+	Scopes       *string `json:"scopes"`
+	AuthStyle    *string `json:"auth_style"`
+	// Grant is how the worker obtains the next token: refresh_token (the
+	// default) or client_credentials, which needs no refresh token.
+	Grant        *string  `json:"grant"`
 	AccessToken  *string  `json:"access_token"`
 	RefreshToken *string  `json:"refresh_token"`
 	ExpiresAt    *string  `json:"expires_at"`
@@ -248,7 +251,7 @@ func jsonErr(err error) string {
 func (r *Record) Validate(cat *provider.Catalogue, now time.Time) (store.ImportRow, error) {
 	row := store.ImportRow{
 		Name: r.Name, Provider: r.Provider, TokenURL: r.TokenURL, ClientID: r.ClientID,
-		ClientSecret: r.ClientSecret, Scopes: r.Scopes, AuthStyle: r.AuthStyle,
+		ClientSecret: r.ClientSecret, Scopes: r.Scopes, AuthStyle: r.AuthStyle, Grant: r.Grant,
 		AccessToken: r.AccessToken, RefreshToken: r.RefreshToken, Status: r.Status,
 	}
 	if err := r.checkText(); err != nil {
@@ -275,6 +278,9 @@ func (r *Record) Validate(cat *provider.Catalogue, now time.Time) (store.ImportR
 		if _, err := provider.ParseAuthStyle(*r.AuthStyle); err != nil {
 			return row, err
 		}
+	}
+	if err := r.checkGrant(); err != nil {
+		return row, err
 	}
 	if r.Status != nil && !slices.Contains([]string{model.StatusActive, model.StatusNeedsReauth, model.StatusDisabled}, *r.Status) {
 		return row, errors.New("status must be active, needs_reauth or disabled")
@@ -318,12 +324,36 @@ func (r *Record) expiry(now time.Time) (*time.Time, error) {
 		}
 		t := now.Add(time.Duration(*r.ExpiresIn * float64(time.Second)))
 		return &t, nil
-	case r.AccessToken != nil && *r.AccessToken != "" && (r.RefreshToken == nil || *r.RefreshToken == ""):
+	case r.AccessToken != nil && *r.AccessToken != "" && (r.RefreshToken == nil || *r.RefreshToken == "") && !r.needsNoRefreshToken():
 		return nil, nil
 	default:
 		t := now
 		return &t, nil
 	}
+}
+
+// grants are the grants an import accepts: those the worker can exchange.
+var grants = []string{model.GrantRefreshToken, model.GrantClientCredentials}
+
+// checkGrant refuses a grant the worker cannot exchange, and a refresh
+// token given to a grant that never sends one.
+func (r *Record) checkGrant() error {
+	if r.Grant == nil {
+		return nil
+	}
+	if !slices.Contains(grants, *r.Grant) {
+		return fmt.Errorf("grant must be one of %s", strings.Join(grants, ", "))
+	}
+	if r.needsNoRefreshToken() && r.RefreshToken != nil && *r.RefreshToken != "" {
+		return fmt.Errorf("grant %s has no refresh token; leave refresh_token out", *r.Grant)
+	}
+	return nil
+}
+
+// needsNoRefreshToken reports a grant that obtains each token with the
+// connection's own credentials.
+func (r *Record) needsNoRefreshToken() bool {
+	return r.Grant != nil && *r.Grant != model.GrantRefreshToken
 }
 
 func checkName(name string) error {
@@ -374,7 +404,7 @@ func (r *Record) checkText() error {
 		field string
 		v     *string
 	}{{"name", &r.Name}, {"provider", r.Provider}, {"token_url", r.TokenURL}, {"client_id", r.ClientID}, {"client_secret", r.ClientSecret},
-		{"scopes", r.Scopes}, {"auth_style", r.AuthStyle}, {"access_token", r.AccessToken}, {"refresh_token", r.RefreshToken}} {
+		{"scopes", r.Scopes}, {"auth_style", r.AuthStyle}, {"grant", r.Grant}, {"access_token", r.AccessToken}, {"refresh_token", r.RefreshToken}} {
 		if f.v != nil && !utf8.ValidString(*f.v) {
 			return fmt.Errorf("invalid UTF-8 in %s", f.field)
 		}

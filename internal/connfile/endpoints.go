@@ -18,9 +18,10 @@ import (
 func CheckEndpoints(first int, rows []store.ImportRow, stored map[string]*model.OAuthToken, cat *provider.Catalogue, p provider.EndpointPolicy) error {
 	for i := range rows {
 		row, cur := &rows[i], stored[rows[i].Name]
-		// Without a refresh token the worker never claims the row (an
-		// access token kept as it is), so nothing is ever sent.
-		if store.Str(row.RefreshToken) == "" && (cur == nil || !cur.HasRefreshToken) {
+		// Without a refresh token, and with a grant that needs one, the
+		// worker never claims the row (an access token kept as it is), so
+		// nothing is ever sent.
+		if store.Str(row.RefreshToken) == "" && (cur == nil || !cur.HasRefreshToken) && !otherGrant(row, cur) {
 			continue
 		}
 		if err := CheckEndpoint(row, cur, cat, p); err != nil {
@@ -55,4 +56,17 @@ func CheckEndpoint(row *store.ImportRow, cur *model.OAuthToken, cat *provider.Ca
 		return err
 	}
 	return p.CheckConnection(&tmpl, tokenURL, pm)
+}
+
+// otherGrant reports a connection that row makes of cur whose grant needs
+// no refresh token: the worker claims it all the same.
+func otherGrant(row *store.ImportRow, cur *model.OAuthToken) bool {
+	g := model.GrantRefreshToken
+	if cur != nil && cur.Grant != "" {
+		g = cur.Grant
+	}
+	if row.Grant != nil {
+		g = *row.Grant
+	}
+	return g != model.GrantRefreshToken
 }

@@ -91,6 +91,7 @@ type Server struct {
 	reuses    int64
 	held      time.Duration // total time answers were held for Latency
 	authz     authzState    // authorization codes (authorize.go)
+	granted   []ClientGrant // client-credentials answers (clientcredentials.go)
 }
 
 // New returns a Server configured by opts. Defaults are applied here so the
@@ -294,11 +295,14 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case "authorization_code":
 		s.serveAuthorizationCode(w, r, form)
 		return
+	case "client_credentials", "account_credentials":
+		s.serveClientCredentials(w, gt, form)
+		return
 	case "":
 		writeError(w, http.StatusBadRequest, "invalid_request", "missing grant_type")
 		return
 	default:
-		writeError(w, http.StatusBadRequest, "unsupported_grant_type", "only refresh_token and authorization_code are supported")
+		writeError(w, http.StatusBadRequest, "unsupported_grant_type", "only refresh_token, authorization_code, client_credentials and account_credentials are supported")
 		return
 	}
 

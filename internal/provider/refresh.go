@@ -127,7 +127,8 @@ func (r *Refresher) resolve(req Request) (conn, error) {
 	return conn{req: req, tmpl: tmpl, lifetime: lifetime}, nil
 }
 
-// Refresh exchanges the connection's refresh token for new tokens. Errors
+// Refresh obtains new tokens by the connection's grant: its refresh token,
+// or its own credentials (grants.go). Errors
 // are always *Error. req is taken by value: through the worker's Exchanger
 // interface a pointer would escape, an allocation on every refresh.
 func (r *Refresher) Refresh(ctx context.Context, req Request) (*Result, error) {
@@ -137,10 +138,7 @@ func (r *Refresher) Refresh(ctx context.Context, req Request) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	if c.tmpl.Exchange == "webex_service_app" {
-		return r.webexServiceApp(ctx, &c)
-	}
-	return r.standard(ctx, &c)
+	return r.grant(ctx, &c)
 }
 
 // standard is the refresh_token grant, done by x/oauth2 through a shaper

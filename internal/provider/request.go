@@ -27,6 +27,9 @@ type Request struct {
 	RefreshToken model.Secret
 	// Scopes is sent as it is by templates that re-send scopes.
 	Scopes string
+	// Grant is how the token is obtained (model.Grant*); "" is the
+	// refresh-token grant.
+	Grant string
 	// Params fill the templates' placeholders and tune the exchange
 	// (lifetime, Webex's app_id): see ParseParams.
 	Params map[string]string

@@ -18,6 +18,7 @@ func RequestOf(row *model.OAuthToken) (provider.Request, error) {
 	}
 	return provider.Request{
 		Provider:     row.Provider,
+		Grant:        row.Grant,
 		TokenURL:     value(row.TokenURL),
 		AuthStyle:    value(row.AuthStyle),
 		ClientID:     value(row.ClientID),

@@ -115,7 +115,7 @@ func scanExported(rows *sql.Rows, t *model.OAuthToken) error {
 		accessExpires, refreshExpires           sql.NullTime
 		params                                  []byte
 	)
-	err := rows.Scan(&t.ID, &t.Name, &t.Provider, &tokenURL, &clientID, &scopes, &auth, &params,
+	err := rows.Scan(&t.ID, &t.Name, &t.Provider, &tokenURL, &clientID, &scopes, &auth, &params, &t.Grant,
 		&accessExpires, &refreshExpires, &t.Status, &clientSecret, &accessToken, &refreshToken)
 	if err != nil {
 		return err

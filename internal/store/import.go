@@ -41,13 +41,15 @@ const importChunk = 5000
 // ImportRow is one connection to upsert. A nil field keeps the stored value
 // of an existing connection.
 type ImportRow struct {
-	Name                string
-	Provider            *string
-	TokenURL            *string
-	ClientID            *string
-	ClientSecret        *string
-	Scopes              *string
-	AuthStyle           *string
+	Name         string
+	Provider     *string
+	TokenURL     *string
+	ClientID     *string
+	ClientSecret *string
+	Scopes       *string
+	AuthStyle    *string
+	// Grant, when set, is the connection's grant (model.Grant*).
+	Grant               *string
 	AccessToken         *string
 	RefreshToken        *string
 	AccessTokenExpires  *time.Time
@@ -248,7 +250,7 @@ func copyRecord(err error, chunk []ImportRow) string {
 // stageColumns are the columns of import_stage.sql in importValues' order.
 var stageColumns = []string{"id", "name", "is_new", "provider", "token_url", "client_id", "client_secret",
 	"scopes", "auth_style", "access_token", "access_token_sha256", "refresh_token",
-	"access_token_expires", "refresh_token_expires", "params", "has_tokens", "fence", "status"}
+	"access_token_expires", "refresh_token_expires", "params", "has_tokens", "fence", "status", "grant"}
 
 // importValues is the staging row of r, whose stored row is cur (nil for a
 // new connection), with its secrets sealed.
@@ -291,7 +293,7 @@ func (s *Store) importValues(r *ImportRow, cur *importedRow) ([]any, error) {
 	}
 	return []any{id, r.Name, cur == nil, r.Provider, r.TokenURL, r.ClientID, sealed[0],
 		r.Scopes, r.AuthStyle, sealed[1], sum, sealed[2],
-		r.AccessTokenExpires, r.RefreshTokenExpires, r.Params, r.hasTokens(), r.hasTokens() || moved, r.Status}, nil
+		r.AccessTokenExpires, r.RefreshTokenExpires, r.Params, r.hasTokens(), r.hasTokens() || moved, r.Status, r.Grant}, nil
 }
 
 // lookup returns the stored rows among chunk's names, locked.
@@ -310,7 +312,7 @@ func lookup(ctx context.Context, tx pgx.Tx, chunk []ImportRow) (map[string]*impo
 		var r importedRow
 		var tokenURL, clientID, clientSecret, refreshToken *string
 		var hasRT *bool
-		if err := rows.Scan(&r.ID, &r.Name, &r.Provider, &tokenURL, &clientID, &r.Params, &clientSecret, &refreshToken,
+		if err := rows.Scan(&r.ID, &r.Name, &r.Provider, &tokenURL, &clientID, &r.Params, &r.Grant, &clientSecret, &refreshToken,
 			&hasRT, &r.Status, &r.InFlight); err != nil {
 			return nil, fmt.Errorf("import: %w", err)
 		}
@@ -352,6 +354,9 @@ func (r *ImportRow) identity(was *Identity) *Identity {
 	}
 	if r.Params != nil {
 		id.Params = canonicalJSON([]byte(*r.Params))
+	}
+	if r.Grant != nil {
+		id.Grant = grantIdentity(*r.Grant)
 	}
 	return &id
 }

@@ -56,14 +56,14 @@ func scanClaimed(rows *sql.Rows) (Claimed, error) {
 	err := rows.Scan(&t.ID, &t.Name, &t.Provider, &tokenURL, &clientID, &clientSecret,
 		&scopes, &auth, &refreshToken, &accessExpires,
 		&refreshExpires, &t.Updating, &until, &claimID, &t.Status, &t.FailureCount,
-		&t.Version, &params, &c.TakenOver)
+		&t.Version, &params, &t.Grant, &c.TakenOver)
 	if err != nil {
 		return c, err
 	}
 	t.TokenURL, t.ClientID, t.Scopes, t.AuthStyle = nullStr(tokenURL), nullStr(clientID), nullStr(scopes), nullStr(auth)
 	t.ClientSecret, t.RefreshToken = nullSecret(clientSecret), nullSecret(refreshToken)
 	t.AccessTokenExpires, t.RefreshTokenExpires = nullTime(accessExpires), nullTime(refreshExpires)
-	t.HasRefreshToken = refreshToken.Valid
+	t.HasRefreshToken = refreshToken.Valid || t.Grant != model.GrantRefreshToken
 	t.UpdatingUntil = nullTime(until)
 	if claimID.Valid {
 		t.ClaimID = &claimID.UUID

@@ -51,17 +51,32 @@ type Identity struct {
 	ClientID string `json:"client_id,omitempty"`
 	// Params is the row's params in canonical form (canonicalJSON).
 	Params string `json:"params,omitempty"`
+	// Grant is the row's grant, "" for refresh_token: a refresh-token row
+	// binds nothing more, so values sealed before grants existed still open.
+	Grant string `json:"grant,omitempty"`
 }
 
 // IdentityOf returns the identity of a row as read from the table.
 func IdentityOf(t *model.OAuthToken) *Identity {
 	return &Identity{Provider: t.Provider, TokenURL: Str(t.TokenURL), ClientID: Str(t.ClientID),
-		Params: canonicalJSON(t.Params)}
+		Params: canonicalJSON(t.Params), Grant: grantIdentity(t.Grant)}
+}
+
+// grantIdentity is a grant as Identity binds it: the default binds nothing.
+func grantIdentity(g string) string {
+	if g == model.GrantRefreshToken {
+		return ""
+	}
+	return g
 }
 
 func (id *Identity) fields() []keyring.Field {
-	return []keyring.Field{{Name: "provider", Value: id.Provider}, {Name: "token_url", Value: id.TokenURL},
+	f := []keyring.Field{{Name: "provider", Value: id.Provider}, {Name: "token_url", Value: id.TokenURL},
 		{Name: "client_id", Value: id.ClientID}, {Name: "params", Value: id.Params}}
+	if id.Grant != "" {
+		f = append(f, keyring.Field{Name: "grant", Value: id.Grant})
+	}
+	return f
 }
 
 // canonicalJSON spells equal JSON values alike: PostgreSQL returns jsonb

@@ -17,6 +17,14 @@ const (
 	StatusDisabled    = "disabled"     // switched off by an operator
 )
 
+// Grants: how the worker obtains a connection's next access token.
+const (
+	GrantRefreshToken      = "refresh_token"      // with the refresh token (the default)
+	GrantClientCredentials = "client_credentials" // with the client's own id and secret (RFC 6749 4.4)
+	GrantJWTBearer         = "jwt_bearer"         // with an assertion signed by the connection's key (RFC 7523)
+	GrantGitHubApp         = "github_app"         // with a GitHub App's JWT, for an installation token
+)
+
 // Secret is a credential read from or written to the table. Its String,
 // GoString, LogValue and MarshalJSON methods all redact, so that printing,
 // logging or encoding a row cannot leak it; Reveal is the one way out.
@@ -47,14 +55,17 @@ func (s Secret) MarshalJSON() ([]byte, error) { return json.Marshal(s.String()) 
 
 // OAuthToken is one connection: a row of oauth_tokens.
 type OAuthToken struct {
-	ID                  uuid.UUID       `gorm:"column:id;type:uuid;primaryKey" json:"id"`
-	Name                string          `gorm:"column:name" json:"name"`
-	Provider            string          `gorm:"column:provider" json:"provider"`
-	TokenURL            *string         `gorm:"column:token_url" json:"token_url,omitempty"`
-	ClientID            *string         `gorm:"column:client_id" json:"client_id,omitempty"`
-	ClientSecret        *Secret         `gorm:"column:client_secret" json:"-"`
-	Scopes              *string         `gorm:"column:scopes" json:"scopes,omitempty"`
-	AuthStyle           *string         `gorm:"column:auth_style" json:"auth_style,omitempty"`
+	ID           uuid.UUID `gorm:"column:id;type:uuid;primaryKey" json:"id"`
+	Name         string    `gorm:"column:name" json:"name"`
+	Provider     string    `gorm:"column:provider" json:"provider"`
+	TokenURL     *string   `gorm:"column:token_url" json:"token_url,omitempty"`
+	ClientID     *string   `gorm:"column:client_id" json:"client_id,omitempty"`
+	ClientSecret *Secret   `gorm:"column:client_secret" json:"-"`
+	Scopes       *string   `gorm:"column:scopes" json:"scopes,omitempty"`
+	AuthStyle    *string   `gorm:"column:auth_style" json:"auth_style,omitempty"`
+	// Grant is how the next access token is obtained (GrantRefreshToken,
+	// GrantClientCredentials, ...); the database's default is refresh_token.
+	Grant               string          `gorm:"column:grant;default:refresh_token" json:"grant,omitempty"`
 	AccessToken         *Secret         `gorm:"column:access_token" json:"-"`
 	RefreshToken        *Secret         `gorm:"column:refresh_token" json:"-"`
 	HasRefreshToken     bool            `gorm:"column:has_refresh_token;->" json:"has_refresh_token"`

@@ -25,7 +25,7 @@ WITH free AS (
     SELECT id, updating, access_token_expires
     FROM oauth_tokens
     WHERE status = 'active'
-      AND refresh_token IS NOT NULL
+      AND has_refresh_token
       AND held_until IS NULL
       AND access_token_expires <= now() + CAST(@before_us AS bigint) * interval '1 microsecond'
       AND (refresh_not_before IS NULL OR refresh_not_before <= now())
@@ -38,7 +38,7 @@ WITH free AS (
     SELECT id, updating, access_token_expires
     FROM oauth_tokens
     WHERE status = 'active'
-      AND refresh_token IS NOT NULL
+      AND has_refresh_token
       AND held_until <= now()
       AND access_token_expires <= now() + CAST(@before_us AS bigint) * interval '1 microsecond'
       AND (refresh_not_before IS NULL OR refresh_not_before <= now())
@@ -61,5 +61,5 @@ WHERE t.id = ANY (ARRAY(SELECT id FROM due))
 RETURNING t.id, t.name, t.provider, t.token_url, t.client_id, t.client_secret,
           t.scopes, t.auth_style, t.refresh_token, t.access_token_expires,
           t.refresh_token_expires, t.updating, t.updating_until, t.claim_id,
-          t.status, t.failure_count, t.version, t.params,
+          t.status, t.failure_count, t.version, t.params, t."grant",
           t.id = ANY (ARRAY(SELECT id FROM due WHERE updating)) AS taken_over

@@ -7,10 +7,10 @@ SET updating       = true,
     claim_id       = gen_random_uuid()
 WHERE name = @name
   AND status = 'active'
-  AND refresh_token IS NOT NULL
+  AND has_refresh_token
   AND (NOT updating OR updating_until < now())
 RETURNING id, name, provider, token_url, client_id, client_secret,
           scopes, auth_style, refresh_token, access_token_expires,
           refresh_token_expires, updating, updating_until, claim_id,
-          status, failure_count, version, params,
+          status, failure_count, version, params, "grant",
           false AS taken_over

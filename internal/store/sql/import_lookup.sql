@@ -4,7 +4,7 @@
 -- what the endpoint check needs, and whether a refresh is in flight. Row
 -- locks live in the tuples, not in the shared lock table, so they do not
 -- run out however many rows an import touches. @names is a text array.
-SELECT id, name, provider, token_url, client_id, params, client_secret, refresh_token,
+SELECT id, name, provider, token_url, client_id, params, "grant", client_secret, refresh_token,
        has_refresh_token, status, updating AND updating_until > now() AS in_flight
 FROM oauth_tokens
 WHERE name = ANY(@names)

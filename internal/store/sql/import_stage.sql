@@ -21,5 +21,6 @@ CREATE TEMPORARY TABLE tokenwarden_import (
     has_tokens            boolean NOT NULL,
     fence                 boolean NOT NULL,
     -- NULL: new tokens make the row active, else its status is kept.
-    status                text
+    status                text,
+    "grant"               text
 ) ON COMMIT DROP

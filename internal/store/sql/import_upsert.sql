@@ -22,6 +22,7 @@ WITH updated AS (
         scopes                = COALESCE(i.scopes, t.scopes),
         auth_style            = COALESCE(i.auth_style, t.auth_style),
         params                = COALESCE(i.params, t.params),
+        "grant"               = COALESCE(i."grant", t."grant"),
         access_token          = CASE WHEN i.has_tokens THEN i.access_token ELSE t.access_token END,
         access_token_sha256   = CASE WHEN i.has_tokens THEN i.access_token_sha256 ELSE t.access_token_sha256 END,
         refresh_token         = COALESCE(i.refresh_token, t.refresh_token),
@@ -42,11 +43,11 @@ WITH updated AS (
     INSERT INTO oauth_tokens (
         id, name, provider, token_url, client_id, client_secret, scopes, auth_style,
         access_token, access_token_sha256, refresh_token, access_token_expires, refresh_token_expires, params,
-        status
+        status, "grant"
     )
     SELECT id, name, COALESCE(provider, 'oauth2'), token_url, client_id, client_secret, scopes, auth_style,
            access_token, access_token_sha256, refresh_token, access_token_expires, refresh_token_expires, params,
-           COALESCE(status, 'active')
+           COALESCE(status, 'active'), COALESCE("grant", 'refresh_token')
     FROM tokenwarden_import
     WHERE is_new
     ON CONFLICT (name) DO NOTHING

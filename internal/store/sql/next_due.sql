@@ -16,7 +16,7 @@ SELECT (EXTRACT(EPOCH FROM LEAST(
     (SELECT min(access_token_expires)
        FROM oauth_tokens
       WHERE status = 'active'
-        AND refresh_token IS NOT NULL
+        AND has_refresh_token
         AND held_until IS NULL
         AND access_token_expires > now() + CAST(@before_us AS bigint) * interval '1 microsecond')
       - CAST(@before_us AS bigint) * interval '1 microsecond',
@@ -24,7 +24,7 @@ SELECT (EXTRACT(EPOCH FROM LEAST(
         SELECT 1
           FROM oauth_tokens
          WHERE status = 'active'
-           AND refresh_token IS NOT NULL
+           AND has_refresh_token
            AND held_until IS NULL
            AND access_token_expires <= now() + CAST(@before_us AS bigint) * interval '1 microsecond'
            AND (refresh_not_before IS NULL OR refresh_not_before <= now()))
@@ -32,14 +32,14 @@ SELECT (EXTRACT(EPOCH FROM LEAST(
     ELSE (SELECT min(refresh_not_before)
             FROM oauth_tokens
            WHERE status = 'active'
-             AND refresh_token IS NOT NULL
+             AND has_refresh_token
              AND held_until IS NULL
              AND access_token_expires <= now() + CAST(@before_us AS bigint) * interval '1 microsecond')
     END,
     (SELECT GREATEST(held_until, now())
        FROM oauth_tokens
       WHERE status = 'active'
-        AND refresh_token IS NOT NULL
+        AND has_refresh_token
         AND held_until IS NOT NULL
         AND access_token_expires <= now() + CAST(@before_us AS bigint) * interval '1 microsecond'
       ORDER BY held_until

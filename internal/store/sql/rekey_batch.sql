@@ -3,7 +3,7 @@
 -- other way round) instead of either write being lost. The identity
 -- columns are what refresh_token and client_secret are bound to (see
 -- store.Identity).
-SELECT id, name, provider, token_url, client_id, params,
+SELECT id, name, provider, token_url, client_id, params, "grant",
        access_token, refresh_token, client_secret
 FROM oauth_tokens
 WHERE id > @after

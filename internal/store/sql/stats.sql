@@ -28,7 +28,7 @@ SELECT
     (SELECT count(*)
        FROM oauth_tokens
       WHERE status = 'active'
-        AND refresh_token IS NOT NULL
+        AND has_refresh_token
         AND held_until IS NULL
         AND access_token_expires <= now() + CAST(@before_us AS bigint) * interval '1 microsecond'
         AND (refresh_not_before IS NULL OR refresh_not_before <= now())
@@ -37,7 +37,7 @@ SELECT
   + (SELECT count(*)
        FROM oauth_tokens
       WHERE status = 'active'
-        AND refresh_token IS NOT NULL
+        AND has_refresh_token
         AND held_until <= now()
         AND access_token_expires <= now() + CAST(@before_us AS bigint) * interval '1 microsecond'
         AND (refresh_not_before IS NULL OR refresh_not_before <= now())
@@ -45,9 +45,9 @@ SELECT
         AND (NOT updating OR updating_until < now())) AS due,
     (SELECT CAST(EXTRACT(EPOCH FROM LEAST(
         (SELECT min(access_token_expires) FROM oauth_tokens
-          WHERE status = 'active' AND refresh_token IS NOT NULL AND held_until IS NULL),
+          WHERE status = 'active' AND has_refresh_token AND held_until IS NULL),
         (SELECT min(access_token_expires) FROM oauth_tokens
-          WHERE status = 'active' AND refresh_token IS NOT NULL AND held_until IS NOT NULL)
+          WHERE status = 'active' AND has_refresh_token AND held_until IS NOT NULL)
      ) - now()) AS double precision)) AS soonest,
     (SELECT count(*) FROM oauth_tokens WHERE status = 'needs_reauth') AS needs_reauth,
     (SELECT count(*) FROM oauth_tokens WHERE status = 'disabled') AS disabled,
