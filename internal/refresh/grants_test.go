@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
@@ -155,5 +157,49 @@ func TestRacingWorkersObtainEachClientCredentialsTokenOnce(t *testing.T) {
 		if r := e.row(t, n); !issued[r.AccessToken.Reveal()] || r.Version != 1 {
 			t.Fatalf("%s: holds a token the provider did not issue, or version %d", n, r.Version)
 		}
+	}
+}
+
+// A worker stalls past its lease while obtaining a client_credentials
+// token; another takes the row over and stores its own. The stalled
+// worker's late answer is fenced, as a late refresh is.
+func TestLateClientCredentialsTokenOfATakenOverClaimIsFenced(t *testing.T) {
+	t.Parallel()
+	e := setup(t, clientCredentialsProvider)
+	arrived, proceed := make(chan struct{}, 1), make(chan struct{})
+	gated := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		arrived <- struct{}{}
+		<-proceed
+		e.prov.ServeHTTP(w, r)
+	}))
+	defer gated.Close()
+	e.srv = gated
+	e.importClientCredentials(t, "app-secret", "app")
+
+	stalled := e.worker(refresh.Config{})
+	done := make(chan refresh.Stats, 1)
+	go func() {
+		stats, _ := stalled.Pass(t.Context())
+		done <- stats
+	}()
+	<-arrived
+
+	e.exec(t, "UPDATE oauth_tokens SET updating_until = now() - interval '1 second'")
+	claimed, err := e.st.Claim(t.Context(), 1, 5*time.Minute, time.Minute)
+	if err != nil || len(claimed) != 1 || !claimed[0].TakenOver || claimed[0].Grant != model.GrantClientCredentials {
+		t.Fatalf("takeover: %v %v", claimed, err)
+	}
+	exp := time.Now().Add(time.Hour)
+	if _, err := e.st.StoreSuccesses(t.Context(), []store.Success{{ID: claimed[0].ID, ClaimID: *claimed[0].ClaimID,
+		Name: "app", AccessToken: "at-second-worker", AccessTokenExpires: &exp}}, 5*time.Minute); err != nil {
+		t.Fatal(err)
+	}
+
+	close(proceed)
+	if stats := <-done; stats.Fenced != 1 || stats.Refreshed != 0 {
+		t.Fatalf("stalled worker's stats = %+v, want its write fenced", stats)
+	}
+	if r := e.row(t, "app"); r.AccessToken.Reveal() != "at-second-worker" || r.Version != 1 || r.RefreshToken != nil {
+		t.Fatalf("the late write landed: version %d", r.Version)
 	}
 }
