@@ -34,7 +34,8 @@ type Record struct {
 	Scopes       *string `json:"scopes"`
 	AuthStyle    *string `json:"auth_style"`
 	// Grant is how the worker obtains the next token: refresh_token (the
-	// default) or client_credentials, which needs no refresh token.
+	// default), client_credentials or jwt_bearer (client_secret then holds
+	// the PEM private key), which need no refresh token.
 	Grant        *string  `json:"grant"`
 	AccessToken  *string  `json:"access_token"`
 	RefreshToken *string  `json:"refresh_token"`
@@ -333,7 +334,7 @@ func (r *Record) expiry(now time.Time) (*time.Time, error) {
 }
 
 // grants are the grants an import accepts: those the worker can exchange.
-var grants = []string{model.GrantRefreshToken, model.GrantClientCredentials}
+var grants = []string{model.GrantRefreshToken, model.GrantClientCredentials, model.GrantJWTBearer}
 
 // checkGrant refuses a grant the worker cannot exchange, and a refresh
 // token given to a grant that never sends one.
@@ -346,6 +347,9 @@ func (r *Record) checkGrant() error {
 	}
 	if r.needsNoRefreshToken() && r.RefreshToken != nil && *r.RefreshToken != "" {
 		return fmt.Errorf("grant %s has no refresh token; leave refresh_token out", *r.Grant)
+	}
+	if *r.Grant == model.GrantJWTBearer && r.ClientSecret != nil {
+		return provider.CheckPrivateKey(*r.ClientSecret)
 	}
 	return nil
 }
@@ -385,7 +389,10 @@ func checkSecrets(r *Record) error {
 		field string
 		v     *string
 	}{{"client_id", r.ClientID}, {"client_secret", r.ClientSecret}, {"access_token", r.AccessToken}, {"refresh_token", r.RefreshToken}} {
-		if f.v != nil && strings.IndexFunc(*f.v, unicode.IsSpace) >= 0 {
+		// A jwt_bearer connection's client_secret is a PEM private key,
+		// lines by nature; checkGrant checks it.
+		pemKey := f.field == "client_secret" && r.Grant != nil && *r.Grant == model.GrantJWTBearer
+		if f.v != nil && !pemKey && strings.IndexFunc(*f.v, unicode.IsSpace) >= 0 {
 			return fmt.Errorf("%s contains whitespace or a line break", f.field)
 		}
 	}

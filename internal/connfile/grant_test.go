@@ -22,8 +22,9 @@ func TestGrantField(t *testing.T) {
 		t.Fatalf("row: grant %v expiry %v", r.Grant, r.AccessTokenExpires)
 	}
 	for bad, want := range map[string]string{
-		`{"name":"a","grant":"password"}`:                                       `record 1 ("a"): grant must be one of refresh_token, client_credentials`,
-		`{"name":"a","grant":"client_credentials","refresh_token":"rt-SECRET"}`: "grant client_credentials has no refresh token",
+		`{"name":"a","grant":"password"}`:                                                        `record 1 ("a"): grant must be one of refresh_token, client_credentials`,
+		`{"name":"a","grant":"client_credentials","refresh_token":"rt-SECRET"}`:                  "grant client_credentials has no refresh token",
+		`{"name":"a","grant":"jwt_bearer","client_id":"iss","client_secret":"not-a-key-SECRET"}`: "client_secret must hold an RSA private key",
 	} {
 		_, err := Parse(strings.NewReader(bad), cat, now)
 		if err == nil || !strings.Contains(err.Error(), want) || strings.Contains(err.Error(), "SECRET") || strings.Contains(err.Error(), "\n") {

@@ -6,13 +6,14 @@ import (
 	"time"
 )
 
-// ClientGrant is what the server answered to one client-credentials
-// request, and what the request asked for, so that a test can assert both
+// ClientGrant is what the server answered to one client-credentials or
+// jwt-bearer request, and what the request asked for, so that a test can assert both
 // that the database holds the token handed out and that the scopes and
 // parameters the connection names were sent.
 type ClientGrant struct {
 	AccessToken string
-	// GrantType is client_credentials, or Zoom's account_credentials.
+	// GrantType is client_credentials, Zoom's account_credentials or
+	// jwt-bearer's URN.
 	GrantType string
 	Scope     string
 	// Params are the request's other form fields (audience, resource,

@@ -42,6 +42,9 @@ type Options struct {
 	// Google, so callers must keep the token they already hold. It disables
 	// Rotate, since a rotated token the client never sees would be lost.
 	OmitRefreshToken bool
+	// JWT, when set, accepts RFC 7523 jwt-bearer assertions it verifies
+	// (jwtbearer.go); without it every assertion is refused.
+	JWT *JWTOptions
 }
 
 // Issued is what the server answered for one presented refresh token. It lets
@@ -298,11 +301,14 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case "client_credentials", "account_credentials":
 		s.serveClientCredentials(w, gt, form)
 		return
+	case jwtBearerGrant:
+		s.serveJWTBearer(w, form)
+		return
 	case "":
 		writeError(w, http.StatusBadRequest, "invalid_request", "missing grant_type")
 		return
 	default:
-		writeError(w, http.StatusBadRequest, "unsupported_grant_type", "only refresh_token, authorization_code, client_credentials and account_credentials are supported")
+		writeError(w, http.StatusBadRequest, "unsupported_grant_type", "only refresh_token, authorization_code, client_credentials, account_credentials and jwt-bearer are supported")
 		return
 	}
 

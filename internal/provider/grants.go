@@ -3,11 +3,20 @@ package provider
 import (
 	"cmp"
 	"context"
+	"crypto/rsa"
+	"crypto/x509"
+	"encoding/pem"
+	"errors"
+	"io"
+	"net/http"
+	"net/url"
 	"strings"
+	"sync"
 	"time"
 
 	"golang.org/x/oauth2"
 	"golang.org/x/oauth2/clientcredentials"
+	"golang.org/x/oauth2/jwt"
 
 	"github.com/tokenwarden/tokenwarden/pkg/model"
 )
@@ -25,6 +34,8 @@ func (r *Refresher) grant(ctx context.Context, c *conn) (*Result, error) {
 		return r.standard(ctx, c)
 	case model.GrantClientCredentials:
 		return r.clientCredentials(ctx, c)
+	case model.GrantJWTBearer:
+		return r.jwtBearer(ctx, c)
 	default:
 		return nil, configError("grant %q is not supported", c.req.Grant)
 	}
@@ -89,4 +100,99 @@ func (r *Refresher) clientCredentials(ctx context.Context, c *conn) (*Result, er
 	// anyway is not kept, so the row stays what it was imported as.
 	res.RefreshToken, res.RefreshExpiry = "", nil
 	return checked(res)
+}
+
+// jwtBearer obtains a new access token with an assertion signed by the
+// connection's private key (RFC 7523 section 2.1), through x/oauth2's jwt
+// package: the issuer is the client_id, the key (PEM, RSA) is the
+// client_secret, so that it is sealed and bound to the row like every
+// secret, and params give the subject (Salesforce's user, a delegated
+// Google account), the audience (the token URL when absent) and the key id.
+// A provider refusing the assertion (invalid_grant, invalid_client) makes
+// the connection needs_reauth: the key is revoked or wrong.
+func (r *Refresher) jwtBearer(ctx context.Context, c *conn) (*Result, error) {
+	req := &c.req
+	tokenURL, err := c.tmpl.TokenEndpoint(req.TokenURL, req.Params)
+	if err != nil {
+		return nil, configError("%v", err)
+	}
+	if err := r.policy.Check(tokenURL); err != nil {
+		return nil, configError("%v", err)
+	}
+	if req.ClientID == "" {
+		return nil, configError("jwt_bearer needs a client_id, the assertion's issuer")
+	}
+	if err := CheckPrivateKey(req.ClientSecret.Reveal()); err != nil {
+		return nil, configError("jwt_bearer: %v", err)
+	}
+	cfg := jwt.Config{
+		Email:        req.ClientID,
+		PrivateKey:   []byte(req.ClientSecret.Reveal()),
+		PrivateKeyID: req.Params["key_id"],
+		Subject:      req.Params["subject"],
+		Audience:     req.Params["audience"],
+		Scopes:       strings.Fields(req.Scopes),
+		TokenURL:     tokenURL,
+	}
+	// The assertion is a bearer credential for its lifetime: a provider
+	// echoing the request must not get it into last_error or the logs.
+	client := *r.client
+	sent := &assertionRecorder{base: transport(r.client)}
+	client.Transport = sent
+	tok, err := cfg.TokenSource(context.WithValue(ctx, oauth2.HTTPClient, &client)).Token()
+	if err != nil {
+		return nil, fromOAuth2(err, c.tmpl, req.redactor(sent.assertion()))
+	}
+	res := result(tok, "", c, time.Now())
+	res.RefreshToken, res.RefreshExpiry = "", nil
+	return checked(res)
+}
+
+// CheckPrivateKey refuses what x/oauth2's jwt package could not sign with:
+// a PEM (or DER) RSA private key in PKCS #8 or PKCS #1. The key is never
+// quoted.
+func CheckPrivateKey(key string) error {
+	der := []byte(key)
+	if b, _ := pem.Decode(der); b != nil {
+		der = b.Bytes
+	}
+	if k, err := x509.ParsePKCS8PrivateKey(der); err == nil {
+		if _, ok := k.(*rsa.PrivateKey); ok {
+			return nil
+		}
+		return errors.New("the private key is not an RSA key")
+	}
+	if _, err := x509.ParsePKCS1PrivateKey(der); err == nil {
+		return nil
+	}
+	return errors.New("client_secret must hold an RSA private key in PEM (PKCS #8 or PKCS #1)")
+}
+
+// assertionRecorder keeps the assertion a jwt-bearer request sent, for the
+// redaction of the provider's answer.
+type assertionRecorder struct {
+	base http.RoundTripper
+	mu   sync.Mutex
+	sent string
+}
+
+func (a *assertionRecorder) RoundTrip(req *http.Request) (*http.Response, error) {
+	if req.GetBody != nil {
+		if body, err := req.GetBody(); err == nil {
+			b, _ := io.ReadAll(io.LimitReader(body, maxTokenLen))
+			_ = body.Close()
+			if v, err := url.ParseQuery(string(b)); err == nil {
+				a.mu.Lock()
+				a.sent = v.Get("assertion")
+				a.mu.Unlock()
+			}
+		}
+	}
+	return a.base.RoundTrip(req)
+}
+
+func (a *assertionRecorder) assertion() string {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.sent
 }

@@ -1,0 +1,92 @@
+package mockprovider
+
+import (
+	"crypto"
+	"crypto/rsa"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/json"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+)
+
+const jwtBearerGrant = "urn:ietf:params:oauth:grant-type:jwt-bearer" //nolint:gosec // a grant type URN (RFC 7523), not a credential
+
+// JWTOptions are what a jwt-bearer assertion must be to be accepted: signed
+// RS256 by the private half of Key, with these iss, aud and (when set) sub,
+// and not expired.
+type JWTOptions struct {
+	Key      *rsa.PublicKey
+	Issuer   string
+	Audience string
+	Subject  string
+}
+
+// serveJWTBearer answers RFC 7523 section 2.1's grant. The assertion is
+// checked as a provider checks it (signature, iss, sub, aud, exp), and
+// refused as invalid_grant otherwise. No refresh token is issued.
+func (s *Server) serveJWTBearer(w http.ResponseWriter, form url.Values) {
+	if reason := s.checkAssertion(form.Get("assertion"), time.Now()); reason != "" {
+		writeError(w, http.StatusBadRequest, "invalid_grant", reason)
+		return
+	}
+	g := ClientGrant{AccessToken: randomToken("at-"), GrantType: jwtBearerGrant, Scope: form.Get("scope")}
+	s.mu.Lock()
+	s.granted = append(s.granted, g)
+	s.successes++
+	s.mu.Unlock()
+	writeJSON(w, http.StatusOK, tokenResponse{
+		AccessToken: g.AccessToken,
+		TokenType:   "Bearer",
+		ExpiresIn:   int64(s.opts.Lifetime / time.Second),
+	})
+}
+
+// checkAssertion returns why the assertion is refused, or "".
+func (s *Server) checkAssertion(assertion string, now time.Time) string {
+	o := s.opts.JWT
+	if o == nil || o.Key == nil {
+		return "jwt-bearer is not enabled"
+	}
+	parts := strings.Split(assertion, ".")
+	if len(parts) != 3 {
+		return "malformed assertion"
+	}
+	var header struct {
+		Alg string `json:"alg"`
+	}
+	var claims struct {
+		Iss string `json:"iss"`
+		Sub string `json:"sub"`
+		Aud string `json:"aud"`
+		Exp int64  `json:"exp"`
+	}
+	sig, err := base64.RawURLEncoding.DecodeString(parts[2])
+	if err != nil || decodePart(parts[0], &header) != nil || decodePart(parts[1], &claims) != nil {
+		return "malformed assertion"
+	}
+	sum := sha256.Sum256([]byte(parts[0] + "." + parts[1]))
+	switch {
+	case header.Alg != "RS256" || rsa.VerifyPKCS1v15(o.Key, crypto.SHA256, sum[:], sig) != nil:
+		return "invalid signature"
+	case claims.Iss != o.Issuer:
+		return "unknown issuer"
+	case claims.Aud != o.Audience:
+		return "wrong audience"
+	case o.Subject != "" && claims.Sub != o.Subject:
+		return "wrong subject"
+	case claims.Exp <= now.Unix():
+		return "assertion expired"
+	}
+	return ""
+}
+
+func decodePart(part string, v any) error {
+	b, err := base64.RawURLEncoding.DecodeString(part)
+	if err != nil {
+		return err
+	}
+	return json.Unmarshal(b, v)
+}
