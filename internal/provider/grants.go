@@ -55,12 +55,9 @@ var endpointParams = []string{"audience", "resource", "account_id", "grant_type"
 // connection needs_reauth: its credentials are revoked or wrong.
 func (r *Refresher) clientCredentials(ctx context.Context, c *conn) (*Result, error) {
 	req := &c.req
-	tokenURL, err := c.tmpl.TokenEndpoint(req.TokenURL, req.Params)
+	tokenURL, err := r.tokenEndpoint(c)
 	if err != nil {
-		return nil, configError("%v", err)
-	}
-	if err := r.policy.Check(tokenURL); err != nil {
-		return nil, configError("%v", err)
+		return nil, err
 	}
 	auth := cmp.Or(req.AuthStyle, c.tmpl.Auth)
 	if auth != "basic" && auth != "post" {
@@ -112,12 +109,9 @@ func (r *Refresher) clientCredentials(ctx context.Context, c *conn) (*Result, er
 // the connection needs_reauth: the key is revoked or wrong.
 func (r *Refresher) jwtBearer(ctx context.Context, c *conn) (*Result, error) {
 	req := &c.req
-	tokenURL, err := c.tmpl.TokenEndpoint(req.TokenURL, req.Params)
+	tokenURL, err := r.tokenEndpoint(c)
 	if err != nil {
-		return nil, configError("%v", err)
-	}
-	if err := r.policy.Check(tokenURL); err != nil {
-		return nil, configError("%v", err)
+		return nil, err
 	}
 	if req.ClientID == "" {
 		return nil, configError("jwt_bearer needs a client_id, the assertion's issuer")

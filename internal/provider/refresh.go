@@ -141,16 +141,28 @@ func (r *Refresher) Refresh(ctx context.Context, req Request) (*Result, error) {
 	return r.grant(ctx, &c)
 }
 
+// tokenEndpoint is where c's secrets go: the connection's token URL or the
+// template's, filled from its params, and only if the endpoint policy
+// allows it. Every grant resolves its endpoint here, so that no exchange
+// can skip the policy.
+func (r *Refresher) tokenEndpoint(c *conn) (string, error) {
+	u, err := c.tmpl.TokenEndpoint(c.req.TokenURL, c.req.Params)
+	if err != nil {
+		return "", configError("%v", err)
+	}
+	if err := r.policy.Check(u); err != nil {
+		return "", configError("%v", err)
+	}
+	return u, nil
+}
+
 // standard is the refresh_token grant, done by x/oauth2 through a shaper
 // that adapts the provider's quirks.
 func (r *Refresher) standard(ctx context.Context, c *conn) (*Result, error) {
 	req := &c.req
-	tokenURL, err := c.tmpl.TokenEndpoint(req.TokenURL, req.Params)
+	tokenURL, err := r.tokenEndpoint(c)
 	if err != nil {
-		return nil, configError("%v", err)
-	}
-	if err := r.policy.Check(tokenURL); err != nil {
-		return nil, configError("%v", err)
+		return nil, err
 	}
 	auth := cmp.Or(req.AuthStyle, c.tmpl.Auth)
 	style, err := ParseAuthStyle(auth)
