@@ -27,7 +27,6 @@ import (
 
 	"github.com/tokenwarden/tokenwarden/internal/httpapi"
 	"github.com/tokenwarden/tokenwarden/internal/provider"
-	"github.com/tokenwarden/tokenwarden/internal/store"
 	"github.com/tokenwarden/tokenwarden/pkg/model"
 	"github.com/tokenwarden/tokenwarden/pkg/tokens"
 )
@@ -51,10 +50,11 @@ type Tokens interface {
 	Transport(name string, base http.RoundTripper) http.RoundTripper
 }
 
-// Connections reads a connection's template and parameters; *store.Store
-// is one.
+// Connections reads connections without their secrets (the proxy needs
+// only the template, params and json_data, and opening the secrets on every
+// request would cost decryptions and the keys); *store.Store is one.
 type Connections interface {
-	Get(ctx context.Context, name string) (*model.OAuthToken, error)
+	Describe(ctx context.Context, names []string) (map[string]*model.OAuthToken, error)
 }
 
 // Config is what the proxy serves from.
@@ -266,13 +266,14 @@ func (p *proxy) fail(w http.ResponseWriter, r *http.Request, err error) {
 // template's, with placeholders filled from params and json_data, and
 // checked against the endpoint policy. The status is the answer on error.
 func (p *proxy) apiBase(ctx context.Context, name string) (*url.URL, int, error) {
-	row, err := p.Connections.Get(ctx, name)
-	switch {
-	case errors.Is(err, store.ErrNotFound):
-		return nil, http.StatusNotFound, errors.New("no connection named " + name)
-	case err != nil:
+	found, err := p.Connections.Describe(ctx, []string{name})
+	if err != nil {
 		p.Logger.Error("proxy: reading the connection failed", "name", name, "err", err)
 		return nil, http.StatusServiceUnavailable, errors.New("cannot read the connection now")
+	}
+	row := found[name]
+	if row == nil {
+		return nil, http.StatusNotFound, errors.New("no connection named " + name)
 	}
 	params, err := provider.ParseParams(row.Params)
 	if err != nil {
