@@ -43,7 +43,12 @@ func (s *Server) serveClientCredentials(w http.ResponseWriter, grantType string,
 			params[k] = append([]string(nil), v...)
 		}
 	}
-	g := ClientGrant{AccessToken: randomToken("at-"), GrantType: grantType, Scope: form.Get("scope"), Params: params}
+	s.grant(w, ClientGrant{AccessToken: randomToken("at-"), GrantType: grantType, Scope: form.Get("scope"), Params: params})
+}
+
+// grant records g and answers it: the one success path of the grants
+// without a refresh token.
+func (s *Server) grant(w http.ResponseWriter, g ClientGrant) {
 	s.mu.Lock()
 	s.granted = append(s.granted, g)
 	s.successes++

@@ -32,16 +32,7 @@ func (s *Server) serveJWTBearer(w http.ResponseWriter, form url.Values) {
 		writeError(w, http.StatusBadRequest, "invalid_grant", reason)
 		return
 	}
-	g := ClientGrant{AccessToken: randomToken("at-"), GrantType: jwtBearerGrant, Scope: form.Get("scope")}
-	s.mu.Lock()
-	s.granted = append(s.granted, g)
-	s.successes++
-	s.mu.Unlock()
-	writeJSON(w, http.StatusOK, tokenResponse{
-		AccessToken: g.AccessToken,
-		TokenType:   "Bearer",
-		ExpiresIn:   int64(s.opts.Lifetime / time.Second),
-	})
+	s.grant(w, ClientGrant{AccessToken: randomToken("at-"), GrantType: jwtBearerGrant, Scope: form.Get("scope")})
 }
 
 // checkAssertion returns why the assertion is refused, or "".
