@@ -1,6 +1,7 @@
 package refresh
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -426,12 +427,13 @@ func retryDelay(failures int, retryAfter time.Duration) time.Duration {
 func failureOf(o outcome) store.Failure {
 	c, err := o.claim, o.err
 	f := store.Failure{ID: c.ID, ClaimID: *c.ClaimID, Name: c.Name, LastError: err.Error(), DurationMS: o.took.Milliseconds()}
+	// A rotated refresh token from the answer (or from an answer the
+	// database refused whole) is stored with the failure, sealed for the
+	// identity the row was claimed with.
+	rotated := o.rotated
 	var pe *provider.Error
 	if errors.As(err, &pe) {
-		f.RefreshToken = pe.RefreshToken
-		if f.RefreshToken != "" {
-			f.Identity = store.IdentityOf(&c.OAuthToken) // what it is sealed for
-		}
+		rotated = cmp.Or(pe.RefreshToken, rotated)
 		f.Reauth, f.Config = pe.Reauth, pe.Config
 		f.HTTPStatus = pe.Status
 		f.Delay = retryDelay(c.FailureCount+1, pe.RetryAfter)
@@ -439,16 +441,15 @@ func failureOf(o outcome) store.Failure {
 			f.Delay = min(f.Delay, pe.RetryWithin)
 		}
 	} else {
-		f.RefreshToken = o.rotated
-		if f.RefreshToken != "" {
-			f.Identity = store.IdentityOf(&c.OAuthToken)
-		}
 		// Secrets that do not open in their row under checked keys: the
 		// row was changed behind the worker's back. Nothing was sent, and
 		// retrying cannot help.
 		f.Reauth = errors.Is(err, store.ErrRowChanged)
 		f.Config = f.Reauth
 		f.Delay = retryDelay(c.FailureCount+1, 0)
+	}
+	if rotated != "" {
+		f.RefreshToken, f.Identity = rotated, store.IdentityOf(&c.OAuthToken)
 	}
 	return f
 }
