@@ -225,13 +225,7 @@ func eachSecret(successes []Success, failures []Failure, f func(id uuid.UUID, id
 func (s *Store) sealSuccesses(ctx context.Context, batch []Success) ([]Success, error) {
 	out := slices.Clone(batch)
 	if s.keys.Enabled() {
-		var missing []uuid.UUID
-		for _, b := range batch {
-			if b.Identity == nil {
-				missing = append(missing, b.ID)
-			}
-		}
-		bind, err := s.claimBinder(ctx, missing)
+		bind, err := s.claimBinder(ctx, withoutIdentity(batch, func(b Success) (uuid.UUID, bool) { return b.ID, b.Identity == nil }))
 		if err != nil {
 			return nil, err
 		}
@@ -257,18 +251,26 @@ func (s *Store) sealFailures(ctx context.Context, batch []Failure) ([]Failure, e
 	if err := s.recordKey(ctx); err != nil {
 		return nil, err
 	}
-	var missing []uuid.UUID
-	for _, f := range batch {
-		if f.RefreshToken != "" && f.Identity == nil {
-			missing = append(missing, f.ID)
-		}
-	}
-	bind, err := s.claimBinder(ctx, missing)
+	bind, err := s.claimBinder(ctx, withoutIdentity(batch, func(f Failure) (uuid.UUID, bool) {
+		return f.ID, f.RefreshToken != "" && f.Identity == nil
+	}))
 	if err != nil {
 		return nil, err
 	}
 	_, out, err := SealResults(s.keys, bind, nil, batch)
 	return out, err
+}
+
+// withoutIdentity lists the rows of results that carry no identity and
+// have something to seal (spooled by an earlier release).
+func withoutIdentity[T any](results []T, missing func(T) (uuid.UUID, bool)) []uuid.UUID {
+	var ids []uuid.UUID
+	for _, r := range results {
+		if id, ok := missing(r); ok {
+			ids = append(ids, id)
+		}
+	}
+	return ids
 }
 
 // claimBinder returns the binding of the table for results: each secret
@@ -298,7 +300,7 @@ func (s *Store) claimIdentities(ctx context.Context, missing []uuid.UUID) (func(
 		for i, id := range missing {
 			ids[i] = id.String()
 		}
-		err := s.db.WithContext(ctx).Raw(identitiesSQL, map[string]any{"ids": "{" + strings.Join(ids, ",") + "}"}).Scan(&rows).Error
+		err := s.db.WithContext(ctx).Raw(identitiesSQL, map[string]any{"ids": pgTextArray(ids)}).Scan(&rows).Error
 		if err != nil {
 			return nil, fmt.Errorf("read the identities of %d connections: %w", len(missing), err)
 		}
