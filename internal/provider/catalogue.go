@@ -293,6 +293,25 @@ func ParseAuthStyle(s string) (oauth2.AuthStyle, error) {
 	}
 }
 
+// Placeholders are the values a URL beyond the token endpoint is filled
+// from: the string fields of the connection's json_data (Salesforce's
+// instance_url), overridden by its params.
+func Placeholders(jsonData []byte, params map[string]string) map[string]string {
+	vars := map[string]string{}
+	var fields map[string]any
+	if json.Unmarshal(jsonData, &fields) == nil {
+		for k, x := range fields {
+			if s, ok := x.(string); ok {
+				vars[k] = s
+			}
+		}
+	}
+	for k, s := range params {
+		vars[k] = s
+	}
+	return vars
+}
+
 // Fill replaces {name} placeholders in s from params, then defaults; a
 // placeholder with no value is an error.
 func Fill(s string, params, defaults map[string]string) (string, error) {

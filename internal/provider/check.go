@@ -40,19 +40,7 @@ func (r *Refresher) Check(ctx context.Context, req Request, accessToken model.Se
 	if v == nil {
 		return nil, ErrNoValidation
 	}
-	vars := map[string]string{}
-	var fields map[string]any
-	if json.Unmarshal(data, &fields) == nil {
-		for k, x := range fields {
-			if s, ok := x.(string); ok {
-				vars[k] = s
-			}
-		}
-	}
-	for k, s := range req.Params {
-		vars[k] = s
-	}
-	u, err := Fill(v.URL, vars, c.tmpl.Params)
+	u, err := Fill(v.URL, Placeholders(data, req.Params), c.tmpl.Params)
 	if err != nil {
 		return nil, configError("%v", err)
 	}

@@ -279,18 +279,7 @@ func (p *proxy) apiBase(ctx context.Context, name string) (*url.URL, int, error)
 	if err != nil {
 		return nil, http.StatusBadGateway, errors.New(name + ": " + err.Error())
 	}
-	vars := map[string]string{}
-	var data map[string]any
-	if json.Unmarshal(row.JSONData, &data) == nil {
-		for k, v := range data {
-			if s, ok := v.(string); ok {
-				vars[k] = s
-			}
-		}
-	}
-	for k, v := range params {
-		vars[k] = v
-	}
+	vars := provider.Placeholders(row.JSONData, params)
 	raw := params["api_base_url"]
 	var defaults map[string]string
 	if tmpl, ok := p.Catalogue.Lookup(row.Provider); ok {
