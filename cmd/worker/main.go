@@ -68,6 +68,8 @@ commands:
   events NAME         the connection's latest refresh attempts [--limit 50] [--json]
   import [--batch N] [--quiet] [FILE|-]
                       upsert connections from JSON (object, array or JSON Lines)
+  import --from cdata|nifi-xero|quartile|webex ...
+                      move a seed system's connections from its own store (docs/migrate.md)
   export [--names GLOBS] [--status S] [--include-secrets] [-o FILE] [--quiet]
                       write connections as JSON Lines that import reads back; without
                       --include-secrets no token or client secret is written; -o FILE is mode 0600
