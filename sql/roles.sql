@@ -30,6 +30,9 @@ GRANT SELECT, INSERT, UPDATE, DELETE ON oauth_tokens TO tokenwarden_worker;
 GRANT SELECT, INSERT, DELETE ON oauth_token_events TO tokenwarden_worker;
 GRANT USAGE ON SEQUENCE oauth_token_events_id_seq TO tokenwarden_worker;
 GRANT SELECT, INSERT, UPDATE ON api_keys TO tokenwarden_worker;
+-- The console's sessions, reconnect links and pending authorizations
+-- (migration 00006); the worker's prune deletes the expired ones.
+GRANT SELECT, INSERT, UPDATE, DELETE ON console_sessions, connect_links, oauth_authorizations TO tokenwarden_worker;
 -- The key ids sealed values name (and what checks each key): start-up reads
 -- them, the first seal under a key inserts its id, rekey trims the list.
 -- Whole-table grants, here as on oauth_tokens, so that a column a

@@ -85,7 +85,12 @@ CREATE TABLE oauth_tokens (
     -- connection can be refreshed at all: it has a refresh token, or its
     -- grant needs none. The claims and the due/held indexes use it too.
     has_refresh_token     boolean
-                          GENERATED ALWAYS AS ("grant" <> 'refresh_token' OR (refresh_token IS NOT NULL AND refresh_token <> '')) STORED
+                          GENERATED ALWAYS AS ("grant" <> 'refresh_token' OR (refresh_token IS NOT NULL AND refresh_token <> '')) STORED,
+    -- A generic oauth2 connection's own authorization endpoint, as token_url
+    -- is its token endpoint (migration 00006), so that it can be reconnected
+    -- in a browser; NULL: the template's. Not bound into the sealing
+    -- identity: no secret is ever sent to it.
+    authorize_url         text
 );
 
 -- The rows a claim finds by expiry: refreshable and not held. Finding due
@@ -105,6 +110,11 @@ CREATE INDEX oauth_tokens_held_idx
 CREATE INDEX oauth_tokens_inactive_idx
     ON oauth_tokens (status)
     WHERE status <> 'active';
+
+-- The console's list in its order: expiry (never-expiring last), then
+-- name, so that a page is an index range at any table size (keyset
+-- pagination, store/sql/console_list.sql).
+CREATE INDEX oauth_tokens_console_idx ON oauth_tokens (access_token_expires, name);
 
 CREATE FUNCTION tokenwarden_before_write() RETURNS trigger
 LANGUAGE plpgsql AS $$
@@ -257,5 +267,65 @@ CREATE TABLE api_keys (
     patterns     jsonb NOT NULL CHECK (jsonb_typeof(patterns) = 'array'),
     created_at   timestamptz NOT NULL DEFAULT now(),
     last_used_at timestamptz,
-    revoked_at   timestamptz
+    revoked_at   timestamptz,
+    -- An admin key opens the console (migration 00006) and nothing else:
+    -- its patterns are empty, so the token API and the proxy refuse it.
+    admin        boolean NOT NULL DEFAULT false
 );
+
+-- Signed-in console operators. The cookie holds a random 256-bit token;
+-- only its SHA-256 is here, so reading this table signs nobody in. A
+-- session ends with its key (revoked: refused on read; deleted: cascade).
+CREATE TABLE console_sessions (
+    token_hash bytea PRIMARY KEY,
+    key_id     text NOT NULL REFERENCES api_keys (id) ON DELETE CASCADE,
+    -- The token every state-changing console request carries.
+    csrf_token text NOT NULL,
+    created_at timestamptz NOT NULL DEFAULT now(),
+    expires_at timestamptz NOT NULL
+);
+CREATE INDEX console_sessions_key_id_idx ON console_sessions (key_id);
+CREATE INDEX console_sessions_expires_at_idx ON console_sessions (expires_at);
+
+-- Reconnect links (`worker connect-link`): each re-authorizes one
+-- connection, once, before it expires. The link carries a random 256-bit
+-- secret and only its SHA-256 is here: as unforgeable as a signature, and
+-- unlike one it can be used up (used_at) and revoked server-side.
+CREATE TABLE connect_links (
+    id          uuid PRIMARY KEY,
+    secret_hash bytea NOT NULL UNIQUE,
+    token_id    uuid NOT NULL REFERENCES oauth_tokens (id) ON DELETE CASCADE,
+    name        text NOT NULL,
+    -- Who made it: the admin key's id, or 'cli'.
+    created_by  text NOT NULL DEFAULT '',
+    created_at  timestamptz NOT NULL DEFAULT now(),
+    expires_at  timestamptz NOT NULL,
+    used_at     timestamptz
+);
+CREATE INDEX connect_links_token_id_idx ON connect_links (token_id);
+CREATE INDEX connect_links_expires_at_idx ON connect_links (expires_at);
+
+-- Authorization-code flows between the consent page and the callback
+-- (10 minutes). state_hash is the SHA-256 of the OAuth state; the PKCE
+-- verifier and a new connection's client secret are sealed with
+-- TOKENS_ENCRYPTION_KEYS (bound to the flow's id). token_id is the
+-- connection a reconnect stores into; a new connection has only its name
+-- and settings (provider, client_id, scopes, params, URLs). A flow is
+-- consumed once (used_at) by one UPDATE, so a replayed state finds nothing.
+CREATE TABLE oauth_authorizations (
+    id            uuid PRIMARY KEY,
+    state_hash    bytea NOT NULL UNIQUE,
+    token_id      uuid REFERENCES oauth_tokens (id) ON DELETE CASCADE,
+    name          text NOT NULL,
+    link_id       uuid REFERENCES connect_links (id) ON DELETE CASCADE,
+    redirect_uri  text NOT NULL,
+    verifier      text NOT NULL,
+    settings      jsonb,
+    client_secret text,
+    created_at    timestamptz NOT NULL DEFAULT now(),
+    expires_at    timestamptz NOT NULL,
+    used_at       timestamptz
+);
+CREATE INDEX oauth_authorizations_token_id_idx ON oauth_authorizations (token_id);
+CREATE INDEX oauth_authorizations_link_id_idx ON oauth_authorizations (link_id);
+CREATE INDEX oauth_authorizations_expires_at_idx ON oauth_authorizations (expires_at);
