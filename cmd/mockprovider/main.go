@@ -1,6 +1,8 @@
-// Command mockprovider serves the mock OAuth2 token endpoint from
-// internal/mockprovider on a TCP address, so tokenwarden can be run locally
-// or demonstrated without a real provider.
+// Command mockprovider serves the mock OAuth2 provider from
+// internal/mockprovider (its token endpoint, and /authorize for the
+// authorization-code flow, with a consent page under --consent) on a TCP
+// address, so tokenwarden can be run locally or demonstrated without a real
+// provider.
 package main
 
 import (
@@ -48,6 +50,7 @@ func run(log *slog.Logger, args []string) error {
 	clientID := fs.String("client-id", "", "require this client_id (enables client authentication)")
 	clientSecret := fs.String("client-secret", "", "required client_secret (prefer $"+secretEnv+")")
 	omitRT := fs.Bool("omit-refresh-token", false, "never return refresh_token (like Google); disables rotation")
+	consent := fs.Bool("consent", false, "GET /authorize shows a consent page with Allow and Deny buttons instead of approving at once")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -66,6 +69,7 @@ func run(log *slog.Logger, args []string) error {
 		ClientID:         *clientID,
 		ClientSecret:     *clientSecret,
 		OmitRefreshToken: *omitRT,
+		Consent:          *consent,
 	})
 
 	ln, err := net.Listen("tcp", *addr)
@@ -85,6 +89,7 @@ func run(log *slog.Logger, args []string) error {
 	// Use the listener's address so ":0" reports the port actually bound.
 	log.Info("mockprovider listening",
 		"token_url", fmt.Sprintf("http://%s/token", ln.Addr()),
+		"authorize_url", fmt.Sprintf("http://%s/authorize", ln.Addr()), "consent", *consent,
 		"rotate", *rotate, "lifetime", *lifetime, "latency", *latency,
 		"client_auth", *clientID != "", "omit_refresh_token", *omitRT)
 

@@ -47,17 +47,17 @@ func (s *Server) Authorized() []Issued {
 	return append([]Issued(nil), s.authz.granted...)
 }
 
-// serveAuthorize answers GET /authorize (RFC 6749 section 4.1.1 with PKCE,
-// RFC 7636): it approves at once, redirecting to redirect_uri with a code
-// and the state. Errors about the client or the redirect URI are shown
+// serveAuthorize answers /authorize (RFC 6749 section 4.1.1 with PKCE,
+// RFC 7636). By default a GET approves at once, redirecting to
+// redirect_uri with a code and the state. With Options.Consent a GET shows
+// a consent page instead, whose Allow and Deny buttons POST the request
+// back (consent.go). Errors about the client or the redirect URI are shown
 // here; the others go back to the client in the redirect, as the RFC says.
 func (s *Server) serveAuthorize(w http.ResponseWriter, r *http.Request) {
-	if r.Method != http.MethodGet {
-		w.Header().Set("Allow", http.MethodGet)
-		http.Error(w, "authorize requires GET", http.StatusMethodNotAllowed)
+	q, ok := s.authorizeParams(w, r)
+	if !ok {
 		return
 	}
-	q := r.URL.Query()
 	redirect, err := url.Parse(q.Get("redirect_uri"))
 	if err != nil || !redirect.IsAbs() || (redirect.Scheme != "http" && redirect.Scheme != "https") || redirect.Fragment != "" {
 		http.Error(w, "invalid or missing redirect_uri", http.StatusBadRequest)
@@ -94,6 +94,16 @@ func (s *Server) serveAuthorize(w http.ResponseWriter, r *http.Request) {
 	case q.Get("code_challenge_method") != "S256":
 		fail("invalid_request", "code_challenge_method must be S256")
 		return
+	}
+	if s.opts.Consent {
+		if r.Method == http.MethodGet {
+			s.showConsent(w, q)
+			return
+		}
+		if q.Get(decisionField) != allow {
+			fail("access_denied", "the user refused")
+			return
+		}
 	}
 
 	s.mu.Lock()

@@ -45,6 +45,10 @@ type Options struct {
 	// JWT, when set, accepts RFC 7523 jwt-bearer assertions it verifies
 	// (jwtbearer.go); without it every assertion is refused.
 	JWT *JWTOptions
+	// Consent makes GET /authorize show a consent page with Allow and Deny
+	// buttons, as a real provider does, instead of approving at once
+	// (consent.go); for demos, where a person clicks through.
+	Consent bool
 }
 
 // Issued is what the server answered for one presented refresh token. It lets
@@ -218,7 +222,7 @@ type errorResponse struct {
 }
 
 // ServeHTTP answers POST /token and POST /oauth/token, the two paths
-// providers commonly use, so client configuration can mimic either, and GET
+// providers commonly use, so client configuration can mimic either, and
 // /authorize (authorize.go).
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.URL.Path == "/authorize" {
