@@ -82,6 +82,14 @@ type Template struct {
 	// filled from the connection's params and json_data (Salesforce's
 	// {instance_url}); a connection's params.api_base_url overrides it.
 	APIBaseURL string `json:"api_base_url,omitempty"`
+	// APIAuthScheme is the scheme the proxy sends the token with,
+	// "Authorization: <scheme> <token>"; empty means the token's type
+	// (Bearer). Zoho wants "Zoho-oauthtoken".
+	APIAuthScheme string `json:"api_auth_scheme,omitempty"`
+	// APIHeaders are headers the proxy sets on every request, filled like
+	// APIBaseURL (Xero's xero-tenant-id from params.tenant_id); see
+	// FillAPIHeaders.
+	APIHeaders map[string]string `json:"api_headers,omitempty"`
 	// Exchange names Go code for a protocol that is not a plain refresh
 	// ("webex_service_app"); empty means the standard exchange.
 	Exchange    string `json:"exchange,omitempty"`
@@ -255,6 +263,9 @@ func (t *Template) check() error {
 	}
 	if t.Exchange != "" && t.Exchange != "webex_service_app" {
 		return fmt.Errorf("provider %s: unknown exchange %q", t.Name, t.Exchange)
+	}
+	if err := t.checkAPI(); err != nil {
+		return fmt.Errorf("provider %s: %w", t.Name, err)
 	}
 	return nil
 }
