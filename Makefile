@@ -13,24 +13,36 @@ WITH_DB = bash scripts/with-db.sh
 
 .DEFAULT_GOAL := help
 
-.PHONY: help build test run bench check-deploy db-start db-stop db-status db-url fmt vet lint clean
+.PHONY: help build test screenshots run bench check-deploy db-start db-stop db-status db-url fmt vet lint clean
 
 help: ## List targets
 	@echo "Usage: make <target>"
 	@echo
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | \
-		awk 'BEGIN {FS = ":.*## "}; {printf "  %-10s %s\n", $$1, $$2}'
+		awk 'BEGIN {FS = ":.*## "}; {printf "  %-13s %s\n", $$1, $$2}'
 
 build: ## Build all commands into bin/
 	$(GO) build -trimpath -o bin/ ./cmd/...
 
-test: ## go vet + go test -race (starts the local PostgreSQL unless DATABASE_URL is set, and stops it after)
-	@$(WITH_DB) bash -c 'set -euo pipefail; \
+# The console's browser tests drive headless Chromium: installed first (as
+# root, from the Debian package) so that they never find it missing, and
+# handed to them as CHROME_PATH.
+CHROMIUM = bash scripts/chromium.sh
+
+test: ## go vet + go test -race (installs Chromium if missing; starts the local PostgreSQL unless DATABASE_URL is set, and stops it after)
+	@$(CHROMIUM) install
+	@CHROME_PATH="$$($(CHROMIUM) path)" $(WITH_DB) bash -c 'set -euo pipefail; \
 	echo "DATABASE_URL=$$DATABASE_URL" >&2; \
 	echo "+ $(GO) vet ./..." >&2; \
 	$(GO) vet ./...; \
 	echo "+ $(GO) test -race -count=1 ./..." >&2; \
 	$(GO) test -race -count=1 ./...'
+
+screenshots: ## Regenerate docs/img/*.png, the screenshots of docs/console.md, from the console's browser tests
+	@$(CHROMIUM) install
+	@mkdir -p docs/img
+	@CHROME_PATH="$$($(CHROMIUM) path)" TOKENWARDEN_SCREENSHOTS="$(CURDIR)/docs/img" \
+		$(WITH_DB) $(GO) test -count=1 ./internal/console/...
 
 run: ## Run the service locally (scripts/dev-run.sh); Ctrl-C or SIGTERM stops it
 	@bash scripts/dev-run.sh

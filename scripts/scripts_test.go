@@ -65,7 +65,7 @@ func copyFiles(t *testing.T, dir string, rel ...string) {
 func TestMakeTestStopsTheDatabaseItStarted(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
-	copyFiles(t, dir, "Makefile", "scripts/pg.sh", "scripts/with-db.sh")
+	copyFiles(t, dir, "Makefile", "scripts/pg.sh", "scripts/with-db.sh", "scripts/chromium.sh")
 	report := filepath.Join(dir, "go-saw")
 	fakeGo := filepath.Join(dir, "fakego")
 	// The go make calls: vet passes; test records DATABASE_URL and whether
