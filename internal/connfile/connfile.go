@@ -34,8 +34,9 @@ type Record struct {
 	Scopes       *string `json:"scopes"`
 	AuthStyle    *string `json:"auth_style"`
 	// Grant is how the worker obtains the next token: refresh_token (the
-	// default), client_credentials or jwt_bearer (client_secret then holds
-	// the PEM private key), which need no refresh token.
+	// default), client_credentials, jwt_bearer or github_app (for these
+	// two client_secret holds the PEM private key), which need no refresh
+	// token.
 	Grant        *string  `json:"grant"`
 	AccessToken  *string  `json:"access_token"`
 	RefreshToken *string  `json:"refresh_token"`
@@ -333,25 +334,30 @@ func (r *Record) expiry(now time.Time) (*time.Time, error) {
 	}
 }
 
-// grants are the grants an import accepts: those the worker can exchange.
-var grants = []string{model.GrantRefreshToken, model.GrantClientCredentials, model.GrantJWTBearer}
-
 // checkGrant refuses a grant the worker cannot exchange, and a refresh
 // token given to a grant that never sends one.
 func (r *Record) checkGrant() error {
 	if r.Grant == nil {
 		return nil
 	}
-	if !slices.Contains(grants, *r.Grant) {
-		return fmt.Errorf("grant must be one of %s", strings.Join(grants, ", "))
+	if !slices.Contains(provider.Grants, *r.Grant) {
+		return fmt.Errorf("grant must be one of %s", strings.Join(provider.Grants, ", "))
 	}
 	if r.needsNoRefreshToken() && r.RefreshToken != nil && *r.RefreshToken != "" {
 		return fmt.Errorf("grant %s has no refresh token; leave refresh_token out", *r.Grant)
 	}
-	if *r.Grant == model.GrantJWTBearer && r.ClientSecret != nil {
+	if *r.Grant == model.GrantGitHubApp && r.Params != nil && r.Params["app_id"] == nil {
+		return errors.New("grant github_app needs params.app_id, the issuer of the app's JWT")
+	}
+	if r.signsWithKey() && r.ClientSecret != nil {
 		return provider.CheckPrivateKey(*r.ClientSecret)
 	}
 	return nil
+}
+
+// signsWithKey reports a grant whose client_secret is a PEM private key.
+func (r *Record) signsWithKey() bool {
+	return r.Grant != nil && (*r.Grant == model.GrantJWTBearer || *r.Grant == model.GrantGitHubApp)
 }
 
 // needsNoRefreshToken reports a grant that obtains each token with the
@@ -389,9 +395,9 @@ func checkSecrets(r *Record) error {
 		field string
 		v     *string
 	}{{"client_id", r.ClientID}, {"client_secret", r.ClientSecret}, {"access_token", r.AccessToken}, {"refresh_token", r.RefreshToken}} {
-		// A jwt_bearer connection's client_secret is a PEM private key,
-		// lines by nature; checkGrant checks it.
-		pemKey := f.field == "client_secret" && r.Grant != nil && *r.Grant == model.GrantJWTBearer
+		// A jwt_bearer or github_app connection's client_secret is a PEM
+		// private key, lines by nature; checkGrant checks it.
+		pemKey := f.field == "client_secret" && r.signsWithKey()
 		if f.v != nil && !pemKey && strings.IndexFunc(*f.v, unicode.IsSpace) >= 0 {
 			return fmt.Errorf("%s contains whitespace or a line break", f.field)
 		}

@@ -34,9 +34,12 @@ func CheckEndpoints(first int, rows []store.ImportRow, stored map[string]*model.
 // CheckEndpoint checks where the connection that row makes of cur (nil: a
 // new connection) sends its secrets when it is refreshed.
 func CheckEndpoint(row *store.ImportRow, cur *model.OAuthToken, cat *provider.Catalogue, p provider.EndpointPolicy) error {
-	name, tokenURL, params := "oauth2", "", []byte(nil) // a new connection's, as import_upsert.sql stores them
+	name, tokenURL, params, grant := "oauth2", "", []byte(nil), "" // a new connection's, as import_upsert.sql stores them
 	if cur != nil {
-		name, tokenURL, params = cur.Provider, store.Str(cur.TokenURL), cur.Params
+		name, tokenURL, params, grant = cur.Provider, store.Str(cur.TokenURL), cur.Params, cur.Grant
+	}
+	if row.Grant != nil {
+		grant = *row.Grant
 	}
 	if row.Provider != nil {
 		name = *row.Provider
@@ -50,6 +53,9 @@ func CheckEndpoint(row *store.ImportRow, cur *model.OAuthToken, cat *provider.Ca
 	tmpl, ok := cat.Lookup(name)
 	if !ok {
 		return fmt.Errorf("unknown provider %q", name)
+	}
+	if err := tmpl.CheckGrant(grant); err != nil {
+		return err
 	}
 	pm, err := provider.ParseParams(params)
 	if err != nil {

@@ -6,18 +6,19 @@ import (
 	"time"
 )
 
-// ClientGrant is what the server answered to one client-credentials or
-// jwt-bearer request, and what the request asked for, so that a test can assert both
+// ClientGrant is what the server answered to one client-credentials,
+// jwt-bearer or GitHub installation-token request, and what the request asked for, so that a test can assert both
 // that the database holds the token handed out and that the scopes and
 // parameters the connection names were sent.
 type ClientGrant struct {
 	AccessToken string
-	// GrantType is client_credentials, Zoom's account_credentials or
-	// jwt-bearer's URN.
+	// GrantType is client_credentials, Zoom's account_credentials,
+	// jwt-bearer's URN or GitHubGrant.
 	GrantType string
 	Scope     string
 	// Params are the request's other form fields (audience, resource,
-	// account_id), the client's credentials left out.
+	// account_id), the client's credentials left out; for GitHub, the
+	// installation_id.
 	Params url.Values
 }
 
@@ -49,16 +50,21 @@ func (s *Server) serveClientCredentials(w http.ResponseWriter, grantType string,
 // grant records g and answers it: the one success path of the grants
 // without a refresh token.
 func (s *Server) grant(w http.ResponseWriter, g ClientGrant) {
-	s.mu.Lock()
-	s.granted = append(s.granted, g)
-	s.successes++
-	s.mu.Unlock()
+	s.record(g)
 	writeJSON(w, http.StatusOK, tokenResponse{
 		AccessToken: g.AccessToken,
 		TokenType:   "Bearer",
 		ExpiresIn:   int64(s.opts.Lifetime / time.Second),
 		Scope:       g.Scope,
 	})
+}
+
+// record keeps g, a success of a grant without a refresh token.
+func (s *Server) record(g ClientGrant) {
+	s.mu.Lock()
+	s.granted = append(s.granted, g)
+	s.successes++
+	s.mu.Unlock()
 }
 
 // ClientGrants returns every client-credentials answer so far, oldest

@@ -41,27 +41,16 @@ func (s *Server) checkAssertion(assertion string, now time.Time) string {
 	if o == nil || o.Key == nil {
 		return "jwt-bearer is not enabled"
 	}
-	parts := strings.Split(assertion, ".")
-	if len(parts) != 3 {
-		return "malformed assertion"
-	}
-	var header struct {
-		Alg string `json:"alg"`
-	}
 	var claims struct {
 		Iss string `json:"iss"`
 		Sub string `json:"sub"`
 		Aud string `json:"aud"`
 		Exp int64  `json:"exp"`
 	}
-	sig, err := base64.RawURLEncoding.DecodeString(parts[2])
-	if err != nil || decodePart(parts[0], &header) != nil || decodePart(parts[1], &claims) != nil {
-		return "malformed assertion"
+	if reason := verifyRS256(o.Key, assertion, &claims); reason != "" {
+		return reason
 	}
-	sum := sha256.Sum256([]byte(parts[0] + "." + parts[1]))
 	switch {
-	case header.Alg != "RS256" || rsa.VerifyPKCS1v15(o.Key, crypto.SHA256, sum[:], sig) != nil:
-		return "invalid signature"
 	case claims.Iss != o.Issuer:
 		return "unknown issuer"
 	case claims.Aud != o.Audience:
@@ -70,6 +59,28 @@ func (s *Server) checkAssertion(assertion string, now time.Time) string {
 		return "wrong subject"
 	case claims.Exp <= now.Unix():
 		return "assertion expired"
+	}
+	return ""
+}
+
+// verifyRS256 checks that token, a compact JWS, is signed RS256 by the
+// private half of key, and decodes its claims into claims. It returns why
+// the token is refused, or "".
+func verifyRS256(key *rsa.PublicKey, token string, claims any) string {
+	parts := strings.Split(token, ".")
+	if len(parts) != 3 {
+		return "malformed assertion"
+	}
+	var header struct {
+		Alg string `json:"alg"`
+	}
+	sig, err := base64.RawURLEncoding.DecodeString(parts[2])
+	if err != nil || decodePart(parts[0], &header) != nil || decodePart(parts[1], claims) != nil {
+		return "malformed assertion"
+	}
+	sum := sha256.Sum256([]byte(parts[0] + "." + parts[1]))
+	if header.Alg != "RS256" || rsa.VerifyPKCS1v15(key, crypto.SHA256, sum[:], sig) != nil {
+		return "invalid signature"
 	}
 	return ""
 }

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/url"
+	"slices"
 	"sync"
 	"time"
 )
@@ -49,6 +50,9 @@ type Options struct {
 	// buttons, as a real provider does, instead of approving at once
 	// (consent.go); for demos, where a person clicks through.
 	Consent bool
+	// GitHub, when set, serves GitHub's installation-token endpoint
+	// (githubapp.go); without it every installation is 404.
+	GitHub *GitHubOptions
 }
 
 // Issued is what the server answered for one presented refresh token. It lets
@@ -222,14 +226,20 @@ type errorResponse struct {
 }
 
 // ServeHTTP answers POST /token and POST /oauth/token, the two paths
-// providers commonly use, so client configuration can mimic either, and
-// /authorize (authorize.go).
+// providers commonly use, so client configuration can mimic either,
+// /authorize (authorize.go), GitHub's installation-token endpoint and the
+// validation requests of `worker check` (githubapp.go).
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.URL.Path == "/authorize" {
 		s.serveAuthorize(w, r)
 		return
 	}
-	if r.URL.Path != "/token" && r.URL.Path != "/oauth/token" {
+	if slices.Contains(validationPaths, r.URL.Path) {
+		s.serveValidation(w, r)
+		return
+	}
+	installation, isApp := installationOf(r.URL.Path)
+	if !isApp && r.URL.Path != "/token" && r.URL.Path != "/oauth/token" {
 		http.NotFound(w, r)
 		return
 	}
@@ -284,6 +294,11 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	form := r.PostForm
+	if isApp {
+		// GitHub authenticates the app by its JWT, not a client secret.
+		s.serveInstallationToken(w, r, installation)
+		return
+	}
 
 	if s.opts.ClientID != "" {
 		if usedBasic, ok := s.authenticate(r, form); !ok {

@@ -7,11 +7,14 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"sort"
 	"strings"
 	"time"
 
 	"golang.org/x/oauth2"
+
+	"github.com/tokenwarden/tokenwarden/pkg/model"
 )
 
 //go:embed providers.json
@@ -90,6 +93,14 @@ type Template struct {
 	// APIBaseURL (Xero's xero-tenant-id from params.tenant_id); see
 	// FillAPIHeaders.
 	APIHeaders map[string]string `json:"api_headers,omitempty"`
+	// Grants are the grants a connection of this template may have
+	// (see Grants); none listed means refresh_token alone. An import of
+	// another grant is refused, and a row changed to one is not sent.
+	Grants []string `json:"grants,omitempty"`
+	// Audience is the aud of a jwt_bearer assertion when the connection's
+	// params.audience is not set, with the token URL's {placeholders}
+	// (Salesforce's https://{login_host}); empty means the token URL.
+	Audience string `json:"audience,omitempty"`
 	// Exchange names Go code for a protocol that is not a plain refresh
 	// ("webex_service_app"); empty means the standard exchange.
 	Exchange    string `json:"exchange,omitempty"`
@@ -266,6 +277,34 @@ func (t *Template) check() error {
 	}
 	if err := t.checkAPI(); err != nil {
 		return fmt.Errorf("provider %s: %w", t.Name, err)
+	}
+	for _, g := range t.Grants {
+		if !slices.Contains(Grants, g) {
+			return fmt.Errorf("provider %s: unknown grant %q (want %s)", t.Name, g, strings.Join(Grants, ", "))
+		}
+	}
+	return nil
+}
+
+// Grants are the grants the worker can exchange, as a connection's grant
+// and a template's grants name them.
+var Grants = []string{model.GrantRefreshToken, model.GrantClientCredentials, model.GrantJWTBearer, model.GrantGitHubApp}
+
+// SupportedGrants are the grants a connection of t may have.
+func (t *Template) SupportedGrants() []string {
+	if len(t.Grants) == 0 {
+		return []string{model.GrantRefreshToken}
+	}
+	return t.Grants
+}
+
+// CheckGrant refuses a grant ("" is refresh_token) that t does not list.
+func (t *Template) CheckGrant(grant string) error {
+	if grant == "" {
+		grant = model.GrantRefreshToken
+	}
+	if !slices.Contains(t.SupportedGrants(), grant) {
+		return fmt.Errorf("provider %s does not support grant %s (it supports %s)", t.Name, grant, strings.Join(t.SupportedGrants(), ", "))
 	}
 	return nil
 }

@@ -26,6 +26,9 @@ import (
 // own credentials. A grant this release cannot exchange is a
 // configuration error, so that nothing is sent.
 func (r *Refresher) grant(ctx context.Context, c *conn) (*Result, error) {
+	if err := c.tmpl.CheckGrant(c.req.Grant); err != nil {
+		return nil, configError("%v", err)
+	}
 	switch c.req.Grant {
 	case "", model.GrantRefreshToken:
 		if c.tmpl.Exchange == "webex_service_app" {
@@ -36,6 +39,8 @@ func (r *Refresher) grant(ctx context.Context, c *conn) (*Result, error) {
 		return r.clientCredentials(ctx, c)
 	case model.GrantJWTBearer:
 		return r.jwtBearer(ctx, c)
+	case model.GrantGitHubApp:
+		return r.githubApp(ctx, c)
 	default:
 		return nil, configError("grant %q is not supported", c.req.Grant)
 	}
@@ -88,7 +93,11 @@ func (r *Refresher) clientCredentials(ctx context.Context, c *conn) (*Result, er
 	if g := req.Params["grant_type"]; g != "" && g != "client_credentials" && g != "account_credentials" {
 		return nil, configError("params.grant_type must be client_credentials or account_credentials, not %q", g)
 	}
-	tok, err := cfg.Token(context.WithValue(ctx, oauth2.HTTPClient, r.client))
+	// Shaped by the template as a refresh is: its response map, its
+	// scopes re-sent, its encoding.
+	client := *r.client
+	client.Transport = &shaper{base: transport(r.client), tmpl: c.tmpl, auth: auth, scopes: req.Scopes, clientSecret: cfg.ClientSecret}
+	tok, err := cfg.Token(context.WithValue(ctx, oauth2.HTTPClient, &client))
 	if err != nil {
 		return nil, fromOAuth2(err, c.tmpl, req.redactor())
 	}
@@ -119,19 +128,25 @@ func (r *Refresher) jwtBearer(ctx context.Context, c *conn) (*Result, error) {
 	if err := CheckPrivateKey(req.ClientSecret.Reveal()); err != nil {
 		return nil, configError("jwt_bearer: %v", err)
 	}
+	audience := req.Params["audience"]
+	if audience == "" && c.tmpl.Audience != "" {
+		if audience, err = Fill(c.tmpl.Audience, req.Params, c.tmpl.Params); err != nil {
+			return nil, configError("%v", err)
+		}
+	}
 	cfg := jwt.Config{
 		Email:        req.ClientID,
 		PrivateKey:   []byte(req.ClientSecret.Reveal()),
 		PrivateKeyID: req.Params["key_id"],
 		Subject:      req.Params["subject"],
-		Audience:     req.Params["audience"],
+		Audience:     audience,
 		Scopes:       strings.Fields(req.Scopes),
 		TokenURL:     tokenURL,
 	}
 	// The assertion is a bearer credential for its lifetime: a provider
 	// echoing the request must not get it into last_error or the logs.
 	client := *r.client
-	sent := &assertionRecorder{base: transport(r.client)}
+	sent := &assertionRecorder{base: &shaper{base: transport(r.client), tmpl: c.tmpl, auth: "post"}}
 	client.Transport = sent
 	tok, err := cfg.TokenSource(context.WithValue(ctx, oauth2.HTTPClient, &client)).Token()
 	if err != nil {
@@ -142,24 +157,31 @@ func (r *Refresher) jwtBearer(ctx context.Context, c *conn) (*Result, error) {
 	return checked(res)
 }
 
-// CheckPrivateKey refuses what x/oauth2's jwt package could not sign with:
-// a PEM (or DER) RSA private key in PKCS #8 or PKCS #1. The key is never
-// quoted.
+// CheckPrivateKey refuses what the jwt_bearer and github_app grants could
+// not sign with: a PEM (or DER) RSA private key in PKCS #8 or PKCS #1. The
+// key is never quoted.
 func CheckPrivateKey(key string) error {
+	_, err := parseRSAKey(key)
+	return err
+}
+
+// parseRSAKey reads an RSA private key, PEM or DER, PKCS #8 or PKCS #1:
+// the one reading of a connection's private key.
+func parseRSAKey(key string) (*rsa.PrivateKey, error) {
 	der := []byte(key)
 	if b, _ := pem.Decode(der); b != nil {
 		der = b.Bytes
 	}
 	if k, err := x509.ParsePKCS8PrivateKey(der); err == nil {
-		if _, ok := k.(*rsa.PrivateKey); ok {
-			return nil
+		if rk, ok := k.(*rsa.PrivateKey); ok {
+			return rk, nil
 		}
-		return errors.New("the private key is not an RSA key")
+		return nil, errors.New("the private key is not an RSA key")
 	}
-	if _, err := x509.ParsePKCS1PrivateKey(der); err == nil {
-		return nil
+	if k, err := x509.ParsePKCS1PrivateKey(der); err == nil {
+		return k, nil
 	}
-	return errors.New("client_secret must hold an RSA private key in PEM (PKCS #8 or PKCS #1)")
+	return nil, errors.New("client_secret must hold an RSA private key in PEM (PKCS #8 or PKCS #1)")
 }
 
 // assertionRecorder keeps the assertion a jwt-bearer request sent, for the

@@ -141,17 +141,33 @@ func (s *shaper) shapeRequest(req *http.Request) (*http.Request, error) {
 }
 
 // mapResponse rewrites a non-standard success response into a standard
-// one. Fields it cannot find are left out, so x/oauth2 reports a missing
-// access_token as it would for any provider.
+// one (see mapAnswer).
 func (s *shaper) mapResponse(resp *http.Response, body []byte) (*http.Response, error) {
-	var in map[string]any
-	if isJSON := json.Unmarshal(body, &in) == nil; !isJSON {
+	mapped, ok := mapAnswer(s.tmpl.Response, body, time.Now())
+	if !ok {
 		// Not a refusal of the exchange: x/oauth2 reads the answer as it
 		// is, and says what is wrong with it.
 		resp.Body = io.NopCloser(bytes.NewReader(body))
 		return resp, nil
 	}
-	m := s.tmpl.Response
+	s.answer, s.answerType = mapped, "application/json"
+	resp.Body = io.NopCloser(bytes.NewReader(mapped))
+	resp.ContentLength = int64(len(mapped))
+	resp.Header.Set("Content-Type", "application/json")
+	resp.Header.Del("Content-Length")
+	return resp, nil
+}
+
+// mapAnswer rewrites body, a success answer in the shape m describes, into
+// an RFC 6749 one; ok is false when body is not a JSON object. Fields it
+// cannot find are left out, so a missing access_token is reported as it
+// would be for any provider. Every grant's answer is read through it
+// when its template has a response map.
+func mapAnswer(m *ResponseMap, body []byte, now time.Time) (mapped []byte, ok bool) {
+	var in map[string]any
+	if json.Unmarshal(body, &in) != nil {
+		return nil, false
+	}
 	out := map[string]any{"token_type": "Bearer"}
 	for k, v := range in {
 		if _, nested := v.(map[string]any); !nested {
@@ -164,7 +180,6 @@ func (s *shaper) mapResponse(resp *http.Response, body []byte) (*http.Response, 
 	if v, ok := lookup(in, m.RefreshToken).(string); ok {
 		out["refresh_token"] = v
 	}
-	now := time.Now()
 	if secs, ok := secondsUntil(lookup(in, m.ExpiresAt), now); ok {
 		out["expires_in"] = secs
 	} else if n, ok := number(lookup(in, m.ExpiresIn)); ok {
@@ -173,13 +188,8 @@ func (s *shaper) mapResponse(resp *http.Response, body []byte) (*http.Response, 
 	if secs, ok := secondsUntil(lookup(in, m.RefreshExpiresAt), now); ok {
 		out["refresh_token_expires_in"] = secs
 	}
-	mapped, _ := json.Marshal(out)
-	s.answer, s.answerType = mapped, "application/json"
-	resp.Body = io.NopCloser(bytes.NewReader(mapped))
-	resp.ContentLength = int64(len(mapped))
-	resp.Header.Set("Content-Type", "application/json")
-	resp.Header.Del("Content-Length")
-	return resp, nil
+	mapped, _ = json.Marshal(out)
+	return mapped, true
 }
 
 // lookup follows a dotted path through nested JSON objects.

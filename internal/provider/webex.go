@@ -82,13 +82,6 @@ func (r *Refresher) webexAppToken(ctx context.Context, c *conn) (*Result, error)
 }
 
 func appTokenResult(c *conn, resp *http.Response, data []byte, red Redactor) (*Result, error) {
-	var tj struct {
-		AccessToken           string  `json:"access_token"`
-		RefreshToken          string  `json:"refresh_token"`
-		TokenType             string  `json:"token_type"`
-		ExpiresIn             float64 `json:"expires_in"`
-		RefreshTokenExpiresIn float64 `json:"refresh_token_expires_in"`
-	}
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
 		e := classify(c.tmpl, resp.StatusCode, "", "", data, resp.Header, nil, red)
 		// The manager's token was refused, or the app's credentials were:
@@ -97,17 +90,33 @@ func appTokenResult(c *conn, resp *http.Response, data []byte, red Redactor) (*R
 		e.msg = "webex application token request refused"
 		return nil, e
 	}
-	if err := json.Unmarshal(data, &tj); err != nil || tj.AccessToken == "" {
+	tok := tokenOfAnswer(data)
+	if tok == nil {
 		return nil, &Error{Status: resp.StatusCode, msg: "webex application token response has no access_token"}
 	}
-	// The whole answer as extras: result reads expires_in only if the
-	// provider sent it (a missing one must not mean "never expires") and
-	// keeps the template's fields.
+	return checked(result(tok, c.req.RefreshToken.Reveal(), c, time.Now()))
+}
+
+// tokenOfAnswer reads an RFC 6749 token answer that did not go through
+// x/oauth2 (an exchange of our own), or nil if it has no access_token.
+// The whole answer becomes the token's extras: result reads expires_in
+// only if the provider sent it (a missing one must not mean "never
+// expires") and keeps the template's fields.
+func tokenOfAnswer(data []byte) *oauth2.Token {
+	var tj struct {
+		AccessToken  string  `json:"access_token"`
+		RefreshToken string  `json:"refresh_token"`
+		TokenType    string  `json:"token_type"`
+		ExpiresIn    float64 `json:"expires_in"`
+	}
+	if err := json.Unmarshal(data, &tj); err != nil || tj.AccessToken == "" {
+		return nil
+	}
 	var raw map[string]any
 	_ = json.Unmarshal(data, &raw)
 	tok := (&oauth2.Token{AccessToken: tj.AccessToken, RefreshToken: tj.RefreshToken, TokenType: tj.TokenType}).WithExtra(raw)
 	if tj.ExpiresIn > 0 {
 		tok.Expiry = time.Now().Add(time.Duration(tj.ExpiresIn) * time.Second)
 	}
-	return checked(result(tok, c.req.RefreshToken.Reveal(), c, time.Now()))
+	return tok
 }
