@@ -27,6 +27,7 @@ import (
 
 	"github.com/tokenwarden/tokenwarden/internal/httpapi"
 	"github.com/tokenwarden/tokenwarden/internal/provider"
+	"github.com/tokenwarden/tokenwarden/internal/ttlcache"
 	"github.com/tokenwarden/tokenwarden/pkg/model"
 	"github.com/tokenwarden/tokenwarden/pkg/tokens"
 )
@@ -42,6 +43,14 @@ const (
 	// DefaultTimeout bounds a whole proxied request, the wait for the token
 	// included.
 	DefaultTimeout = 5 * time.Minute
+	// DefaultResponseHeaderTimeout bounds the wait for upstream's
+	// response headers; the body may then stream until Timeout.
+	DefaultResponseHeaderTimeout = time.Minute
+	// DefaultCacheTTL is how long keys and targets are cached.
+	DefaultCacheTTL = 5 * time.Second
+	// maxTargets bounds the cached targets; only connections that exist
+	// and a key may use are cached.
+	maxTargets = 10000
 )
 
 // Tokens gives the 401-retrying transport of a connection;
@@ -59,7 +68,8 @@ type Connections interface {
 
 // Config is what the proxy serves from.
 type Config struct {
-	Tokens      Tokens
+	Tokens Tokens
+	// Keys are read through httpapi.CachedKeys with CacheTTL.
 	Keys        httpapi.Keys
 	Connections Connections
 	Catalogue   *provider.Catalogue
@@ -67,18 +77,50 @@ type Config struct {
 	// only outside loopback, and the allowed hosts.
 	Policy provider.EndpointPolicy
 	// Base sends the requests; nil means a transport with this package's
-	// timeouts.
+	// timeouts and ResponseHeaderTimeout.
 	Base          http.RoundTripper
 	MaxReplayBody int64
 	MaxConcurrent int
 	Timeout       time.Duration
-	Logger        *slog.Logger
+	// ResponseHeaderTimeout bounds the wait for upstream's response
+	// headers (DefaultResponseHeaderTimeout); used only when Base is nil.
+	ResponseHeaderTimeout time.Duration
+	// CacheTTL is how long an API key's record and a connection's target
+	// (API base, scheme, headers) are kept: DefaultCacheTTL when 0, no
+	// cache when negative. A revoked key or an edited connection takes
+	// effect within it; a deleted or disabled connection at once, since
+	// its token is read through Tokens.
+	CacheTTL time.Duration
+	// Observer counts the requests; nil counts nothing.
+	Observer Observer
+	Logger   *slog.Logger
 }
+
+// Observer is told of each proxied request; *metrics.Metrics is one.
+// name is the connection's, or "" when the request was refused before a
+// connection was found (its path names none, or one that does not
+// exist); outcome is upstream's status class ("2xx"), or OutcomeRefused
+// or OutcomeError for an answer of the proxy's own.
+type Observer interface {
+	ProxyStarted()
+	ProxyFinished(name, outcome string, took time.Duration)
+}
+
+// The outcomes of requests the proxy answered itself.
+const (
+	// OutcomeRefused: the caller's request was refused (bad path, key,
+	// unknown connection, needs_reauth, too many at once).
+	OutcomeRefused = "refused"
+	// OutcomeError: the proxy could not get an answer (upstream
+	// unreachable or late, the database unreadable, a bad API base).
+	OutcomeError = "error"
+)
 
 type proxy struct {
 	Config
-	sem chan struct{}
-	rp  *httputil.ReverseProxy
+	sem     chan struct{}
+	rp      *httputil.ReverseProxy
+	targets *ttlcache.Cache[string, *target]
 }
 
 type ctxKey struct{}
@@ -98,10 +140,21 @@ func New(cfg Config) http.Handler {
 	if cfg.Timeout <= 0 {
 		cfg.Timeout = DefaultTimeout
 	}
-	if cfg.Base == nil {
-		cfg.Base = newTransport()
+	if cfg.ResponseHeaderTimeout <= 0 {
+		cfg.ResponseHeaderTimeout = DefaultResponseHeaderTimeout
 	}
-	p := &proxy{Config: cfg, sem: make(chan struct{}, cfg.MaxConcurrent)}
+	if cfg.Base == nil {
+		cfg.Base = newTransport(cfg.ResponseHeaderTimeout)
+	}
+	if cfg.CacheTTL == 0 {
+		cfg.CacheTTL = DefaultCacheTTL
+	}
+	if cfg.Observer == nil {
+		cfg.Observer = nopObserver{}
+	}
+	cfg.Keys = httpapi.CachedKeys(cfg.Keys, cfg.CacheTTL)
+	p := &proxy{Config: cfg, sem: make(chan struct{}, cfg.MaxConcurrent),
+		targets: ttlcache.New[string, *target](cfg.CacheTTL, maxTargets)}
 	p.rp = &httputil.ReverseProxy{
 		Rewrite:      rewrite,
 		Transport:    roundTripper(p.roundTrip),
@@ -111,16 +164,21 @@ func New(cfg Config) http.Handler {
 	return p
 }
 
+type nopObserver struct{}
+
+func (nopObserver) ProxyStarted()                               {}
+func (nopObserver) ProxyFinished(string, string, time.Duration) {}
+
 // newTransport is the upstream transport: bounded dials, handshakes and
 // waits for response headers; bodies may stream for as long as the
 // request's timeout allows.
-func newTransport() *http.Transport {
+func newTransport(responseHeader time.Duration) *http.Transport {
 	return &http.Transport{
 		Proxy:                 http.ProxyFromEnvironment,
 		DialContext:           (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
 		ForceAttemptHTTP2:     true,
 		TLSHandshakeTimeout:   10 * time.Second,
-		ResponseHeaderTimeout: time.Minute,
+		ResponseHeaderTimeout: responseHeader,
 		ExpectContinueTimeout: time.Second,
 		IdleConnTimeout:       90 * time.Second,
 		MaxIdleConnsPerHost:   64,
@@ -144,13 +202,48 @@ type roundTripper func(*http.Request) (*http.Response, error)
 
 func (f roundTripper) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
 
-// target is the checked destination of one request.
-type target struct {
-	name string
-	url  *url.URL
+// request is one proxied request's state, in its context: where it goes,
+// and what the observer is told at the end.
+type request struct {
+	target *target
+	// upstream is set once upstream has answered: the status is then its.
+	upstream bool
+	// outcome is set by the proxy's own answers.
+	outcome string
 }
 
 func (p *proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	p.Observer.ProxyStarted()
+	rec := &recorder{ResponseWriter: w}
+	req := &request{}
+	defer func() {
+		name := ""
+		if req.target != nil {
+			name = req.target.name
+		}
+		p.Observer.ProxyFinished(name, req.outcomeOf(rec.status), time.Since(start))
+	}()
+	p.serve(rec, r, req)
+}
+
+// outcomeOf is the request's outcome given the status answered: an
+// answer not from upstream that did not say is refused if 4xx, an error
+// if 5xx (httpapi.Authorize answers 503 when it cannot read the key).
+func (req *request) outcomeOf(status int) string {
+	switch {
+	case req.upstream:
+		return statusClass(status)
+	case req.outcome != "":
+		return req.outcome
+	case status >= 500:
+		return OutcomeError
+	default:
+		return OutcomeRefused
+	}
+}
+
+func (p *proxy) serve(w http.ResponseWriter, r *http.Request, req *request) {
 	name, rest, err := splitPath(r.URL.EscapedPath())
 	if err != nil {
 		writeError(w, http.StatusBadRequest, "bad_request", err.Error())
@@ -163,29 +256,38 @@ func (p *proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case p.sem <- struct{}{}:
 		defer func() { <-p.sem }()
 	default:
+		req.outcome = OutcomeRefused
 		w.Header().Set("Retry-After", "1")
 		writeError(w, http.StatusServiceUnavailable, "busy", "too many proxied requests at once")
 		return
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), p.Timeout)
 	defer cancel()
-	base, status, err := p.apiBase(ctx, name)
+	t, status, err := p.target(ctx, name)
 	if err != nil {
 		writeError(w, status, strings.ToLower(strings.ReplaceAll(http.StatusText(status), " ", "_")), err.Error())
 		return
 	}
-	u, err := join(base, rest)
+	req.target = t
+	u, err := join(t.base, rest)
 	if err != nil {
 		writeError(w, http.StatusBadRequest, "bad_request", err.Error())
 		return
 	}
 	u.RawQuery = r.URL.RawQuery
 	if err := p.bufferBody(r); err != nil {
+		req.outcome = OutcomeRefused
 		writeError(w, http.StatusBadRequest, "bad_request", "reading the request body failed")
 		return
 	}
-	ctx = context.WithValue(ctx, ctxKey{}, target{name: name, url: u})
+	ctx = context.WithValue(ctx, ctxKey{}, outgoing{request: req, url: u})
 	p.rp.ServeHTTP(w, r.WithContext(ctx))
+}
+
+// outgoing is what rewrite and roundTrip need of a request.
+type outgoing struct {
+	*request
+	url *url.URL
 }
 
 // bufferBody reads up to MaxReplayBody of r's body into memory so that the
@@ -217,37 +319,69 @@ func (p *proxy) bufferBody(r *http.Request) error {
 	return nil
 }
 
-// rewrite points the outgoing request at its target and removes what the
-// caller meant for the proxy: its API key. ReverseProxy has already taken
-// out the hop-by-hop headers and the X-Forwarded ones.
+// rewrite points the outgoing request at its target, removes what the
+// caller meant for the proxy (its API key) and sets the template's
+// provider headers over any the caller sent. ReverseProxy has already
+// taken out the hop-by-hop headers and the X-Forwarded ones.
 func rewrite(pr *httputil.ProxyRequest) {
-	t := pr.In.Context().Value(ctxKey{}).(target)
-	pr.Out.URL = t.url
+	o := pr.In.Context().Value(ctxKey{}).(outgoing)
+	pr.Out.URL = o.url
 	pr.Out.Host = ""
 	pr.Out.Header.Del("Authorization")
 	pr.Out.Header.Del("Cookie")
+	for k, v := range o.target.headers {
+		pr.Out.Header[k] = v
+	}
 }
 
 // roundTrip sends r with the connection's token through pkg/tokens'
 // Transport: one retry after a 401, with the worker refreshing once
 // however many requests saw it.
 func (p *proxy) roundTrip(r *http.Request) (*http.Response, error) {
-	t := r.Context().Value(ctxKey{}).(target)
-	return p.Tokens.Transport(t.name, p.Base).RoundTrip(r)
+	o := r.Context().Value(ctxKey{}).(outgoing)
+	base := p.Base
+	if o.target.scheme != "" {
+		base = schemeTransport{scheme: o.target.scheme, base: base}
+	}
+	resp, err := p.Tokens.Transport(o.target.name, base).RoundTrip(r)
+	if err == nil {
+		o.upstream = true
+	}
+	return resp, err
+}
+
+// schemeTransport sends the token Transport set under the template's
+// scheme instead of its type: "Authorization: Zoho-oauthtoken <token>".
+type schemeTransport struct {
+	scheme string
+	base   http.RoundTripper
+}
+
+func (t schemeTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	_, tok, _ := strings.Cut(r.Header.Get("Authorization"), " ")
+	out := *r
+	out.Header = r.Header.Clone()
+	out.Header.Set("Authorization", t.scheme+" "+tok)
+	return t.base.RoundTrip(&out)
 }
 
 // fail answers a request that got no response from upstream. It logs no
 // URL (its query may hold secrets of the caller's) and no body.
 func (p *proxy) fail(w http.ResponseWriter, r *http.Request, err error) {
-	t, _ := r.Context().Value(ctxKey{}).(target)
+	o, _ := r.Context().Value(ctxKey{}).(outgoing)
+	name := o.target.name
+	o.outcome = OutcomeError
 	var re *tokens.ReauthError
 	switch {
 	case errors.Is(err, tokens.ErrNotFound):
-		writeError(w, http.StatusNotFound, "not_found", "no connection named "+t.name)
+		o.outcome = OutcomeRefused
+		writeError(w, http.StatusNotFound, "not_found", "no connection named "+name)
 	case errors.As(err, &re):
-		writeError(w, http.StatusConflict, "needs_reauth", t.name+" needs re-authorization")
+		o.outcome = OutcomeRefused
+		writeError(w, http.StatusConflict, "needs_reauth", name+" needs re-authorization")
 	case errors.Is(err, tokens.ErrDisabled):
-		writeError(w, http.StatusConflict, "disabled", t.name+" is disabled")
+		o.outcome = OutcomeRefused
+		writeError(w, http.StatusConflict, "disabled", name+" is disabled")
 	case errors.Is(err, context.DeadlineExceeded):
 		writeError(w, http.StatusGatewayTimeout, "timeout", "the upstream API or the token did not come in time")
 	case r.Context().Err() != nil:
@@ -257,52 +391,9 @@ func (p *proxy) fail(w http.ResponseWriter, r *http.Request, err error) {
 		if errors.As(err, &ue) {
 			err = ue.Err
 		}
-		p.Logger.Warn("proxy: upstream request failed", "name", t.name, "err", err)
+		p.Logger.Warn("proxy: upstream request failed", "name", name, "err", err)
 		writeError(w, http.StatusBadGateway, "bad_gateway", "the upstream API could not be reached")
 	}
-}
-
-// apiBase is the connection's API base: its params.api_base_url, else its
-// template's, with placeholders filled from params and json_data, and
-// checked against the endpoint policy. The status is the answer on error.
-func (p *proxy) apiBase(ctx context.Context, name string) (*url.URL, int, error) {
-	found, err := p.Connections.Describe(ctx, []string{name})
-	if err != nil {
-		p.Logger.Error("proxy: reading the connection failed", "name", name, "err", err)
-		return nil, http.StatusServiceUnavailable, errors.New("cannot read the connection now")
-	}
-	row := found[name]
-	if row == nil {
-		return nil, http.StatusNotFound, errors.New("no connection named " + name)
-	}
-	params, err := provider.ParseParams(row.Params)
-	if err != nil {
-		return nil, http.StatusBadGateway, errors.New(name + ": " + err.Error())
-	}
-	vars := provider.Placeholders(row.JSONData, params)
-	raw := params["api_base_url"]
-	var defaults map[string]string
-	if tmpl, ok := p.Catalogue.Lookup(row.Provider); ok {
-		defaults = tmpl.Params
-		if raw == "" {
-			raw = tmpl.APIBaseURL
-		}
-	}
-	if raw == "" {
-		return nil, http.StatusNotFound, errors.New(name + " has no API base: set params.api_base_url")
-	}
-	filled, err := provider.Fill(raw, vars, defaults)
-	if err != nil {
-		return nil, http.StatusBadGateway, errors.New(name + ": API base: " + err.Error())
-	}
-	u, err := parseBase(filled)
-	if err == nil {
-		err = p.Policy.Check(u.String())
-	}
-	if err != nil {
-		return nil, http.StatusBadGateway, errors.New(name + ": API base: " + err.Error())
-	}
-	return u, 0, nil
 }
 
 // parseBase reads an API base: an absolute http(s) URL with no user

@@ -3,6 +3,7 @@ package proxy_test
 import (
 	"context"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -12,6 +13,7 @@ import (
 	"time"
 
 	"github.com/tokenwarden/tokenwarden/internal/apikey"
+	"github.com/tokenwarden/tokenwarden/internal/metrics"
 	"github.com/tokenwarden/tokenwarden/internal/mockprovider"
 	"github.com/tokenwarden/tokenwarden/internal/notify"
 	"github.com/tokenwarden/tokenwarden/internal/pgtest"
@@ -24,13 +26,16 @@ import (
 )
 
 type env struct {
-	dsn   string
-	st    *store.Store
-	prov  *mockprovider.Server
-	token *httptest.Server // the mock OAuth provider
-	api   *httptest.Server // the upstream API
-	proxy *httptest.Server
-	key   string // a key for the connection "a"
+	dsn    string
+	st     *store.Store
+	prov   *mockprovider.Server
+	token  *httptest.Server // the mock OAuth provider
+	api    *httptest.Server // the upstream API
+	proxy  *httptest.Server
+	tokens *tokens.Client
+	// catalogue is the worker's templates; nil means the built-ins.
+	catalogue *provider.Catalogue
+	key       string // a key for the connection "a"
 	// seen is the last request the upstream API received.
 	mu   sync.Mutex
 	seen *http.Request
@@ -63,11 +68,32 @@ func setup(t *testing.T, api http.HandlerFunc, cfg proxy.Config) *env {
 	t.Cleanup(e.api.Close)
 	e.insert(t, "a", `{"api_base_url": "`+e.api.URL+`/base"}`)
 	e.key = e.newKey(t, "a")
-	cfg.Tokens, cfg.Keys, cfg.Connections = c, st, st
-	cfg.Catalogue, cfg.Logger = provider.NewCatalogue(), testutil.Quiet()
-	e.proxy = httptest.NewServer(proxy.New(cfg))
-	t.Cleanup(e.proxy.Close)
+	e.tokens = c
+	e.proxy = e.serve(t, cfg)
 	return e
+}
+
+// serve starts a proxy on the test's database; cfg's Keys, Connections,
+// Catalogue and Logger default to the store, the built-in templates and
+// a quiet logger.
+func (e *env) serve(t *testing.T, cfg proxy.Config) *httptest.Server {
+	t.Helper()
+	cfg.Tokens = e.tokens
+	if cfg.Keys == nil {
+		cfg.Keys = e.st
+	}
+	if cfg.Connections == nil {
+		cfg.Connections = e.st
+	}
+	if cfg.Catalogue == nil {
+		cfg.Catalogue = provider.NewCatalogue()
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = testutil.Quiet()
+	}
+	srv := httptest.NewServer(proxy.New(cfg))
+	t.Cleanup(srv.Close)
+	return srv
 }
 
 func ptr[T any](v T) *T { return &v }
@@ -102,7 +128,11 @@ func (e *env) newKey(t *testing.T, patterns ...string) string {
 // runWorker runs a worker, polling only hourly, until the test ends.
 func (e *env) runWorker(t *testing.T) {
 	t.Helper()
-	ex := provider.NewRefresher(provider.NewCatalogue(), e.token.Client(), nil)
+	cat := e.catalogue
+	if cat == nil {
+		cat = provider.NewCatalogue()
+	}
+	ex := provider.NewRefresher(cat, e.token.Client(), nil)
 	hub := notify.NewHub(notify.RefreshChannel)
 	w := refresh.New(e.st, ex, refresh.Config{PollInterval: time.Hour, Listener: hub}, testutil.Quiet())
 	ctx, cancel := context.WithCancel(context.Background())
@@ -342,5 +372,58 @@ func TestProxyUsesTheTemplatesAPIBase(t *testing.T) {
 	if r := e.do(t, "GET", "/proxy/sf/services/data", key, nil, nil); r.status != 200 || e.last().URL.Path != "/services/data" ||
 		e.last().Header.Get("Authorization") != "Bearer at-sf" {
 		t.Errorf("salesforce: %d %q", r.status, r.body)
+	}
+}
+
+func TestProxyMetricsPerConnectionAndStatusClass(t *testing.T) {
+	t.Parallel()
+	e := setup(t, func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasSuffix(r.URL.Path, "/missing") {
+			w.WriteHeader(http.StatusNotFound)
+		}
+		io.WriteString(w, "UPSTREAM-ANSWER-BODY")
+	}, proxy.Config{})
+	m := metrics.New()
+	var logs testutil.Buffer
+	e.proxy = e.serve(t, proxy.Config{Observer: m.Proxy(0), Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	closed := httptest.NewServer(http.NotFoundHandler())
+	closed.Close()
+	e.insert(t, "down", `{"api_base_url": "`+closed.URL+`"}`)
+	key := e.newKey(t, "a", "down", "gone")
+	for _, c := range []struct {
+		path, key string
+		status    int
+	}{
+		{"/proxy/a/x", key, 200},
+		{"/proxy/a/y", key, 200},
+		{"/proxy/a/missing", key, 404},
+		{"/proxy/a/../x", key, 400},
+		{"/proxy/a/x", "", 401},
+		{"/proxy/gone/x", key, 404},
+		{"/proxy/down/x", key, 502},
+	} {
+		if r := e.do(t, "GET", c.path, c.key, nil, nil); r.status != c.status {
+			t.Errorf("%s: %d %q, want %d", c.path, r.status, r.body, c.status)
+		}
+	}
+	got := testutil.Scrape(t, m.Handler())
+	want := map[string]float64{
+		`tokenwarden_proxy_requests_total{code_class="2xx",connection="a"}`:            2,
+		`tokenwarden_proxy_requests_total{code_class="4xx",connection="a"}`:            1,
+		`tokenwarden_proxy_requests_total{code_class="refused",connection="_unknown"}`: 3,
+		`tokenwarden_proxy_requests_total{code_class="error",connection="down"}`:       1,
+		`tokenwarden_proxy_request_duration_seconds_count{code_class="2xx"}`:           2,
+		`tokenwarden_proxy_requests_in_flight`:                                         0,
+	}
+	for k, v := range want {
+		if got[k] != v {
+			t.Errorf("%s = %v, want %v", k, got[k], v)
+		}
+	}
+	if strings.Contains(logs.String(), "UPSTREAM-ANSWER-BODY") {
+		t.Error("the provider's answer body was logged")
+	}
+	if !strings.Contains(logs.String(), "upstream request failed") {
+		t.Errorf("the unreachable upstream was not logged: %q", logs.String())
 	}
 }
