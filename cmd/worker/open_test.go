@@ -54,7 +54,7 @@ func TestStartUpAsksWhatReadyzAsks(t *testing.T) {
 	c := connect(t, dsn)
 	env := envFor(dsn)
 	mustRun(t, env, "", "once")
-	if _, err := c.Exec(t.Context(), `DROP TABLE api_keys`); err != nil {
+	if _, err := c.Exec(t.Context(), `DROP TABLE api_keys CASCADE`); err != nil {
 		t.Fatal(err)
 	}
 	for _, cmd := range []string{"once", "run"} {

@@ -194,7 +194,7 @@ func TestRunWithoutSchema(t *testing.T) {
 	t.Parallel()
 	dsn := pgtest.New(t)
 	c := connect(t, dsn)
-	if _, err := c.Exec(t.Context(), `DROP TABLE oauth_tokens`); err != nil {
+	if _, err := c.Exec(t.Context(), `DROP TABLE oauth_tokens CASCADE`); err != nil {
 		t.Fatal(err)
 	}
 	p := startWorker(t, dsn, "run")

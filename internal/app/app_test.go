@@ -65,7 +65,7 @@ func TestReadyIsTheStartUpCheck(t *testing.T) {
 	if _, err := a.Once(t.Context()); err != nil {
 		t.Fatalf("Once on a migrated database: %v", err)
 	}
-	exec(t, dsn, `DROP TABLE api_keys`)
+	exec(t, dsn, `DROP TABLE api_keys CASCADE`)
 	if err := a.Ready(t.Context()); !errors.Is(err, app.ErrNoSchema) {
 		t.Errorf("Ready without api_keys: %v, want ErrNoSchema", err)
 	}

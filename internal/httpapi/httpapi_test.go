@@ -317,7 +317,7 @@ func TestHealthReadyMetrics(t *testing.T) {
 	}
 
 	// Without the schema the API needs, not ready.
-	e.exec(t, "DROP TABLE api_keys")
+	e.exec(t, "DROP TABLE api_keys CASCADE")
 	e.do(t, "GET", "/readyz", "", "").want(t, "readyz without api_keys", 503, "not_ready")
 
 	// With the database gone, not ready; still healthy.

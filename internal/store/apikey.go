@@ -30,6 +30,9 @@ type APIKey struct {
 	CreatedAt  time.Time
 	LastUsedAt *time.Time
 	RevokedAt  *time.Time
+	// Admin keys open the console and nothing else: their Patterns are
+	// empty, so the token API and the proxy allow them no connection.
+	Admin bool
 }
 
 type apiKeyRow struct {
@@ -40,24 +43,36 @@ type apiKeyRow struct {
 	CreatedAt  time.Time  `gorm:"column:created_at"`
 	LastUsedAt *time.Time `gorm:"column:last_used_at"`
 	RevokedAt  *time.Time `gorm:"column:revoked_at"`
+	Admin      bool       `gorm:"column:admin"`
 }
 
 func (r *apiKeyRow) key() (*APIKey, error) {
-	k := &APIKey{ID: r.ID, Label: r.Label, KeyHash: r.KeyHash, CreatedAt: r.CreatedAt, LastUsedAt: r.LastUsedAt, RevokedAt: r.RevokedAt}
+	k := &APIKey{ID: r.ID, Label: r.Label, KeyHash: r.KeyHash, CreatedAt: r.CreatedAt, LastUsedAt: r.LastUsedAt, RevokedAt: r.RevokedAt, Admin: r.Admin}
 	if err := json.Unmarshal([]byte(r.Patterns), &k.Patterns); err != nil {
 		return nil, fmt.Errorf("API key %s: patterns: %w", r.ID, err)
 	}
 	return k, nil
 }
 
-// CreateAPIKey stores a new key's id, label, hash and name patterns.
+// CreateAPIKey stores a new token-API key's id, label, hash and name
+// patterns.
 func (s *Store) CreateAPIKey(ctx context.Context, id, label string, hash []byte, patterns []string) error {
+	return s.createAPIKey(ctx, id, label, hash, patterns, false)
+}
+
+// CreateAdminAPIKey stores a new admin key: it signs in to the console and
+// has no name patterns, so it reads no token.
+func (s *Store) CreateAdminAPIKey(ctx context.Context, id, label string, hash []byte) error {
+	return s.createAPIKey(ctx, id, label, hash, []string{}, true)
+}
+
+func (s *Store) createAPIKey(ctx context.Context, id, label string, hash []byte, patterns []string, admin bool) error {
 	p, err := json.Marshal(patterns)
 	if err != nil {
 		return err
 	}
 	err = s.db.WithContext(ctx).Exec(apiKeyCreateSQL, map[string]any{
-		"id": id, "label": label, "key_hash": hash, "patterns": string(p),
+		"id": id, "label": label, "key_hash": hash, "patterns": string(p), "admin": admin,
 	}).Error
 	if err != nil {
 		return fmt.Errorf("create API key: %w", err)

@@ -91,7 +91,7 @@ func TestReadyNeedsSchema(t *testing.T) {
 	if err := st.Ready(t.Context()); err != nil {
 		t.Fatalf("ready: %v", err)
 	}
-	if err := st.DB().Exec("DROP TABLE api_keys").Error; err != nil {
+	if err := st.DB().Exec("DROP TABLE api_keys CASCADE").Error; err != nil {
 		t.Fatal(err)
 	}
 	if err := st.Ready(t.Context()); !store.IsUndefinedTable(err) {

@@ -110,17 +110,18 @@ func (s *Store) exportPage(ctx context.Context, tx *gorm.DB, f ExportFilter, aft
 // scanExported reads one row of export.sql into t, every field set.
 func scanExported(rows *sql.Rows, t *model.OAuthToken) error {
 	var (
-		tokenURL, clientID, scopes, auth        sql.NullString
-		clientSecret, accessToken, refreshToken sql.NullString
-		accessExpires, refreshExpires           sql.NullTime
-		params                                  []byte
+		tokenURL, authURL, clientID, scopes, auth sql.NullString
+		clientSecret, accessToken, refreshToken   sql.NullString
+		accessExpires, refreshExpires             sql.NullTime
+		params                                    []byte
 	)
-	err := rows.Scan(&t.ID, &t.Name, &t.Provider, &tokenURL, &clientID, &scopes, &auth, &params, &t.Grant,
+	err := rows.Scan(&t.ID, &t.Name, &t.Provider, &tokenURL, &authURL, &clientID, &scopes, &auth, &params, &t.Grant,
 		&accessExpires, &refreshExpires, &t.Status, &clientSecret, &accessToken, &refreshToken)
 	if err != nil {
 		return err
 	}
 	t.TokenURL, t.ClientID, t.Scopes, t.AuthStyle = nullStr(tokenURL), nullStr(clientID), nullStr(scopes), nullStr(auth)
+	t.AuthorizeURL = nullStr(authURL)
 	t.ClientSecret, t.AccessToken, t.RefreshToken = nullSecret(clientSecret), nullSecret(accessToken), nullSecret(refreshToken)
 	t.AccessTokenExpires, t.RefreshTokenExpires = nullTime(accessExpires), nullTime(refreshExpires)
 	t.Params = params

@@ -41,9 +41,12 @@ const importChunk = 5000
 // ImportRow is one connection to upsert. A nil field keeps the stored value
 // of an existing connection.
 type ImportRow struct {
-	Name         string
-	Provider     *string
-	TokenURL     *string
+	Name     string
+	Provider *string
+	TokenURL *string
+	// AuthorizeURL is a generic connection's authorization endpoint, used
+	// only to reconnect it in a browser.
+	AuthorizeURL *string
 	ClientID     *string
 	ClientSecret *string
 	Scopes       *string
@@ -78,6 +81,11 @@ type ImportOptions struct {
 	// Progress, when set, is told how many rows have been written so far
 	// (committed or staged in the open transaction).
 	Progress func(done int)
+	// before, when set, runs in each transaction once the import lock is
+	// held, before any row is looked up; its error rolls the transaction
+	// back. StoreAuthorization checks and consumes what an authorization
+	// depends on with it, in the transaction that stores its tokens.
+	before func(ctx context.Context, tx pgx.Tx) error
 }
 
 // Import upserts rows by name in one transaction: either every row lands
@@ -152,6 +160,11 @@ func (m *importer) run(ctx context.Context, conn *pgx.Conn) error {
 func (m *importer) batch(ctx context.Context, tx pgx.Tx) error {
 	if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock(hashtext($1))", importLock); err != nil {
 		return fmt.Errorf("import: %w", err)
+	}
+	if m.opts.before != nil {
+		if err := m.opts.before(ctx, tx); err != nil {
+			return err
+		}
 	}
 	if _, err := tx.Exec(ctx, importStageSQL); err != nil {
 		return fmt.Errorf("import: %w", err)
@@ -250,7 +263,7 @@ func copyRecord(err error, chunk []ImportRow) string {
 // stageColumns are the columns of import_stage.sql in importValues' order.
 var stageColumns = []string{"id", "name", "is_new", "provider", "token_url", "client_id", "client_secret",
 	"scopes", "auth_style", "access_token", "access_token_sha256", "refresh_token",
-	"access_token_expires", "refresh_token_expires", "params", "has_tokens", "fence", "status", "grant"}
+	"access_token_expires", "refresh_token_expires", "params", "has_tokens", "fence", "status", "grant", "authorize_url"}
 
 // importValues is the staging row of r, whose stored row is cur (nil for a
 // new connection), with its secrets sealed.
@@ -293,7 +306,7 @@ func (s *Store) importValues(r *ImportRow, cur *importedRow) ([]any, error) {
 	}
 	return []any{id, r.Name, cur == nil, r.Provider, r.TokenURL, r.ClientID, sealed[0],
 		r.Scopes, r.AuthStyle, sealed[1], sum, sealed[2],
-		r.AccessTokenExpires, r.RefreshTokenExpires, r.Params, r.hasTokens(), r.hasTokens() || moved, r.Status, r.Grant}, nil
+		r.AccessTokenExpires, r.RefreshTokenExpires, r.Params, r.hasTokens(), r.hasTokens() || moved, r.Status, r.Grant, r.AuthorizeURL}, nil
 }
 
 // lookup returns the stored rows among chunk's names, locked.

@@ -450,7 +450,9 @@ func (s *Store) Events(ctx context.Context, name string, limit int) ([]Event, er
 }
 
 // PruneEvents deletes events older than retention, in bounded batches, and
-// returns how many it deleted.
+// returns how many it deleted. It deletes the console's expired sessions,
+// pending authorizations and reconnect links too (PruneConsole), so that
+// the worker's one hourly prune keeps every growing table in bounds.
 func (s *Store) PruneEvents(ctx context.Context, retention time.Duration) (int64, error) {
 	var total int64
 	for {
@@ -460,9 +462,13 @@ func (s *Store) PruneEvents(ctx context.Context, retention time.Duration) (int64
 		}
 		total += res.RowsAffected
 		if res.RowsAffected < 10000 {
-			return total, nil
+			break
 		}
 	}
+	if _, err := s.PruneConsole(ctx); err != nil {
+		return total, err
+	}
+	return total, nil
 }
 
 // IsDataError reports an error in the data of a statement (SQLSTATE

@@ -55,14 +55,17 @@ func (s Secret) MarshalJSON() ([]byte, error) { return json.Marshal(s.String()) 
 
 // OAuthToken is one connection: a row of oauth_tokens.
 type OAuthToken struct {
-	ID           uuid.UUID `gorm:"column:id;type:uuid;primaryKey" json:"id"`
-	Name         string    `gorm:"column:name" json:"name"`
-	Provider     string    `gorm:"column:provider" json:"provider"`
-	TokenURL     *string   `gorm:"column:token_url" json:"token_url,omitempty"`
-	ClientID     *string   `gorm:"column:client_id" json:"client_id,omitempty"`
-	ClientSecret *Secret   `gorm:"column:client_secret" json:"-"`
-	Scopes       *string   `gorm:"column:scopes" json:"scopes,omitempty"`
-	AuthStyle    *string   `gorm:"column:auth_style" json:"auth_style,omitempty"`
+	ID       uuid.UUID `gorm:"column:id;type:uuid;primaryKey" json:"id"`
+	Name     string    `gorm:"column:name" json:"name"`
+	Provider string    `gorm:"column:provider" json:"provider"`
+	TokenURL *string   `gorm:"column:token_url" json:"token_url,omitempty"`
+	// AuthorizeURL is a generic connection's own authorization endpoint,
+	// for reconnecting it in a browser; nil: the template's.
+	AuthorizeURL *string `gorm:"column:authorize_url" json:"authorize_url,omitempty"`
+	ClientID     *string `gorm:"column:client_id" json:"client_id,omitempty"`
+	ClientSecret *Secret `gorm:"column:client_secret" json:"-"`
+	Scopes       *string `gorm:"column:scopes" json:"scopes,omitempty"`
+	AuthStyle    *string `gorm:"column:auth_style" json:"auth_style,omitempty"`
 	// Grant is how the next access token is obtained (GrantRefreshToken,
 	// GrantClientCredentials, ...); the database's default is refresh_token.
 	Grant               string          `gorm:"column:grant;default:refresh_token" json:"grant,omitempty"`

@@ -4,7 +4,7 @@
 -- never OFFSET). The secrets are read only when the export writes them
 -- (@secrets): an export without them never has them in memory. The name
 -- globs are matched by the caller, with path.Match, as API keys match them.
-SELECT id, name, provider, token_url, client_id, scopes, auth_style, params, "grant",
+SELECT id, name, provider, token_url, authorize_url, client_id, scopes, auth_style, params, "grant",
        access_token_expires, refresh_token_expires, status,
        CASE WHEN @secrets THEN client_secret END,
        CASE WHEN @secrets THEN access_token END,

@@ -22,5 +22,6 @@ CREATE TEMPORARY TABLE tokenwarden_import (
     fence                 boolean NOT NULL,
     -- NULL: new tokens make the row active, else its status is kept.
     status                text,
-    "grant"               text
+    "grant"               text,
+    authorize_url         text
 ) ON COMMIT DROP

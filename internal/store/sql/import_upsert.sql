@@ -17,6 +17,7 @@ WITH updated AS (
     UPDATE oauth_tokens AS t SET
         provider              = COALESCE(i.provider, t.provider),
         token_url             = COALESCE(i.token_url, t.token_url),
+        authorize_url         = COALESCE(i.authorize_url, t.authorize_url),
         client_id             = COALESCE(i.client_id, t.client_id),
         client_secret         = COALESCE(i.client_secret, t.client_secret),
         scopes                = COALESCE(i.scopes, t.scopes),
@@ -43,11 +44,11 @@ WITH updated AS (
     INSERT INTO oauth_tokens (
         id, name, provider, token_url, client_id, client_secret, scopes, auth_style,
         access_token, access_token_sha256, refresh_token, access_token_expires, refresh_token_expires, params,
-        status, "grant"
+        status, "grant", authorize_url
     )
     SELECT id, name, COALESCE(provider, 'oauth2'), token_url, client_id, client_secret, scopes, auth_style,
            access_token, access_token_sha256, refresh_token, access_token_expires, refresh_token_expires, params,
-           COALESCE(status, 'active'), COALESCE("grant", 'refresh_token')
+           COALESCE(status, 'active'), COALESCE("grant", 'refresh_token'), authorize_url
     FROM tokenwarden_import
     WHERE is_new
     ON CONFLICT (name) DO NOTHING
