@@ -79,7 +79,8 @@ func (a *App) startHTTP(ctx context.Context, hub *notify.Hub) (*server, error) {
 		Logger:  a.log,
 	})
 	h = proxy.Mount(h, proxy.New(proxy.Config{Tokens: client, Keys: a.store, Connections: a.store,
-		Catalogue: a.catalogue, Policy: a.policy(), Logger: a.log}))
+		Catalogue: a.catalogue, Policy: a.policy(), Logger: a.log, Observer: m.Proxy(metrics.DefaultProxyConnections),
+		MaxConcurrent: a.cfg.ProxyMaxConcurrent, ResponseHeaderTimeout: a.cfg.ProxyResponseHeaderTimeout}))
 	a.log.Info("HTTP API listening", "addr", ln.Addr().String())
 	s := &server{metrics: m, errc: make(chan error, 1)}
 	go func() {

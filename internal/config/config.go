@@ -55,6 +55,11 @@ type Config struct {
 	// the token HTTP API, health, readiness and metrics, e.g. 127.0.0.1:8080.
 	// Empty: `worker run` serves no HTTP.
 	HTTPAddr string `env:"TOKENS_HTTP_ADDR"`
+	// ProxyMaxConcurrent bounds the requests /proxy/ serves at once (503
+	// beyond); ProxyResponseHeaderTimeout bounds the wait for an upstream
+	// API's response headers.
+	ProxyMaxConcurrent         int           `env:"TOKENS_PROXY_MAX_CONCURRENT" envDefault:"1024"`
+	ProxyResponseHeaderTimeout time.Duration `env:"TOKENS_PROXY_RESPONSE_HEADER_TIMEOUT" envDefault:"1m"`
 	// WebhookURL receives needs_reauth and failing events, signed with
 	// WebhookSecret (HMAC-SHA256); empty sends none.
 	WebhookURL    string `env:"TOKENS_WEBHOOK_URL"`
@@ -158,6 +163,10 @@ func (c *Config) Validate() error {
 		return errors.New("TOKENS_DB_MAX_CONNS must be at least 2")
 	case c.HTTPTimeout <= 0:
 		return errors.New("TOKENS_HTTP_TIMEOUT must be positive")
+	case c.ProxyMaxConcurrent < 1:
+		return errors.New("TOKENS_PROXY_MAX_CONCURRENT must be at least 1")
+	case c.ProxyResponseHeaderTimeout <= 0:
+		return errors.New("TOKENS_PROXY_RESPONSE_HEADER_TIMEOUT must be positive")
 	case c.Lease <= c.HTTPTimeout:
 		// A lease shorter than a request would let a second worker take over a
 		// row whose refresh is still in flight: a double refresh.

@@ -23,6 +23,8 @@ func TestLoadFromValidates(t *testing.T) {
 		"TOKENS_LOG_LEVEL=loud":                      "TOKENS_LOG_LEVEL",
 		"TOKENS_POLL_INTERVAL=soon":                  "TOKENS_POLL_INTERVAL",
 		"TOKENS_WEBHOOK_URL=https://hooks.example/x": "TOKENS_WEBHOOK_SECRET",
+		"TOKENS_PROXY_MAX_CONCURRENT=0":              "TOKENS_PROXY_MAX_CONCURRENT",
+		"TOKENS_PROXY_RESPONSE_HEADER_TIMEOUT=0s":    "TOKENS_PROXY_RESPONSE_HEADER_TIMEOUT",
 	} {
 		m := map[string]string{"DATABASE_URL": ok["DATABASE_URL"]}
 		k, v, _ := strings.Cut(env, "=")
