@@ -1,0 +1,284 @@
+package refresh_test
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/x509"
+	"encoding/json"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/tokenwarden/tokenwarden/internal/connfile"
+	"github.com/tokenwarden/tokenwarden/internal/mockprovider"
+	"github.com/tokenwarden/tokenwarden/internal/provider"
+	"github.com/tokenwarden/tokenwarden/internal/refresh"
+	"github.com/tokenwarden/tokenwarden/internal/store"
+	"github.com/tokenwarden/tokenwarden/internal/testutil"
+	"github.com/tokenwarden/tokenwarden/pkg/model"
+	"github.com/tokenwarden/tokenwarden/pkg/tokens"
+)
+
+// machineGrants are the grants with a private key and no refresh token,
+// each run through the worker against the mock provider. (client_credentials
+// has the same tests in grants_test.go.)
+var machineGrants = []string{model.GrantJWTBearer, model.GrantGitHubApp}
+
+// machine is a mock provider that accepts one key for both grants: as the
+// jwt-bearer issuer consumer-key, and as GitHub App 4242 installed as 77.
+type machine struct {
+	*env
+	keyPEM, otherPEM string
+}
+
+func machineSetup(t *testing.T, latency time.Duration) *machine {
+	t.Helper()
+	key, keyPEM := rsaKey(t)
+	_, otherPEM := rsaKey(t)
+	e := setup(t, mockprovider.Options{Lifetime: time.Hour, Latency: latency,
+		JWT:    &mockprovider.JWTOptions{Key: &key.PublicKey, Issuer: "consumer-key", Audience: "https://login.example"},
+		GitHub: &mockprovider.GitHubOptions{Key: &key.PublicKey, AppID: "4242", Installations: []string{"77"}}})
+	return &machine{env: e, keyPEM: keyPEM, otherPEM: otherPEM}
+}
+
+func rsaKey(t *testing.T) (*rsa.PrivateKey, string) {
+	t.Helper()
+	k, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	der, err := x509.MarshalPKCS8PrivateKey(k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k, string(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}))
+}
+
+// importGrant imports, through the import file's parser as `worker import`
+// does, connections of grant signing with keyPEM whose requests go to
+// base, with no token at all.
+func (m *machine) importGrant(t *testing.T, grant, base, keyPEM string, names ...string) {
+	t.Helper()
+	var b strings.Builder
+	for _, n := range names {
+		rec := map[string]any{"name": n, "grant": grant, "client_secret": keyPEM}
+		switch grant {
+		case model.GrantJWTBearer:
+			rec["token_url"], rec["client_id"], rec["scopes"] = base+"/token", "consumer-key", "api"
+			rec["params"] = map[string]string{"audience": "https://login.example"}
+		case model.GrantGitHubApp:
+			rec["provider"] = "github_app"
+			rec["params"] = map[string]string{"app_id": "4242", "installation_id": "77", "api_base_url": base}
+		}
+		line, _ := json.Marshal(rec)
+		b.Write(append(line, '\n'))
+	}
+	rows, err := connfile.Parse(strings.NewReader(b.String()), provider.NewCatalogue(), time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := connfile.CheckEndpoints(1, rows, nil, provider.NewCatalogue(), provider.EndpointPolicy{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.st.Import(t.Context(), rows); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// issued is the set of access tokens the provider handed out.
+func (m *machine) issued() map[string]bool {
+	set := map[string]bool{}
+	for _, g := range m.prov.ClientGrants() {
+		set[g.AccessToken] = true
+	}
+	return set
+}
+
+// A consumer asking for a jwt_bearer or github_app connection before its
+// first token waits, and is woken by the token the worker obtains, once
+// per lifetime.
+func TestMachineGrantConsumersWaitAndWake(t *testing.T) {
+	t.Parallel()
+	for _, grant := range machineGrants {
+		t.Run(grant, func(t *testing.T) {
+			t.Parallel()
+			m := machineSetup(t, 0)
+			m.importGrant(t, grant, m.srv.URL, m.keyPEM, "app")
+			c, err := tokens.Open(t.Context(), m.dsn, &tokens.Options{PollInterval: time.Hour, WaitTimeout: time.Hour, Logger: testutil.Quiet()})
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { _ = c.Close() })
+			short, cancel := context.WithTimeout(t.Context(), 50*time.Millisecond)
+			_, err = c.Get(short, "app")
+			cancel()
+			if !errors.Is(err, context.DeadlineExceeded) {
+				t.Fatalf("Get before the first token = %v, want it to wait", err)
+			}
+
+			got := make(chan error, 1)
+			var tok *tokens.Token
+			go func() {
+				var err error
+				tok, err = c.Get(t.Context(), "app")
+				got <- err
+			}()
+			if stats := pass(t, m.worker(refresh.Config{})); stats.Claimed != 1 || stats.Refreshed != 1 {
+				t.Fatalf("stats = %+v, want one claimed and obtained", stats)
+			}
+			grants := m.prov.ClientGrants()
+			if len(grants) != 1 {
+				t.Fatalf("provider answered %d requests, want 1", len(grants))
+			}
+			select {
+			case err := <-got:
+				if err != nil || tok.AccessToken != grants[0].AccessToken {
+					t.Fatalf("consumer Get = %v; token matches the provider's: %v", err, err == nil && tok.AccessToken == grants[0].AccessToken)
+				}
+			case <-time.After(10 * time.Second):
+				t.Fatal("the consumer was not woken by the new token")
+			}
+			r := m.row(t, "app")
+			if r.Grant != grant || r.RefreshToken != nil || r.Status != model.StatusActive || r.Version != 1 ||
+				r.AccessTokenExpires == nil || r.AccessTokenExpires.Before(time.Now().Add(50*time.Minute)) {
+				t.Fatalf("row: grant %q refresh token %v status %s expiry %v version %d", r.Grant, r.RefreshToken != nil, r.Status, r.AccessTokenExpires, r.Version)
+			}
+			if stats := pass(t, m.worker(refresh.Config{})); stats.Claimed != 0 || m.prov.Calls() != 1 {
+				t.Fatalf("second pass claimed %d, provider calls %d; want 0 and 1", stats.Claimed, m.prov.Calls())
+			}
+		})
+	}
+}
+
+// Two workers on one database, as two replicas, obtain each connection's
+// token exactly once per expiry: once at first, once more after every
+// token has expired.
+func TestMachineGrantReplicasExchangeOncePerExpiry(t *testing.T) {
+	t.Parallel()
+	for _, grant := range machineGrants {
+		t.Run(grant, func(t *testing.T) {
+			t.Parallel()
+			m := machineSetup(t, time.Millisecond)
+			names := make([]string, 30)
+			for i := range names {
+				names[i] = fmt.Sprintf("app-%02d", i)
+			}
+			m.importGrant(t, grant, m.srv.URL, m.keyPEM, names...)
+			workers := make([]*refresh.Worker, 2)
+			for i := range workers {
+				// Each worker has its own pool, as separate replicas do.
+				st, err := store.Open(t.Context(), m.dsn, 3)
+				if err != nil {
+					t.Fatal(err)
+				}
+				t.Cleanup(func() { st.Close() })
+				workers[i] = m.workerOn(st, refresh.Config{Concurrency: 4, ClaimBatch: 5})
+			}
+			for expiry := 1; expiry <= 2; expiry++ {
+				var wg sync.WaitGroup
+				results := make([]refresh.Stats, len(workers))
+				for i, w := range workers {
+					wg.Go(func() { results[i], _ = w.Pass(t.Context()) })
+				}
+				wg.Wait()
+				total := results[0].Refreshed + results[1].Refreshed
+				if total != len(names) || m.prov.Calls() != int64(expiry*len(names)) || results[0].Errors()+results[1].Errors() != 0 {
+					t.Fatalf("expiry %d: obtained %d, provider calls %d, stats %+v; want %d and %d", expiry, total, m.prov.Calls(), results, len(names), expiry*len(names))
+				}
+				issued := m.issued()
+				for _, n := range names {
+					if r := m.row(t, n); !issued[r.AccessToken.Reveal()] || r.Version != int64(expiry) {
+						t.Fatalf("expiry %d: %s holds a token the provider did not issue, or version %d", expiry, n, r.Version)
+					}
+				}
+				// Every token expires: the next round is due.
+				m.exec(t, "UPDATE oauth_tokens SET access_token_expires = now() - interval '1 second', refresh_not_before = NULL")
+			}
+		})
+	}
+}
+
+// A worker stalls past its lease while obtaining a token; another takes the
+// row over and stores its own. The stalled worker's late token is fenced.
+func TestMachineGrantLateTokenOfATakenOverClaimIsFenced(t *testing.T) {
+	t.Parallel()
+	for _, grant := range machineGrants {
+		t.Run(grant, func(t *testing.T) {
+			t.Parallel()
+			m := machineSetup(t, 0)
+			arrived, proceed := make(chan struct{}, 1), make(chan struct{})
+			gated := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				arrived <- struct{}{}
+				<-proceed
+				m.prov.ServeHTTP(w, r)
+			}))
+			defer gated.Close()
+			m.srv = gated
+			m.importGrant(t, grant, gated.URL, m.keyPEM, "app")
+
+			stalled := m.worker(refresh.Config{})
+			done := make(chan refresh.Stats, 1)
+			go func() {
+				stats, _ := stalled.Pass(t.Context())
+				done <- stats
+			}()
+			<-arrived
+			m.exec(t, "UPDATE oauth_tokens SET updating_until = now() - interval '1 second'")
+			claimed, err := m.st.Claim(t.Context(), 1, 5*time.Minute, time.Minute)
+			if err != nil || len(claimed) != 1 || !claimed[0].TakenOver || claimed[0].Grant != grant {
+				t.Fatalf("takeover: %v %v", claimed, err)
+			}
+			exp := time.Now().Add(time.Hour)
+			if _, err := m.st.StoreSuccesses(t.Context(), []store.Success{{ID: claimed[0].ID, ClaimID: *claimed[0].ClaimID,
+				Name: "app", AccessToken: "at-second-worker", AccessTokenExpires: &exp}}, 5*time.Minute); err != nil {
+				t.Fatal(err)
+			}
+			close(proceed)
+			if stats := <-done; stats.Fenced != 1 || stats.Refreshed != 0 {
+				t.Fatalf("stalled worker's stats = %+v, want its write fenced", stats)
+			}
+			if r := m.row(t, "app"); r.AccessToken.Reveal() != "at-second-worker" || r.Version != 1 || r.RefreshToken != nil {
+				t.Fatalf("the late write landed: version %d", r.Version)
+			}
+			if n := len(m.prov.ClientGrants()); n != 1 {
+				t.Fatalf("provider issued %d tokens, want the stalled worker's one", n)
+			}
+		})
+	}
+}
+
+// A key the provider does not accept makes the connection needs_reauth,
+// with an error that names the refusal and holds neither the key nor the
+// signed JWT; the connection is not tried again.
+func TestMachineGrantRefusedKeyNeedsReauth(t *testing.T) {
+	t.Parallel()
+	for grant, says := range map[string]string{model.GrantJWTBearer: "invalid signature", model.GrantGitHubApp: "credentials revoked or wrong"} {
+		t.Run(grant, func(t *testing.T) {
+			t.Parallel()
+			m := machineSetup(t, 0)
+			m.importGrant(t, grant, m.srv.URL, m.otherPEM, "app")
+			w := m.worker(refresh.Config{})
+			if stats := pass(t, w); stats.Reauth != 1 {
+				t.Fatalf("stats = %+v, want one needs_reauth", stats)
+			}
+			r := m.row(t, "app")
+			lastErr := store.Str(r.LastError)
+			if r.Status != model.StatusNeedsReauth || !strings.Contains(lastErr, says) {
+				t.Fatalf("status=%s last_error=%q, want needs_reauth saying %q", r.Status, lastErr, says)
+			}
+			if strings.Contains(lastErr, "PRIVATE KEY") || strings.Contains(lastErr, "eyJ") {
+				t.Fatalf("last_error holds the key or the JWT: %q", lastErr)
+			}
+			if stats := pass(t, w); stats.Claimed != 0 || m.prov.Calls() != 1 {
+				t.Fatalf("second pass claimed %d, provider calls %d; want 0 and 1", stats.Claimed, m.prov.Calls())
+			}
+		})
+	}
+}
