@@ -67,6 +67,14 @@ type Config struct {
 	// ClientSecret is the client secret `worker authorize` stores, so that
 	// it need not be typed or appear in a process listing.
 	ClientSecret string `env:"TOKENS_CLIENT_SECRET"`
+	// PublicURL is the console's external base URL (scheme, host and an
+	// optional path prefix, e.g. https://tokens.example.com): the OAuth
+	// callback is PublicURL/oauth/callback and reconnect links are
+	// PublicURL/connect/..., and the console's cookie is Secure when it is
+	// https. Empty: nothing can be (re)connected in a browser.
+	PublicURL string `env:"TOKENS_PUBLIC_URL"`
+	// ConsoleSessionTTL is how long a console sign-in lasts.
+	ConsoleSessionTTL time.Duration `env:"TOKENS_CONSOLE_SESSION_TTL" envDefault:"12h"`
 }
 
 // List is a comma-separated variable, such as TOKENS_ALLOWED_TOKEN_HOSTS.
@@ -181,7 +189,36 @@ func (c *Config) Validate() error {
 	if err := checkWebhook(c.WebhookURL, c.WebhookSecret); err != nil {
 		return err
 	}
+	if c.ConsoleSessionTTL < time.Minute {
+		return errors.New("TOKENS_CONSOLE_SESSION_TTL must be at least 1m")
+	}
+	if c.PublicURL != "" {
+		if _, err := c.PublicBase(); err != nil {
+			return err
+		}
+	}
 	return nil
+}
+
+// ErrNoPublicURL is the error for a browser flow without TOKENS_PUBLIC_URL.
+var ErrNoPublicURL = errors.New("TOKENS_PUBLIC_URL is not set: set it to the URL people reach this server at (e.g. https://tokens.example.com), whose /oauth/callback is registered with the provider")
+
+// PublicBase returns TOKENS_PUBLIC_URL without a trailing slash, the base
+// of the OAuth callback (PublicBase()+"/oauth/callback") and of reconnect
+// links, or ErrNoPublicURL when it is not set. It must be an absolute
+// http(s) URL, with a path prefix at most: no credentials, query or
+// fragment, which would make every URL built on it wrong.
+func (c *Config) PublicBase() (string, error) {
+	s := strings.TrimSpace(c.PublicURL)
+	if s == "" {
+		return "", ErrNoPublicURL
+	}
+	u, err := url.Parse(s)
+	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.User != nil ||
+		u.RawQuery != "" || u.ForceQuery || u.Fragment != "" || strings.Contains(s, "#") {
+		return "", errors.New("TOKENS_PUBLIC_URL is malformed: want an absolute http(s) URL such as https://tokens.example.com, with no query or fragment")
+	}
+	return strings.TrimRight(s, "/"), nil
 }
 
 // CheckDatabaseURL rejects an empty or malformed DATABASE_URL with a message
