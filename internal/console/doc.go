@@ -1,0 +1,59 @@
+// Package console is tokenwarden's operator console: server-rendered pages,
+// served by `worker serve` (and by `worker run` when TOKENS_HTTP_ADDR is
+// set) on the same port as the token API, to see the fleet and to fix a
+// dead connection from a browser.
+//
+// Everything a page reads or changes goes through a Backend, which
+// internal/app implements on *app.App: the console holds no SQL and no
+// provider code, so a page can never do what the `worker` command would
+// not. Handlers parse the request, call the Backend, and render one
+// html/template page (one layout, one template per page, all embedded
+// with the CSS and the small script in the binary; no Node build).
+//
+//	h := console.New(console.Config{Backend: a, PublicURL: "https://tokens.example.com"})
+//	mux.Handle("/console/", h)
+//	mux.Handle("/oauth/callback", h)
+//	mux.Handle("/connect/", h)
+//
+// # Paths
+//
+//	/console/                         connections: counts, filters, keyset pages, live rows
+//	/console/connections/{name}       one connection: fields, events, actions
+//	/console/connect                  connect a new connection through its provider's consent
+//	/console/keys                     API keys: list, create (secret shown once), revoke
+//	/console/signin, /console/signout sign in with an admin key; sign out (POST)
+//	/console/live                     Server-Sent Events: names of connections that changed
+//	/oauth/callback                   where every consent returns (TOKENS_PUBLIC_URL/oauth/callback)
+//	/connect/{token}                  a reconnect link: a page and one POST button
+//
+// # Access
+//
+// The console is on only while an admin key exists (`worker apikey create
+// --admin`); until then every /console/ page says so, with status 404.
+// Signing in exchanges the admin key for a session whose cookie,
+// tokenwarden_session, is HttpOnly, SameSite=Lax (the provider's redirect
+// back is a top-level navigation from another site) and Secure when
+// TOKENS_PUBLIC_URL is https. Every state-changing request carries the
+// session's CSRF token, checked by one middleware (checkCSRF); sign-in and
+// a link's button, which have no session, are guarded by
+// http.CrossOriginProtection instead.
+//
+// # Reconnect links
+//
+// A link lets the account owner, who is often not an operator,
+// re-authorize one connection without console access. A GET of the link
+// only shows a page naming the connection and the provider: link-preview
+// bots cannot use it. Its one button (a POST) starts the provider's
+// consent; the link is consumed when the authorization completes, and a
+// used or expired link shows a page saying so, with status 410.
+//
+// # What a page never shows
+//
+// No token or secret: the Backend returns connections without secret
+// values, and no template reads a Secret field. A client secret typed
+// into the connect form is never echoed back, and a new API key's secret
+// is shown once, on the answer to the form that created it. Every answer
+// carries a Content-Security-Policy without inline script,
+// frame-ancestors 'none', Referrer-Policy no-referrer (a link's URL must
+// not leak to the provider) and Cache-Control no-store.
+package console

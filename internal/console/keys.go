@@ -1,0 +1,74 @@
+package console
+
+import (
+	"errors"
+	"net/http"
+	"strings"
+
+	"github.com/tokenwarden/tokenwarden/internal/store"
+)
+
+// keysData is the API keys page's content.
+type keysData struct {
+	Keys []store.APIKey
+	// Secret is a key just created, shown this once; SecretLabel its label.
+	Secret, SecretLabel string
+	// Form and Patterns refill the form after an error.
+	Form         NewAPIKey
+	Patterns     string
+	Flash, Error string
+}
+
+func (c *console) keys(w http.ResponseWriter, r *http.Request) {
+	c.showKeys(w, r, http.StatusOK, keysData{Flash: flashOf(r.URL.Query().Get("done"))})
+}
+
+func (c *console) showKeys(w http.ResponseWriter, r *http.Request, status int, d keysData) {
+	keys, err := c.Backend.APIKeys(r.Context())
+	if err != nil {
+		c.serverError(w, r, "list the API keys", err)
+		return
+	}
+	d.Keys = keys
+	c.render(w, r, status, "keys", d)
+}
+
+// createKey creates a key and shows its secret on the answer, once; the
+// answer is not a redirect, so the secret is never in a URL.
+func (c *console) createKey(w http.ResponseWriter, r *http.Request) {
+	patterns := r.PostFormValue("patterns")
+	k := NewAPIKey{Label: strings.TrimSpace(r.PostFormValue("label")), Admin: r.PostFormValue("kind") == "admin"}
+	if !k.Admin {
+		k.Patterns = strings.FieldsFunc(patterns, func(r rune) bool { return r == ',' || r == ' ' || r == '\n' || r == '\t' || r == '\r' })
+	}
+	fail := func(msg string) {
+		c.showKeys(w, r, http.StatusBadRequest, keysData{Form: k, Patterns: patterns, Error: msg})
+	}
+	switch {
+	case k.Label == "":
+		fail("Give the key a label, so that you can tell it apart later.")
+		return
+	case !k.Admin && len(k.Patterns) == 0:
+		fail("A token-API key needs at least one pattern of connection names, e.g. xero-*.")
+		return
+	}
+	secret, err := c.Backend.CreateAPIKey(r.Context(), k)
+	if err != nil {
+		fail("Key not created: " + err.Error())
+		return
+	}
+	c.showKeys(w, r, http.StatusOK, keysData{Secret: secret, SecretLabel: k.Label})
+}
+
+func (c *console) revokeKey(w http.ResponseWriter, r *http.Request) {
+	err := c.Backend.RevokeAPIKey(r.Context(), r.PathValue("id"))
+	if errors.Is(err, store.ErrNotFound) {
+		c.fail(w, r, http.StatusNotFound, "No such key", "There is no API key with that id.")
+		return
+	}
+	if err != nil {
+		c.serverError(w, r, "revoke the key", err)
+		return
+	}
+	http.Redirect(w, r, "/console/keys?done=revoked", http.StatusSeeOther)
+}

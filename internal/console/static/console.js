@@ -1,0 +1,129 @@
+// tokenwarden console: progressive enhancement only. Every page works
+// without this script; with it, times count down, the list's rows update
+// live, copy buttons copy, and the connect form shows the chosen
+// provider's fields.
+"use strict";
+
+(function () {
+  // span mirrors the server's wording: the two largest units.
+  function span(ms) {
+    var units = [[86400000, "d"], [3600000, "h"], [60000, "m"], [1000, "s"]];
+    for (var i = 0; i < units.length; i++) {
+      if (ms < units[i][0]) continue;
+      var s = Math.floor(ms / units[i][0]) + units[i][1];
+      if (i + 1 < units.length) {
+        var rest = Math.floor((ms % units[i][0]) / units[i + 1][0]);
+        if (rest > 0) s += " " + rest + units[i + 1][1];
+      }
+      return s;
+    }
+    return "0s";
+  }
+  function relative(t) {
+    var d = t - Date.now();
+    if (Math.abs(d) < 1000) return "now";
+    return d > 0 ? "in " + span(d) : span(-d) + " ago";
+  }
+  function tick() {
+    document.querySelectorAll("time[data-countdown]").forEach(function (el) {
+      var t = Date.parse(el.getAttribute("datetime"));
+      if (!isNaN(t)) el.textContent = relative(t);
+    });
+  }
+
+  // Live rows: the stream names connections that changed; rows in view
+  // are fetched again, a few at a time, and swapped in place.
+  function live(table) {
+    if (!window.EventSource) return;
+    var state = document.getElementById("live-state");
+    var pending = new Set();
+    var timer = null;
+    function flush() {
+      timer = null;
+      var names = Array.from(pending);
+      pending.clear();
+      var q = new URLSearchParams();
+      names.forEach(function (n) { q.append("name", n); });
+      fetch(table.dataset.rows + "?" + q.toString(), { credentials: "same-origin" })
+        .then(function (r) { if (!r.ok) throw new Error(r.status); return r.text(); })
+        .then(function (html) {
+          var tpl = document.createElement("template");
+          tpl.innerHTML = html;
+          var fresh = {};
+          tpl.content.querySelectorAll("tr[data-name]").forEach(function (tr) { fresh[tr.dataset.name] = tr; });
+          names.forEach(function (n) {
+            var old = rowOf(n);
+            if (!old) return;
+            if (fresh[n]) {
+              fresh[n].classList.add("changed");
+              old.replaceWith(fresh[n]);
+            } else {
+              old.remove();
+            }
+          });
+          tick();
+        })
+        .catch(function () { if (state) state.textContent = "live updates paused"; });
+    }
+    function rowOf(name) {
+      var rows = table.tBodies[0].rows;
+      for (var i = 0; i < rows.length; i++) if (rows[i].dataset.name === name) return rows[i];
+      return null;
+    }
+    var es = new EventSource(table.dataset.live);
+    es.addEventListener("ready", function () {
+      if (state) state.textContent = "● live";
+      table.dataset.liveReady = "1";
+    });
+    es.addEventListener("changed", function (e) {
+      if (!rowOf(e.data)) return;
+      pending.add(e.data);
+      if (!timer) timer = setTimeout(flush, 150);
+    });
+    es.addEventListener("reload", function () {
+      table.querySelectorAll("tbody tr[data-name]").forEach(function (tr) { pending.add(tr.dataset.name); });
+      if (!timer) timer = setTimeout(flush, 150);
+    });
+    es.onerror = function () {
+      if (state) state.textContent = "reconnecting…";
+      delete table.dataset.liveReady;
+    };
+    window.addEventListener("pagehide", function () { es.close(); });
+  }
+
+  // The connect form shows only the chosen provider's own fields.
+  function providerFields(form) {
+    var select = form.querySelector("#provider");
+    function show() {
+      form.querySelectorAll(".provider-fields").forEach(function (fs) {
+        var on = fs.dataset.provider === select.value;
+        fs.hidden = !on;
+        fs.disabled = !on;
+      });
+    }
+    select.addEventListener("change", show);
+    show();
+  }
+
+  function copyButtons() {
+    document.querySelectorAll("button[data-copy]").forEach(function (b) {
+      b.addEventListener("click", function () {
+        var input = document.getElementById(b.dataset.copy);
+        input.select();
+        var done = function () { b.textContent = "Copied"; };
+        if (navigator.clipboard) navigator.clipboard.writeText(input.value).then(done, function () {});
+        else if (document.execCommand("copy")) done();
+      });
+    });
+  }
+
+  document.addEventListener("DOMContentLoaded", function () {
+    tick();
+    setInterval(tick, 1000);
+    var table = document.getElementById("connections");
+    if (table) live(table);
+    var form = document.getElementById("connect-form");
+    if (form) providerFields(form);
+    copyButtons();
+  });
+})();
