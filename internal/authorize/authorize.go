@@ -1,8 +1,20 @@
 // Package authorize runs the OAuth2 authorization-code flow with PKCE (RFC
-// 6749 section 4.1, RFC 7636) from a terminal: it serves a one-shot callback
-// on 127.0.0.1, hands out the URL a person opens in a browser, checks the
-// state of the redirect, exchanges the code through golang.org/x/oauth2 and
-// gives the tokens to the caller to store, before it answers the browser.
+// 6749 section 4.1, RFC 7636). One implementation has two front ends:
+//
+//   - Run, for a terminal (`worker authorize`): it serves a one-shot
+//     callback on 127.0.0.1, hands out the URL a person opens in a
+//     browser, checks the state of the redirect, exchanges the code and
+//     gives the tokens to the caller to store, before it answers the
+//     browser;
+//   - Start and Finish, for a server whose own callback receives the
+//     redirect (the console's hosted reconnect): Start makes the state,
+//     the PKCE verifier and the consent URL for a redirect URI, which the
+//     caller keeps until the callback; Finish exchanges the callback's
+//     code with that verifier.
+//
+// Both build the consent URL, exchange the code through golang.org/x/oauth2
+// and turn the answer into a Result the same way, and both scrub every
+// secret of the flow from the errors they return.
 package authorize
 
 import (
@@ -174,22 +186,10 @@ func (f *Flow) Run(ctx context.Context, show func(authURL string) error, save Sa
 		return nil, fmt.Errorf("listen for the callback: %w", err)
 	}
 	port := ln.Addr().(*net.TCPAddr).Port
-	cfg := &oauth2.Config{
-		ClientID:     f.opts.ClientID,
-		ClientSecret: f.secret,
-		Endpoint:     oauth2.Endpoint{AuthURL: f.authURL, TokenURL: f.tokenURL, AuthStyle: f.style},
-		RedirectURL:  "http://127.0.0.1:" + strconv.Itoa(port) + CallbackPath,
-	}
-	if f.opts.Scopes != "" {
-		cfg.Scopes = []string{f.opts.Scopes}
-	}
+	p := f.Start("http://127.0.0.1:" + strconv.Itoa(port) + CallbackPath)
 	ctx, cancel := context.WithTimeout(ctx, f.opts.Timeout)
 	defer cancel()
-	cb := &callback{
-		flow: f, cfg: cfg, ctx: ctx, save: save,
-		state: randomString(), verifier: oauth2.GenerateVerifier(),
-		done: make(chan outcome, 1),
-	}
+	cb := &callback{flow: f, pending: p, ctx: ctx, save: save, done: make(chan outcome, 1)}
 	srv := &http.Server{Handler: cb, ReadHeaderTimeout: 10 * time.Second}
 	served := make(chan struct{})
 	go func() {
@@ -205,7 +205,7 @@ func (f *Flow) Run(ctx context.Context, show func(authURL string) error, save Sa
 		<-served
 	}()
 
-	if err := show(cfg.AuthCodeURL(cb.state, oauth2.S256ChallengeOption(cb.verifier))); err != nil {
+	if err := show(p.URL); err != nil {
 		return nil, err
 	}
 	select {
@@ -216,7 +216,7 @@ func (f *Flow) Run(ctx context.Context, show func(authURL string) error, save Sa
 	// A redirect being handled finishes promptly now that ctx has ended,
 	// and its outcome (the tokens may already be stored) is the answer.
 	if cb.claim() {
-		return nil, fmt.Errorf("no redirect from the browser to %s within %s: %w", cfg.RedirectURL, f.opts.Timeout, ctx.Err())
+		return nil, fmt.Errorf("no redirect from the browser to %s within %s: %w", p.RedirectURI, f.opts.Timeout, ctx.Err())
 	}
 	o := <-cb.done
 	return o.res, o.err
@@ -230,12 +230,11 @@ type outcome struct {
 // callback serves the redirect URI. The first request to CallbackPath
 // decides the outcome; later ones are told the flow is over.
 type callback struct {
-	flow            *Flow
-	cfg             *oauth2.Config
-	ctx             context.Context
-	save            SaveFunc
-	state, verifier string
-	done            chan outcome
+	flow    *Flow
+	pending *Pending
+	ctx     context.Context
+	save    SaveFunc
+	done    chan outcome
 
 	mu      sync.Mutex
 	handled bool
@@ -276,37 +275,101 @@ func (c *callback) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 func (c *callback) handle(q url.Values) (*Result, int, error) {
-	if subtle.ConstantTimeCompare([]byte(q.Get("state")), []byte(c.state)) != 1 {
+	if subtle.ConstantTimeCompare([]byte(q.Get("state")), []byte(c.pending.State)) != 1 {
 		return nil, http.StatusBadRequest, errors.New("the redirect's state does not match this authorization (a stale or forged redirect); nothing was stored")
 	}
-	if e := q.Get("error"); e != "" {
-		red := c.redactor("")
-		msg := "the provider refused the authorization: " + red.Clean(e, 200)
-		if d := q.Get("error_description"); d != "" {
-			msg += ": " + red.Clean(d, 200)
-		}
-		return nil, http.StatusOK, errors.New(msg)
-	}
-	code := q.Get("code")
-	if code == "" {
-		return nil, http.StatusBadRequest, errors.New("the redirect has no code")
-	}
-	ctx := context.WithValue(c.ctx, oauth2.HTTPClient, c.flow.opts.HTTPClient)
-	tok, err := c.cfg.Exchange(ctx, code, oauth2.VerifierOption(c.verifier))
+	res, err := c.flow.Finish(c.ctx, q, c.pending.Verifier, c.pending.RedirectURI)
 	if err != nil {
-		return nil, http.StatusBadGateway, c.exchangeError(err, code)
+		return nil, StatusOf(err), err
 	}
-	res := c.flow.result(tok, time.Now())
 	if err := c.save(c.ctx, res); err != nil {
 		return nil, http.StatusInternalServerError, fmt.Errorf("store the tokens: %w", err)
 	}
 	return res, http.StatusOK, nil
 }
 
+// Pending is an authorization that Start began: what the callback needs
+// to finish it. State and Verifier are secrets until then: a server keeps
+// the state's hash and the verifier sealed, never in a log.
+type Pending struct {
+	// URL is the consent URL the person opens.
+	URL         string
+	State       string
+	Verifier    string
+	RedirectURI string
+}
+
+// Start begins an authorization whose redirect URI is redirectURI: a new
+// random state and PKCE verifier (S256), and the provider's consent URL.
+// Nothing is sent anywhere.
+func (f *Flow) Start(redirectURI string) *Pending {
+	p := &Pending{State: randomString(), Verifier: oauth2.GenerateVerifier(), RedirectURI: redirectURI}
+	p.URL = f.config(redirectURI).AuthCodeURL(p.State, oauth2.S256ChallengeOption(p.Verifier))
+	return p
+}
+
+func (f *Flow) config(redirectURI string) *oauth2.Config {
+	cfg := &oauth2.Config{
+		ClientID:     f.opts.ClientID,
+		ClientSecret: f.secret,
+		Endpoint:     oauth2.Endpoint{AuthURL: f.authURL, TokenURL: f.tokenURL, AuthStyle: f.style},
+		RedirectURL:  redirectURI,
+	}
+	if f.opts.Scopes != "" {
+		cfg.Scopes = []string{f.opts.Scopes}
+	}
+	return cfg
+}
+
+// Error is a failed authorization, its text fit to show a person: one
+// line, scrubbed of every secret of the flow.
+type Error struct {
+	// Status is the HTTP status a callback page answers it with: 200 for a
+	// refusal by the person or the provider's authorization page, 400 for a
+	// malformed redirect, 502 for a token endpoint that refused the code.
+	Status int
+	msg    string
+}
+
+func (e *Error) Error() string { return e.msg }
+
+// StatusOf returns the HTTP status for err: an *Error's, else 500.
+func StatusOf(err error) int {
+	if e, ok := errors.AsType[*Error](err); ok {
+		return e.Status
+	}
+	return http.StatusInternalServerError
+}
+
+// Finish completes an authorization from its callback's query q (whose
+// state the caller has matched): an error the provider redirected with, or
+// the code, exchanged with verifier for redirectURI, both as Start made
+// them. It stores nothing; the error is an *Error.
+func (f *Flow) Finish(ctx context.Context, q url.Values, verifier, redirectURI string) (*Result, error) {
+	if e := q.Get("error"); e != "" {
+		red := f.redactor(verifier, "")
+		msg := "the provider refused the authorization: " + red.Clean(e, 200)
+		if d := q.Get("error_description"); d != "" {
+			msg += ": " + red.Clean(d, 200)
+		}
+		return nil, &Error{Status: http.StatusOK, msg: msg}
+	}
+	code := q.Get("code")
+	if code == "" {
+		return nil, &Error{Status: http.StatusBadRequest, msg: "the redirect has no code"}
+	}
+	ctx = context.WithValue(ctx, oauth2.HTTPClient, f.opts.HTTPClient)
+	tok, err := f.config(redirectURI).Exchange(ctx, code, oauth2.VerifierOption(verifier))
+	if err != nil {
+		return nil, &Error{Status: http.StatusBadGateway, msg: f.exchangeError(err, verifier, code)}
+	}
+	return f.result(tok, time.Now()), nil
+}
+
 // exchangeError describes a failed code exchange without the response body
 // or the request's secrets, which some providers echo.
-func (c *callback) exchangeError(err error, code string) error {
-	red := c.redactor(code)
+func (f *Flow) exchangeError(err error, verifier, code string) string {
+	red := f.redactor(verifier, code)
 	var re *oauth2.RetrieveError
 	var msg string
 	switch {
@@ -320,7 +383,7 @@ func (c *callback) exchangeError(err error, code string) error {
 	default:
 		msg = "exchange the code: " + red.Clean(err.Error(), 500)
 	}
-	return errors.New(msg)
+	return msg
 }
 
 // redactor removes the flow's secrets from text a provider or a browser
@@ -328,8 +391,8 @@ func (c *callback) exchangeError(err error, code string) error {
 // its Basic credential, the PKCE verifier, and code once there is one),
 // before the text is made one bounded line: the provider package's one
 // cleaner.
-func (c *callback) redactor(code string) provider.Redactor {
-	return provider.NewRedactor(c.cfg.ClientID, c.flow.secret, c.verifier, code)
+func (f *Flow) redactor(verifier, code string) provider.Redactor {
+	return provider.NewRedactor(f.opts.ClientID, f.secret, verifier, code)
 }
 
 // result converts the token response, with the refresh worker's rules for
