@@ -23,6 +23,8 @@ import (
 	"net/http/httputil"
 	"net/url"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/tokenwarden/tokenwarden/internal/httpapi"
@@ -38,6 +40,9 @@ const (
 	// DefaultMaxReplayBody is the largest request body kept for the retry
 	// after a 401; a larger one streams through and is not retried.
 	DefaultMaxReplayBody = 1 << 20
+	// DefaultMaxReplayMemory bounds the request bodies kept for retries
+	// at once, across requests.
+	DefaultMaxReplayMemory = 64 << 20
 	// DefaultMaxConcurrent bounds the requests proxied at once.
 	DefaultMaxConcurrent = 1024
 	// DefaultTimeout bounds a whole proxied request, the wait for the token
@@ -80,8 +85,12 @@ type Config struct {
 	// timeouts and ResponseHeaderTimeout.
 	Base          http.RoundTripper
 	MaxReplayBody int64
-	MaxConcurrent int
-	Timeout       time.Duration
+	// MaxReplayMemory bounds the bodies held for retries at once
+	// (DefaultMaxReplayMemory); beyond it bodies stream and are not
+	// retried.
+	MaxReplayMemory int64
+	MaxConcurrent   int
+	Timeout         time.Duration
 	// ResponseHeaderTimeout bounds the wait for upstream's response
 	// headers (DefaultResponseHeaderTimeout); used only when Base is nil.
 	ResponseHeaderTimeout time.Duration
@@ -121,6 +130,8 @@ type proxy struct {
 	sem     chan struct{}
 	rp      *httputil.ReverseProxy
 	targets *ttlcache.Cache[string, *target]
+	// replayBytes are the bytes of MaxReplayMemory taken.
+	replayBytes atomic.Int64
 }
 
 type ctxKey struct{}
@@ -133,6 +144,9 @@ func New(cfg Config) http.Handler {
 	}
 	if cfg.MaxReplayBody <= 0 {
 		cfg.MaxReplayBody = DefaultMaxReplayBody
+	}
+	if cfg.MaxReplayMemory <= 0 {
+		cfg.MaxReplayMemory = DefaultMaxReplayMemory
 	}
 	if cfg.MaxConcurrent <= 0 {
 		cfg.MaxConcurrent = DefaultMaxConcurrent
@@ -159,10 +173,24 @@ func New(cfg Config) http.Handler {
 		Rewrite:      rewrite,
 		Transport:    roundTripper(p.roundTrip),
 		ErrorHandler: p.fail,
+		BufferPool:   &bufferPool{},
 		ErrorLog:     slog.NewLogLogger(cfg.Logger.Handler(), slog.LevelWarn),
 	}
 	return p
 }
+
+// bufferPool lends ReverseProxy its 32 KiB copy buffers, so that each
+// streamed response does not allocate one of its own.
+type bufferPool struct{ pool sync.Pool }
+
+func (b *bufferPool) Get() []byte {
+	if p, ok := b.pool.Get().(*[]byte); ok {
+		return *p
+	}
+	return make([]byte, 32<<10)
+}
+
+func (b *bufferPool) Put(buf []byte) { b.pool.Put(&buf) }
 
 type nopObserver struct{}
 
@@ -275,7 +303,9 @@ func (p *proxy) serve(w http.ResponseWriter, r *http.Request, req *request) {
 		return
 	}
 	u.RawQuery = r.URL.RawQuery
-	if err := p.bufferBody(r); err != nil {
+	release, err := p.bufferBody(r)
+	defer release()
+	if err != nil {
 		req.outcome = OutcomeRefused
 		writeError(w, http.StatusBadRequest, "bad_request", "reading the request body failed")
 		return
@@ -292,18 +322,36 @@ type outgoing struct {
 
 // bufferBody reads up to MaxReplayBody of r's body into memory so that the
 // retry after a 401 can send it again (GetBody); a longer body streams on,
-// its first part from memory, and is not retried.
-func (p *proxy) bufferBody(r *http.Request) error {
+// its first part from memory, and is not retried. The bodies held at once
+// share MaxReplayMemory: when it is taken, a body streams unbuffered and
+// unretried, so that a thousand uploads cost a thousand copy buffers, not
+// a thousand bodies. release gives the memory back once r is done.
+func (p *proxy) bufferBody(r *http.Request) (release func(), err error) {
+	release = func() {}
 	if r.Body == nil || r.Body == http.NoBody || r.ContentLength == 0 {
-		return nil
+		return release, nil
 	}
-	if r.ContentLength > p.MaxReplayBody {
+	need := p.MaxReplayBody + 1
+	if r.ContentLength > 0 {
+		need = r.ContentLength
+	}
+	if r.ContentLength > p.MaxReplayBody || !p.reserve(need) {
 		r.GetBody = nil
-		return nil
+		return release, nil
 	}
-	buf, err := io.ReadAll(io.LimitReader(r.Body, p.MaxReplayBody+1))
+	held := need
+	release = func() { p.replayBytes.Add(-held) }
+	var buf []byte
+	if r.ContentLength > 0 {
+		buf = make([]byte, r.ContentLength)
+		var n int
+		n, err = io.ReadFull(r.Body, buf)
+		buf = buf[:n]
+	} else {
+		buf, err = io.ReadAll(io.LimitReader(r.Body, p.MaxReplayBody+1))
+	}
 	if err != nil {
-		return err
+		return release, err
 	}
 	if int64(len(buf)) > p.MaxReplayBody {
 		r.Body = struct {
@@ -311,12 +359,27 @@ func (p *proxy) bufferBody(r *http.Request) error {
 			io.Closer
 		}{io.MultiReader(bytes.NewReader(buf), r.Body), r.Body}
 		r.GetBody = nil
-		return nil
+		return release, nil
 	}
+	p.replayBytes.Add(int64(len(buf)) - held)
+	held = int64(len(buf))
 	r.Body = io.NopCloser(bytes.NewReader(buf))
 	r.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(buf)), nil }
 	r.ContentLength = int64(len(buf))
-	return nil
+	return release, nil
+}
+
+// reserve takes n bytes of MaxReplayMemory, if that many are free.
+func (p *proxy) reserve(n int64) bool {
+	for {
+		cur := p.replayBytes.Load()
+		if cur+n > p.MaxReplayMemory {
+			return false
+		}
+		if p.replayBytes.CompareAndSwap(cur, cur+n) {
+			return true
+		}
+	}
 }
 
 // rewrite points the outgoing request at its target, removes what the

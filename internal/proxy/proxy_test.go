@@ -152,11 +152,20 @@ type response struct {
 // proxy exactly as written.
 func (e *env) do(t *testing.T, method, path, key string, body io.Reader, header http.Header) response {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	r, err := e.send(t.Context(), method, path, key, body, header)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+// send is do for a goroutine of the test's, which may not call t.Fatal.
+func (e *env) send(ctx context.Context, method, path, key string, body io.Reader, header http.Header) (response, error) {
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, method, e.proxy.URL, body)
 	if err != nil {
-		t.Fatal(err)
+		return response{}, err
 	}
 	req.URL.Opaque = path
 	for k, v := range header {
@@ -167,14 +176,11 @@ func (e *env) do(t *testing.T, method, path, key string, body io.Reader, header 
 	}
 	resp, err := e.proxy.Client().Do(req)
 	if err != nil {
-		t.Fatal(err)
+		return response{}, err
 	}
 	defer resp.Body.Close()
 	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return response{resp.StatusCode, resp.Header, string(b)}
+	return response{resp.StatusCode, resp.Header, string(b)}, err
 }
 
 func (e *env) last() *http.Request {
@@ -425,5 +431,43 @@ func TestProxyMetricsPerConnectionAndStatusClass(t *testing.T) {
 	}
 	if !strings.Contains(logs.String(), "upstream request failed") {
 		t.Errorf("the unreachable upstream was not logged: %q", logs.String())
+	}
+}
+
+// The bodies held for retries share MaxReplayMemory: while one request
+// holds it, another's body streams and its 401 is passed back.
+func TestProxyReplayMemoryIsShared(t *testing.T) {
+	t.Parallel()
+	var refused atomic.Int64
+	holding, release := make(chan struct{}), make(chan struct{})
+	retry := unauthorizedUntilRefreshed(&refused)
+	e := setup(t, func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/base/hold" {
+			close(holding)
+			<-release
+			return
+		}
+		retry(w, r)
+	}, proxy.Config{MaxReplayBody: 1024, MaxReplayMemory: 1024})
+	// Registered after setup's, so it runs first: a failed test must
+	// not leave the held request blocking the upstream's Close.
+	unblock := sync.OnceFunc(func() { close(release) })
+	t.Cleanup(unblock)
+	held := make(chan response, 1)
+	go func() {
+		r, err := e.send(t.Context(), "POST", "/proxy/a/hold", e.key, strings.NewReader(strings.Repeat("h", 600)), nil)
+		if err != nil {
+			r.body = err.Error()
+		}
+		held <- r
+	}()
+	<-holding
+	r := e.do(t, "PUT", "/proxy/a/upload", e.key, strings.NewReader(strings.Repeat("x", 600)), nil)
+	unblock()
+	if r.status != http.StatusUnauthorized || refused.Load() != 1 || e.prov.Calls() != 0 {
+		t.Errorf("second body: %d after %d upstream 401s, %d refreshes; want its 401 passed back", r.status, refused.Load(), e.prov.Calls())
+	}
+	if h := <-held; h.status != 200 {
+		t.Errorf("held request: %d %q", h.status, h.body)
 	}
 }
