@@ -150,7 +150,7 @@ func (a *invocation) importCmd(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	if len(pos) > 1 || *from != "" && len(pos) > 0 {
+	if len(pos) > 1 || *from != "" && len(pos) > 0 && (!seedimport.TakesFile(*from) || seed.File != "") {
 		return cli.UsageError("import takes one file (or - for standard input), or --from and its flags")
 	}
 	if *batch < 0 {
@@ -158,6 +158,9 @@ func (a *invocation) importCmd(ctx context.Context, args []string) error {
 	}
 	in := a.stdin
 	src := "standard input"
+	if *from != "" && len(pos) == 1 {
+		seed.File, pos = pos[0], nil // --from google-service-account KEY.json
+	}
 	if len(pos) == 1 && pos[0] != "-" {
 		f, err := os.Open(pos[0])
 		if err != nil {

@@ -70,6 +70,8 @@ commands:
                       upsert connections from JSON (object, array or JSON Lines)
   import --from cdata|nifi-xero|quartile|webex ...
                       move a seed system's connections from its own store (docs/migrate.md)
+  import --from google-service-account KEY.json --name N --scopes S [--subject EMAIL]
+                      a jwt_bearer connection from a service account's downloaded key
   export [--names GLOBS] [--status S] [--include-secrets] [-o FILE] [--quiet]
                       write connections as JSON Lines that import reads back; without
                       --include-secrets no token or client secret is written; -o FILE is mode 0600

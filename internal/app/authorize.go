@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/tokenwarden/tokenwarden/internal/authorize"
@@ -57,6 +58,10 @@ func (a *App) Authorize(ctx context.Context, req AuthorizeRequest) (*Authorized,
 		return nil, err
 	}
 
+	if err := a.browserGrant(req, existing); err != nil {
+		return nil, err
+	}
+
 	// What is stored: what was given (validated as `worker import` would);
 	// anything not given keeps the stored value.
 	rec := connfile.Record{Name: req.Name, Provider: req.Provider, TokenURL: req.TokenURL, ClientID: req.ClientID,
@@ -99,6 +104,24 @@ func (a *App) Authorize(ctx context.Context, req AuthorizeRequest) (*Authorized,
 		return nil, err
 	}
 	return &Authorized{Row: saved, Warning: res.Warning, NoRefreshToken: res.RefreshToken == ""}, nil
+}
+
+// browserGrant refuses to authorize in a browser a connection whose
+// grant obtains its tokens with its own credentials (client_credentials,
+// jwt_bearer, github_app), or one of a template with no refresh-token
+// grant: there is nothing to approve, and storing a refresh token would
+// change what the connection is.
+func (a *App) browserGrant(req AuthorizeRequest, existing *model.OAuthToken) error {
+	if existing != nil && existing.Grant != "" && existing.Grant != model.GrantRefreshToken {
+		return fmt.Errorf("authorize %s: its grant is %s, which obtains tokens with the connection's own credentials and needs no browser (worker refresh %s obtains one now)",
+			req.Name, existing.Grant, req.Name)
+	}
+	name := pick(req.Provider, stored(existing, func(r *model.OAuthToken) string { return r.Provider }), "oauth2")
+	if tmpl, ok := a.catalogue.Lookup(name); ok && tmpl.CheckGrant(model.GrantRefreshToken) != nil {
+		return fmt.Errorf("authorize %s: provider %s has no browser authorization; its grants are %s (import the connection instead)",
+			req.Name, name, strings.Join(tmpl.SupportedGrants(), ", "))
+	}
+	return nil
 }
 
 // authorizeFlow prepares the flow: what was given, else the stored

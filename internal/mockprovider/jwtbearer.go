@@ -1,6 +1,7 @@
 package mockprovider
 
 import (
+	"cmp"
 	"crypto"
 	"crypto/rsa"
 	"crypto/sha256"
@@ -28,39 +29,42 @@ type JWTOptions struct {
 // checked as a provider checks it (signature, iss, sub, aud, exp), and
 // refused as invalid_grant otherwise. No refresh token is issued.
 func (s *Server) serveJWTBearer(w http.ResponseWriter, form url.Values) {
-	if reason := s.checkAssertion(form.Get("assertion"), time.Now()); reason != "" {
+	scope, reason := s.checkAssertion(form.Get("assertion"), time.Now())
+	if reason != "" {
 		writeError(w, http.StatusBadRequest, "invalid_grant", reason)
 		return
 	}
-	s.grant(w, ClientGrant{AccessToken: randomToken("at-"), GrantType: jwtBearerGrant, Scope: form.Get("scope")})
+	s.grant(w, ClientGrant{AccessToken: randomToken("at-"), GrantType: jwtBearerGrant, Scope: cmp.Or(form.Get("scope"), scope)})
 }
 
-// checkAssertion returns why the assertion is refused, or "".
-func (s *Server) checkAssertion(assertion string, now time.Time) string {
+// checkAssertion returns why the assertion is refused, or "", and the
+// scopes it asks for (Google's scope claim).
+func (s *Server) checkAssertion(assertion string, now time.Time) (scope, reason string) {
 	o := s.opts.JWT
 	if o == nil || o.Key == nil {
-		return "jwt-bearer is not enabled"
+		return "", "jwt-bearer is not enabled"
 	}
 	var claims struct {
-		Iss string `json:"iss"`
-		Sub string `json:"sub"`
-		Aud string `json:"aud"`
-		Exp int64  `json:"exp"`
+		Iss   string `json:"iss"`
+		Sub   string `json:"sub"`
+		Aud   string `json:"aud"`
+		Exp   int64  `json:"exp"`
+		Scope string `json:"scope"`
 	}
 	if reason := verifyRS256(o.Key, assertion, &claims); reason != "" {
-		return reason
+		return "", reason
 	}
 	switch {
 	case claims.Iss != o.Issuer:
-		return "unknown issuer"
+		return "", "unknown issuer"
 	case claims.Aud != o.Audience:
-		return "wrong audience"
+		return "", "wrong audience"
 	case o.Subject != "" && claims.Sub != o.Subject:
-		return "wrong subject"
+		return "", "wrong subject"
 	case claims.Exp <= now.Unix():
-		return "assertion expired"
+		return "", "assertion expired"
 	}
-	return ""
+	return claims.Scope, ""
 }
 
 // verifyRS256 checks that token, a compact JWS, is signed RS256 by the

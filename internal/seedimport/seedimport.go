@@ -19,19 +19,25 @@ import (
 )
 
 // Sources names the importers, as `--from` takes them.
-const Sources = "cdata, nifi-xero, quartile, webex"
+const Sources = "cdata, google-service-account, nifi-xero, quartile, webex"
 
 // Options are the flags of every importer; each reads those it needs.
 // Secrets are read from files only, never taken as flag values, which any
 // user of the machine could read in the process list.
 type Options struct {
-	File        string // nifi-xero: the credentials JSON; webex: token-config.json
+	File        string // nifi-xero: the credentials JSON; webex: token-config.json; google-service-account: the key file
 	EnvFile     string // webex: the .env holding the service app's tokens
 	DSN         string // cdata, quartile: the seed's database
 	Credentials string // cdata, nifi-xero: client ids and secrets (JSON)
 	Name        string // the connection's name, or the prefix of derived names
 	TokenURL    string // overrides every token URL (a proxy, a test provider)
+	Scopes      string // google-service-account: the scopes to ask for
+	Subject     string // google-service-account: the user to act as (domain-wide delegation)
 }
+
+// TakesFile reports an importer whose input is one file, which `worker
+// import --from` then takes as its argument (Options.File).
+func TakesFile(from string) bool { return from == "google-service-account" }
 
 // Register adds the importers' flags to fs.
 func Register(fs *flag.FlagSet) *Options {
@@ -42,6 +48,8 @@ func Register(fs *flag.FlagSet) *Options {
 	fs.StringVar(&o.Credentials, "credentials", "", "with --from cdata or nifi-xero: a JSON file of client ids and secrets")
 	fs.StringVar(&o.Name, "name", "", "the connection's name (nifi-xero, webex) or the prefix of derived names (cdata, quartile)")
 	fs.StringVar(&o.TokenURL, "token-url", "", "with --from: send every imported connection's refreshes to this token URL")
+	fs.StringVar(&o.Scopes, "scopes", "", "with --from google-service-account: the scopes to ask for, separated by spaces or commas")
+	fs.StringVar(&o.Subject, "subject", "", "with --from google-service-account: the user to act as (domain-wide delegation)")
 	return o
 }
 
@@ -60,6 +68,8 @@ func (o *Options) Open(ctx context.Context, from string) (io.Reader, error) {
 		recs, err = o.quartile(ctx)
 	case "cdata":
 		recs, err = o.cdata(ctx)
+	case "google-service-account":
+		recs, err = o.googleServiceAccount()
 	default:
 		return nil, fmt.Errorf("%q: unknown importer (known: %s)", from, Sources)
 	}

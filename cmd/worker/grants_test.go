@@ -1,0 +1,179 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/x509"
+	"encoding/json"
+	"encoding/pem"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/tokenwarden/tokenwarden/internal/mockprovider"
+	"github.com/tokenwarden/tokenwarden/internal/pgtest"
+)
+
+// pemKey returns a new RSA key and its PKCS #8 PEM.
+func pemKey(t *testing.T) (*rsa.PrivateKey, string) {
+	t.Helper()
+	k, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	der, err := x509.MarshalPKCS8PrivateKey(k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k, string(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}))
+}
+
+// jsonLines writes records as an import file.
+func jsonLines(recs ...map[string]any) string {
+	var b strings.Builder
+	for _, r := range recs {
+		line, _ := json.Marshal(r)
+		b.Write(append(line, '\n'))
+	}
+	return b.String()
+}
+
+// grantsSetup imports one connection of each grant without a refresh
+// token, at mock providers: cc (Salesforce client credentials), jwt
+// (Salesforce JWT bearer, whose audience is the template's) and gh (a
+// GitHub App installation). Their validation requests go to the mocks.
+func grantsSetup(t *testing.T) (map[string]string, string, string) {
+	t.Helper()
+	dsn := pgtest.New(t)
+	env := envFor(dsn)
+	key, keyPEM := pemKey(t)
+	_, ccURL := newProvider(t, mockprovider.Options{ClientID: "sf-consumer", ClientSecret: "sf-cs-SECRET"})
+	_, keyURL := newProvider(t, mockprovider.Options{
+		JWT:    &mockprovider.JWTOptions{Key: &key.PublicKey, Issuer: "sf-consumer", Audience: "https://login.salesforce.com", Subject: "integration@acme.example"},
+		GitHub: &mockprovider.GitHubOptions{Key: &key.PublicKey, AppID: "4242", Installations: []string{"77"}}})
+	ccBase, keyBase := strings.TrimSuffix(ccURL, "/token"), strings.TrimSuffix(keyURL, "/token")
+	mustRun(t, env, jsonLines(
+		map[string]any{"name": "cc", "provider": "salesforce", "grant": "client_credentials", "token_url": ccURL,
+			"client_id": "sf-consumer", "client_secret": "sf-cs-SECRET", "params": map[string]string{"instance_url": ccBase}},
+		map[string]any{"name": "jwt", "provider": "salesforce", "grant": "jwt_bearer", "token_url": keyURL,
+			"client_id": "sf-consumer", "client_secret": keyPEM, "params": map[string]string{"subject": "integration@acme.example", "instance_url": keyBase}},
+		map[string]any{"name": "gh", "provider": "github_app", "grant": "github_app", "client_secret": keyPEM,
+			"params": map[string]string{"app_id": "4242", "installation_id": "77", "api_base_url": keyBase}},
+	), "import", "-")
+	return env, dsn, keyPEM
+}
+
+// `worker check` asks the provider about the token each grant obtained,
+// through the template's validation request, and says so when the provider
+// refuses one.
+func TestCheckEveryGrant(t *testing.T) {
+	t.Parallel()
+	env, dsn, keyPEM := grantsSetup(t)
+	mustRun(t, env, "", "once")
+	for _, name := range []string{"cc", "jwt", "gh"} {
+		r := mustRun(t, env, "", "check", name)
+		if !strings.Contains(r.stdout, name+": the provider accepts the access token (HTTP 200") {
+			t.Fatalf("check %s: %s", name, r)
+		}
+		r.leaks(t, keyPEM, "sf-cs-SECRET", "BEGIN PRIVATE KEY")
+	}
+	c := connect(t, dsn)
+	if _, err := c.Exec(context.Background(), "UPDATE oauth_tokens SET access_token = 'at-forged' WHERE name = 'gh'"); err != nil {
+		t.Fatal(err)
+	}
+	r := run(t, env, "", "check", "gh")
+	if r.code == 0 || !strings.Contains(r.lastLine(), "check gh: the provider refused the access token (HTTP 401") {
+		t.Fatalf("check of a token the provider does not know: %s", r)
+	}
+}
+
+// `worker authorize` refuses, in one line and before anything else, a
+// connection whose grant needs no browser, and a template that has no
+// browser authorization.
+func TestAuthorizeRefusesMachineGrants(t *testing.T) {
+	t.Parallel()
+	env, dsn, _ := grantsSetup(t)
+	c := connect(t, dsn)
+	before := snapshot(t, c)
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"authorize", "cc"}, "authorize cc: its grant is client_credentials, which obtains tokens with the connection's own credentials and needs no browser"},
+		{[]string{"authorize", "jwt"}, "authorize jwt: its grant is jwt_bearer"},
+		{[]string{"authorize", "gh"}, "authorize gh: its grant is github_app"},
+		{[]string{"authorize", "new", "--provider", "google_service_account", "--client-id", "x"}, "provider google_service_account has no browser authorization; its grants are jwt_bearer"},
+	} {
+		r := run(t, env, "", tc.args...)
+		if r.code == 0 || !strings.Contains(r.oneLine(t), tc.want) || r.stdout != "" {
+			t.Errorf("%v: %s, want %q", tc.args, r, tc.want)
+		}
+	}
+	if after := snapshot(t, c); after != before {
+		t.Fatal("a refused authorize changed the table")
+	}
+}
+
+// `worker import --from google-service-account KEY.json` takes the
+// downloaded key as it is; the next pass obtains the account's token, and
+// the key is sealed away from export. A file that is not a key is refused
+// in one line that names it.
+func TestImportGoogleServiceAccount(t *testing.T) {
+	t.Parallel()
+	dsn := pgtest.New(t)
+	env := envFor(dsn)
+	env["TOKENS_ENCRYPTION_KEYS"] = newKeySpec("k1")
+	srv := httptest.NewUnstartedServer(nil)
+	tokenURL := "http://" + srv.Listener.Addr().String() + "/token"
+	key, keyPEM := pemKey(t)
+	mp := mockprovider.New(mockprovider.Options{JWT: &mockprovider.JWTOptions{Key: &key.PublicKey, Issuer: "sa@acme.iam.gserviceaccount.com", Audience: tokenURL}})
+	srv.Config.Handler = mp
+	srv.Start()
+	t.Cleanup(srv.Close)
+	dir := t.TempDir()
+	keyFile := filepath.Join(dir, "acme-0123.json")
+	data, _ := json.Marshal(map[string]string{"type": "service_account", "project_id": "acme", "private_key_id": "0123",
+		"private_key": keyPEM, "client_email": "sa@acme.iam.gserviceaccount.com", "token_uri": tokenURL})
+	if err := os.WriteFile(keyFile, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+
+	r := mustRun(t, env, "", "import", "--from", "google-service-account", keyFile, "--name", "gsa", "--scopes", "https://www.googleapis.com/auth/cloud-platform")
+	if !strings.Contains(r.stdout, "imported 1 connection(s)") {
+		t.Fatalf("import: %s", r)
+	}
+	mustRun(t, env, "", "once")
+	grants := mp.ClientGrants()
+	c := connect(t, dsn)
+	row := getRow(t, c, "gsa")
+	if len(grants) != 1 || grants[0].Scope != "https://www.googleapis.com/auth/cloud-platform" || row.Status != "active" {
+		t.Fatalf("after once: %d grants %+v, status %s", len(grants), grants, row.Status)
+	}
+	exported := mustRun(t, env, "", "export")
+	exported.leaks(t, "PRIVATE KEY", keyPEM)
+
+	user := filepath.Join(dir, "user.json")
+	if err := os.WriteFile(user, []byte(`{"type":"authorized_user","client_secret":"cs-SECRET","refresh_token":"rt-SECRET"}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, args := range [][]string{
+		{"import", "--from", "google-service-account", user, "--name", "g2", "--scopes", "s"},
+		{"import", "--from", "google-service-account", keyFile, "--file", keyFile, "--name", "g2", "--scopes", "s"},
+		{"import", "--from", "nifi-xero", keyFile},
+	} {
+		r := run(t, env, "", args...)
+		if r.code == 0 || r.lastLine() == "" {
+			t.Errorf("%v: %s", args, r)
+		}
+		r.leaks(t, "cs-SECRET", "rt-SECRET")
+	}
+	if r := run(t, env, "", "import", "--from", "google-service-account", user, "--name", "g2", "--scopes", "s"); !strings.Contains(r.oneLine(t), user+": not a Google service account key") {
+		t.Errorf("refusal does not name the file: %s", r)
+	}
+	if n := count(t, c); n != 1 {
+		t.Fatalf("%d rows after refused imports, want 1", n)
+	}
+}
