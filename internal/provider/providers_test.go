@@ -781,7 +781,7 @@ func TestImitationsRefuseWrongRequests(t *testing.T) {
 // A provider added to providers.json needs its imitation here.
 func TestEveryProviderHasAnImitation(t *testing.T) {
 	t.Parallel()
-	// webex_test.go, githubapp_test.go, grants_test.go
+	// webex_test.go, githubapp_test.go, granttemplates_test.go
 	covered := map[string]bool{"webex_service_app": true, "github_app": true, "google_service_account": true}
 	for _, im := range imitations() {
 		for _, p := range im.providers {
