@@ -163,7 +163,7 @@ func (c *console) callback(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if _, err := c.session(r); err == nil {
-		http.Redirect(w, r, "/console/connections/"+url.PathEscape(name)+"?done=connected", http.StatusSeeOther)
+		http.Redirect(w, r, c.url("/console/connections/"+url.PathEscape(name)+"?done=connected"), http.StatusSeeOther)
 		return
 	}
 	c.render(w, r, http.StatusOK, "connected", name)

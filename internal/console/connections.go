@@ -59,11 +59,11 @@ func (c *console) list(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	if q.After != "" {
-		d.FirstURL = "/console/?" + filter.Encode()
+		d.FirstURL = c.url("/console/?" + filter.Encode())
 	}
 	if page.Next != "" {
 		filter.Set("after", page.Next)
-		d.NextURL = "/console/?" + filter.Encode()
+		d.NextURL = c.url("/console/?" + filter.Encode())
 	}
 	if name := qv.Get("deleted"); name != "" {
 		d.Flash = "Deleted " + name + "."
@@ -235,7 +235,7 @@ func (c *console) delete(w http.ResponseWriter, r *http.Request) {
 		c.actionFailed(w, r, "Could not delete: ", err)
 		return
 	}
-	http.Redirect(w, r, "/console/?deleted="+url.QueryEscape(name), http.StatusSeeOther)
+	http.Redirect(w, r, c.url("/console/?deleted="+url.QueryEscape(name)), http.StatusSeeOther)
 }
 
 // actionFailed shows the connection's page with what went wrong. The
@@ -253,5 +253,5 @@ func (c *console) actionFailed(w http.ResponseWriter, r *http.Request, what stri
 // backToConnection answers a successful action with a 303 to the page,
 // so that reloading it does not post again.
 func (c *console) backToConnection(w http.ResponseWriter, r *http.Request, done string) {
-	http.Redirect(w, r, "/console/connections/"+url.PathEscape(r.PathValue("name"))+"?done="+done, http.StatusSeeOther)
+	http.Redirect(w, r, c.url("/console/connections/"+url.PathEscape(r.PathValue("name"))+"?done="+done), http.StatusSeeOther)
 }

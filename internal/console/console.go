@@ -40,6 +40,9 @@ type console struct {
 	Config
 	pages  *pages
 	secure bool
+	// prefix is TOKENS_PUBLIC_URL's path ("" or e.g. "/tokens"), for a
+	// console behind a proxy that serves it under a path.
+	prefix string
 	// cop refuses cross-origin form posts by their Sec-Fetch-Site or
 	// Origin header; it guards the posts no session token can (sign-in,
 	// a reconnect link's button) and backs up the token on the others.
@@ -60,17 +63,43 @@ func New(cfg Config) http.Handler {
 	if cfg.ReauthWarning <= 0 {
 		cfg.ReauthWarning = 7 * 24 * time.Hour
 	}
-	c := &console{Config: cfg, pages: mustParsePages(cfg.Now), cop: http.NewCrossOriginProtection()}
+	c := &console{Config: cfg, cop: http.NewCrossOriginProtection()}
 	if u, err := url.Parse(cfg.PublicURL); err == nil && u.Scheme != "" && u.Host != "" {
 		c.secure = u.Scheme == "https"
+		c.prefix = strings.TrimSuffix(u.Path, "/")
 		// A bad origin is only a lost convenience: the Host check stays.
 		_ = c.cop.AddTrustedOrigin(u.Scheme + "://" + u.Host)
 	}
 	c.cop.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		c.fail(w, r, http.StatusForbidden, "Request refused", "This form was sent from another site, so it was refused.")
 	}))
-	return securityHeaders(c.routes())
+	c.pages = mustParsePages(cfg.Now, c.prefix)
+	return securityHeaders(stripPrefix(c.prefix, c.routes()))
 }
+
+// stripPrefix serves a request for prefix+path as path, and one without
+// the prefix as it is: a proxy in front may pass the prefix on or strip
+// it, and either way the pages link to prefix+path.
+func stripPrefix(prefix string, h http.Handler) http.Handler {
+	if prefix == "" {
+		return h
+	}
+	strip := http.StripPrefix(prefix, h)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasPrefix(r.URL.Path, prefix+"/") {
+			strip.ServeHTTP(w, r)
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
+}
+
+// url is the console's path p as the browser must ask for it, under
+// TOKENS_PUBLIC_URL's path.
+func (c *console) url(p string) string { return c.prefix + p }
+
+// cookiePath scopes the session cookie to the console's prefix.
+func (c *console) cookiePath() string { return c.prefix + "/" }
 
 // routes maps every path to its handler. The console's own pages pass
 // through on (the console exists), signedIn (a session) and, for what

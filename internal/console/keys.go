@@ -70,5 +70,5 @@ func (c *console) revokeKey(w http.ResponseWriter, r *http.Request) {
 		c.serverError(w, r, "revoke the key", err)
 		return
 	}
-	http.Redirect(w, r, "/console/keys?done=revoked", http.StatusSeeOther)
+	http.Redirect(w, r, c.url("/console/keys?done=revoked"), http.StatusSeeOther)
 }

@@ -29,8 +29,8 @@ type view struct {
 
 // mustParsePages parses the embedded templates; they are part of the
 // binary, so an error is a bug found by any test.
-func mustParsePages(now func() time.Time) *pages {
-	funcs := templateFuncs(now)
+func mustParsePages(now func() time.Time, prefix string) *pages {
+	funcs := templateFuncs(now, prefix)
 	files, err := fs.Glob(templateFS, "templates/*.html")
 	if err != nil {
 		panic(err)
@@ -98,8 +98,11 @@ func (c *console) serverError(w http.ResponseWriter, r *http.Request, what strin
 
 // templateFuncs are the helpers the templates share. Times are shown
 // relative to now, with the exact UTC time in the title attribute.
-func templateFuncs(now func() time.Time) template.FuncMap {
+func templateFuncs(now func() time.Time, prefix string) template.FuncMap {
 	return template.FuncMap{
+		// base is the path prefix of TOKENS_PUBLIC_URL, which every link
+		// of a page starts with.
+		"base": func() string { return prefix },
 		"when": func(t any) template.HTML { return timeTag(t, now(), "") },
 		"left": func(t any) template.HTML { return timeTag(t, now(), "countdown") },
 		"str": func(s *string) string {

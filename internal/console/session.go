@@ -19,8 +19,15 @@ const (
 	csrfHeader = "X-CSRF-Token"
 )
 
+// signInForm asks for the admin key; a person already signed in goes on
+// to where they were going.
 func (c *console) signInForm(w http.ResponseWriter, r *http.Request) {
-	c.render(w, r, http.StatusOK, "signin", signInData{Next: localPath(r.URL.Query().Get("next"))})
+	next := localPath(r.URL.Query().Get("next"))
+	if _, err := c.session(r); err == nil {
+		http.Redirect(w, r, c.url(next), http.StatusSeeOther)
+		return
+	}
+	c.render(w, r, http.StatusOK, "signin", signInData{Next: next})
 }
 
 // signInData is the sign-in form's content.
@@ -47,14 +54,14 @@ func (c *console) signIn(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	http.SetCookie(w, &http.Cookie{
-		Name: cookieName, Value: s.Token, Path: "/", Expires: s.Expires,
+		Name: cookieName, Value: s.Token, Path: c.cookiePath(), Expires: s.Expires,
 		HttpOnly: true, Secure: c.secure,
 		// Lax, not Strict: the provider's redirect to /oauth/callback is
 		// a top-level navigation from another site, and must arrive
 		// signed in so that the operator lands on the connection.
 		SameSite: http.SameSiteLaxMode,
 	})
-	http.Redirect(w, r, next, http.StatusSeeOther)
+	http.Redirect(w, r, c.url(next), http.StatusSeeOther)
 }
 
 // signOut ends the session on the server and drops the cookie.
@@ -64,11 +71,11 @@ func (c *console) signOut(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	c.dropCookie(w)
-	http.Redirect(w, r, "/console/signin", http.StatusSeeOther)
+	http.Redirect(w, r, c.url("/console/signin"), http.StatusSeeOther)
 }
 
 func (c *console) dropCookie(w http.ResponseWriter) {
-	http.SetCookie(w, &http.Cookie{Name: cookieName, Value: "", Path: "/", MaxAge: -1,
+	http.SetCookie(w, &http.Cookie{Name: cookieName, Value: "", Path: c.cookiePath(), MaxAge: -1,
 		HttpOnly: true, Secure: c.secure, SameSite: http.SameSiteLaxMode})
 }
 
@@ -81,7 +88,7 @@ func (c *console) signedIn(next http.Handler) http.Handler {
 		if errors.Is(err, ErrNoSession) {
 			c.dropCookie(w)
 			if r.Method == http.MethodGet && r.URL.Path != "/console/rows" && r.URL.Path != "/console/live" {
-				http.Redirect(w, r, "/console/signin?next="+url.QueryEscape(r.URL.RequestURI()), http.StatusSeeOther)
+				http.Redirect(w, r, c.url("/console/signin?next="+url.QueryEscape(r.URL.RequestURI())), http.StatusSeeOther)
 				return
 			}
 			c.fail(w, r, http.StatusUnauthorized, "Signed out", "Your session has ended. Sign in again.")
