@@ -101,6 +101,29 @@ func (c *console) url(p string) string { return c.prefix + p }
 // cookiePath scopes the session cookie to the console's prefix.
 func (c *console) cookiePath() string { return c.prefix + "/" }
 
+// Mount serves the console's paths (/console/, /oauth/callback and
+// /connect/, under TOKENS_PUBLIC_URL's path too) with a console made of
+// cfg, and every other path with next, as `worker serve` composes the
+// token API, the proxy and the console on one port.
+func Mount(next http.Handler, cfg Config) http.Handler {
+	h := New(cfg)
+	prefix := ""
+	if u, err := url.Parse(cfg.PublicURL); err == nil && u.Host != "" {
+		prefix = strings.TrimSuffix(u.Path, "/")
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		p := r.URL.Path
+		if prefix != "" && strings.HasPrefix(p, prefix+"/") {
+			p = strings.TrimPrefix(p, prefix)
+		}
+		if p == "/console" || p == "/oauth/callback" || strings.HasPrefix(p, "/console/") || strings.HasPrefix(p, "/connect/") {
+			h.ServeHTTP(w, r)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
 // routes maps every path to its handler. The console's own pages pass
 // through on (the console exists), signedIn (a session) and, for what
 // changes state, checkCSRF; the callback and links are authorized by the

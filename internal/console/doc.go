@@ -10,10 +10,8 @@
 // html/template page (one layout, one template per page, all embedded
 // with the CSS and the small script in the binary; no Node build).
 //
-//	h := console.New(console.Config{Backend: a, PublicURL: "https://tokens.example.com"})
-//	mux.Handle("/console/", h)
-//	mux.Handle("/oauth/callback", h)
-//	mux.Handle("/connect/", h)
+//	// the token API and the proxy on every other path, the console on its own
+//	h = console.Mount(h, console.Config{Backend: a, PublicURL: "https://tokens.example.com"})
 //
 // # Paths
 //
