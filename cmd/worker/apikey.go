@@ -18,6 +18,7 @@ import (
 // apikey manages the keys of the token HTTP API:
 //
 //	worker apikey create --names 'xero-*,hubspot-acme' [--label L]
+//	worker apikey create --admin [--label L]
 //	worker apikey list [--json]
 //	worker apikey revoke ID
 func (a *invocation) apikey(ctx context.Context, args []string) error {
@@ -41,23 +42,33 @@ func (a *invocation) apikeyCreate(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("apikey create", flag.ContinueOnError)
 	names := fs.String("names", "", "comma-separated globs of the connection names the key may read, e.g. 'xero-*,hubspot-acme'")
 	label := fs.String("label", "", "a note saying who or what the key is for")
+	admin := fs.Bool("admin", false, "an admin key: it signs in to the console and reads no token")
 	if err := noArgs(fs, args); err != nil {
 		return err
 	}
-	if *names == "" {
-		return cli.UsageError("apikey create needs --names, e.g. --names 'xero-*,hubspot-acme'")
-	}
-	patterns, err := apikey.ParsePatterns(*names)
-	if err != nil {
-		return cli.UsageError("--names: %v", err)
+	var patterns []string
+	switch {
+	case *admin && *names != "":
+		return cli.UsageError("an admin key reads no token: give --admin or --names, not both")
+	case !*admin && *names == "":
+		return cli.UsageError("apikey create needs --names, e.g. --names 'xero-*,hubspot-acme' (or --admin for a console key)")
+	case !*admin:
+		var err error
+		if patterns, err = apikey.ParsePatterns(*names); err != nil {
+			return cli.UsageError("--names: %v", err)
+		}
 	}
 	return a.with(ctx, func(s *app.App) error {
-		k, err := s.CreateAPIKey(ctx, *label, patterns)
+		k, err := s.GenerateAPIKey(ctx, *label, patterns, *admin)
 		if err != nil {
 			return err
 		}
 		fmt.Fprintln(a.stdout, k.Secret)
-		fmt.Fprintf(a.stderr, "created API key %s for %s; it is shown only this once\n", k.ID, strings.Join(patterns, ","))
+		if *admin {
+			fmt.Fprintf(a.stderr, "created admin key %s: it signs in to the console (TOKENS_PUBLIC_URL); it is shown only this once\n", k.ID)
+		} else {
+			fmt.Fprintf(a.stderr, "created API key %s for %s; it is shown only this once\n", k.ID, strings.Join(patterns, ","))
+		}
 		return nil
 	})
 }
@@ -67,6 +78,7 @@ type apikeyEntry struct {
 	ID         string     `json:"id"`
 	Label      string     `json:"label"`
 	Patterns   []string   `json:"patterns"`
+	Admin      bool       `json:"admin"`
 	CreatedAt  time.Time  `json:"created_at"`
 	LastUsedAt *time.Time `json:"last_used_at"`
 	RevokedAt  *time.Time `json:"revoked_at,omitempty"`
@@ -92,7 +104,7 @@ func (a *invocation) printAPIKeys(keys []store.APIKey, asJSON bool) error {
 	if asJSON {
 		out := make([]apikeyEntry, 0, len(keys))
 		for _, k := range keys {
-			out = append(out, apikeyEntry{ID: k.ID, Label: k.Label, Patterns: k.Patterns,
+			out = append(out, apikeyEntry{ID: k.ID, Label: k.Label, Patterns: k.Patterns, Admin: k.Admin,
 				CreatedAt: k.CreatedAt, LastUsedAt: k.LastUsedAt, RevokedAt: k.RevokedAt})
 		}
 		enc := json.NewEncoder(a.stdout)
@@ -106,13 +118,17 @@ func (a *invocation) printAPIKeys(keys []store.APIKey, asJSON bool) error {
 		return t.UTC().Format(time.RFC3339)
 	}
 	w := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(w, "ID\tLABEL\tPATTERNS\tCREATED\tLAST USED\tREVOKED")
+	fmt.Fprintln(w, "ID\tLABEL\tKIND\tPATTERNS\tCREATED\tLAST USED\tREVOKED")
 	for _, k := range keys {
 		label := k.Label
 		if label == "" {
 			label = "-"
 		}
-		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\n", k.ID, label, strings.Join(k.Patterns, ","),
+		kind, patterns := "token", strings.Join(k.Patterns, ",")
+		if k.Admin {
+			kind, patterns = "admin", "-"
+		}
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", k.ID, label, kind, patterns,
 			stamp(&k.CreatedAt), stamp(k.LastUsedAt), stamp(k.RevokedAt))
 	}
 	return w.Flush()

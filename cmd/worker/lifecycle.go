@@ -18,7 +18,7 @@ func (a *invocation) disable(ctx context.Context, args []string) error {
 		return err
 	}
 	return a.with(ctx, func(s *app.App) error {
-		was, err := s.Disable(ctx, name)
+		was, err := s.SetDisabled(ctx, name)
 		if err != nil {
 			return err
 		}
@@ -39,7 +39,7 @@ func (a *invocation) enable(ctx context.Context, args []string) error {
 		return err
 	}
 	return a.with(ctx, func(s *app.App) error {
-		was, err := s.Enable(ctx, name)
+		was, err := s.SetEnabled(ctx, name)
 		if err != nil {
 			return err
 		}

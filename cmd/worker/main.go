@@ -87,9 +87,14 @@ commands:
                       open is the first line of output; the client secret is read from
                       standard input or the environment (see the README), never a flag
   serve               serve the token HTTP API, /healthz, /readyz, /metrics on TOKENS_HTTP_ADDR
+  connect-link NAME [--ttl 24h]
+                      a single-use link that reconnects NAME in a browser, for its account
+                      owner (TOKENS_PUBLIC_URL); the URL is the first line of output
   apikey create --names 'xero-*,hubspot-acme' [--label L]
                       make an API key for those connections; printed once
-  apikey list         every API key, never the key itself
+  apikey create --admin [--label L]
+                      make an admin key, which signs in to the console and reads no token
+  apikey list         every API key (admin ones marked), never the key itself
   apikey revoke ID    revoke an API key at once
 
 Configuration is read from the environment (DATABASE_URL, TOKENS_*).`
@@ -103,24 +108,25 @@ func (a *invocation) main(ctx context.Context, args []string) int {
 		return 0
 	}
 	cmds := map[string]func(context.Context, []string) error{
-		"run":       a.run,
-		"once":      a.once,
-		"list":      a.list,
-		"refresh":   a.refresh,
-		"clear":     a.clear,
-		"disable":   a.disable,
-		"enable":    a.enable,
-		"delete":    a.deleteCmd,
-		"check":     a.check,
-		"events":    a.events,
-		"rekey":     a.rekey,
-		"import":    a.importCmd,
-		"export":    a.exportCmd,
-		"migrate":   a.migrate,
-		"providers": a.providers,
-		"authorize": a.authorize,
-		"serve":     a.serve,
-		"apikey":    a.apikey,
+		"run":          a.run,
+		"once":         a.once,
+		"list":         a.list,
+		"refresh":      a.refresh,
+		"clear":        a.clear,
+		"disable":      a.disable,
+		"enable":       a.enable,
+		"delete":       a.deleteCmd,
+		"check":        a.check,
+		"events":       a.events,
+		"rekey":        a.rekey,
+		"import":       a.importCmd,
+		"export":       a.exportCmd,
+		"migrate":      a.migrate,
+		"providers":    a.providers,
+		"authorize":    a.authorize,
+		"serve":        a.serve,
+		"apikey":       a.apikey,
+		"connect-link": a.connectLink,
 	}
 	cmd, ok := cmds[args[0]]
 	if !ok {

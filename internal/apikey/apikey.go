@@ -34,17 +34,28 @@ type Key struct {
 // Generate returns a new random key.
 func Generate() (Key, error) {
 	id := make([]byte, idBytes)
-	secret := make([]byte, secretBytes)
 	if _, err := rand.Read(id); err != nil {
 		return Key{}, fmt.Errorf("generate API key: %w", err)
 	}
-	if _, err := rand.Read(secret); err != nil {
+	secret, err := Token()
+	if err != nil {
 		return Key{}, fmt.Errorf("generate API key: %w", err)
 	}
 	k := Key{ID: hex.EncodeToString(id)}
-	k.Secret = prefix + k.ID + "_" + base64.RawURLEncoding.EncodeToString(secret)
+	k.Secret = prefix + k.ID + "_" + secret
 	k.Hash = Hash(k.Secret)
 	return k, nil
+}
+
+// Token returns 256 random bits, base64url-encoded: the secret of a key,
+// and of every other bearer value the server stores only the Hash of (a
+// console session's cookie, a reconnect link).
+func Token() (string, error) {
+	b := make([]byte, secretBytes)
+	if _, err := rand.Read(b); err != nil {
+		return "", err
+	}
+	return base64.RawURLEncoding.EncodeToString(b), nil
 }
 
 // ID returns the id part of key, or false if key is not shaped like one of

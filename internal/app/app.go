@@ -21,10 +21,12 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"sync/atomic"
 	"time"
 
 	"github.com/tokenwarden/tokenwarden/internal/config"
 	"github.com/tokenwarden/tokenwarden/internal/keyring"
+	"github.com/tokenwarden/tokenwarden/internal/notify"
 	"github.com/tokenwarden/tokenwarden/internal/provider"
 	"github.com/tokenwarden/tokenwarden/internal/spool"
 	"github.com/tokenwarden/tokenwarden/internal/store"
@@ -44,6 +46,10 @@ type App struct {
 	// TOKENS_WEBHOOK_URL is.
 	spool    *spool.Spool
 	webhooks *webhook.Notifier
+
+	// hub is the process's LISTEN connection while Serve or Run holds one
+	// (listen), which Watch shares.
+	hub atomic.Pointer[notify.Hub]
 }
 
 // Open validates cfg, loads the provider catalogue and the keyring, and

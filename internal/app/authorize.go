@@ -9,7 +9,6 @@ import (
 
 	"github.com/tokenwarden/tokenwarden/internal/authorize"
 	"github.com/tokenwarden/tokenwarden/internal/connfile"
-	"github.com/tokenwarden/tokenwarden/internal/provider"
 	"github.com/tokenwarden/tokenwarden/internal/store"
 	"github.com/tokenwarden/tokenwarden/pkg/model"
 )
@@ -66,6 +65,11 @@ func (a *App) Authorize(ctx context.Context, req AuthorizeRequest) (*Authorized,
 	// anything not given keeps the stored value.
 	rec := connfile.Record{Name: req.Name, Provider: req.Provider, TokenURL: req.TokenURL, ClientID: req.ClientID,
 		Scopes: req.Scopes, Params: req.Params}
+	if req.AuthURL != "" {
+		// Kept, so that the connection can be reconnected later (the
+		// console's reconnect, or this command without --auth-url).
+		rec.AuthorizeURL = &req.AuthURL
+	}
 	secret, err := req.ClientSecret(existing)
 	if err != nil {
 		return nil, err
@@ -86,14 +90,7 @@ func (a *App) Authorize(ctx context.Context, req AuthorizeRequest) (*Authorized,
 		return nil, err
 	}
 	save := func(ctx context.Context, res *authorize.Result) error {
-		row.AccessToken = &res.AccessToken
-		// An empty refresh token would erase the stored one: keep it nil.
-		if res.RefreshToken != "" {
-			row.RefreshToken = &res.RefreshToken
-		}
-		row.AccessTokenExpires = res.Expiry
-		row.RefreshTokenExpires = res.RefreshExpiry
-		return a.store.Import(ctx, []store.ImportRow{row})
+		return a.store.Import(ctx, []store.ImportRow{withTokens(row, res)})
 	}
 	res, err := flow.Run(ctx, req.Show, save)
 	if err != nil {
@@ -112,14 +109,31 @@ func (a *App) Authorize(ctx context.Context, req AuthorizeRequest) (*Authorized,
 // grant: there is nothing to approve, and storing a refresh token would
 // change what the connection is.
 func (a *App) browserGrant(req AuthorizeRequest, existing *model.OAuthToken) error {
-	if existing != nil && existing.Grant != "" && existing.Grant != model.GrantRefreshToken {
-		return fmt.Errorf("authorize %s: its grant is %s, which obtains tokens with the connection's own credentials and needs no browser (worker refresh %s obtains one now)",
-			req.Name, existing.Grant, req.Name)
+	grant := ""
+	if existing != nil {
+		grant = existing.Grant
 	}
 	name := pick(req.Provider, stored(existing, func(r *model.OAuthToken) string { return r.Provider }), "oauth2")
-	if tmpl, ok := a.catalogue.Lookup(name); ok && tmpl.CheckGrant(model.GrantRefreshToken) != nil {
-		return fmt.Errorf("authorize %s: provider %s has no browser authorization; its grants are %s (import the connection instead)",
-			req.Name, name, strings.Join(tmpl.SupportedGrants(), ", "))
+	if err := a.browserReady(name, grant); err != nil {
+		return fmt.Errorf("authorize %s: %w", req.Name, err)
+	}
+	return nil
+}
+
+// browserReady is browserGrant's check, which the console's connect and
+// reconnect make too: of the provider's template and the connection's
+// grant ("" for a new connection).
+func (a *App) browserReady(providerName, grant string) error {
+	if grant != "" && grant != model.GrantRefreshToken {
+		return fmt.Errorf("its grant is %s, which obtains tokens with the connection's own credentials and needs no browser (worker refresh obtains one now)", grant)
+	}
+	tmpl, ok := a.catalogue.Lookup(providerName)
+	if !ok {
+		return fmt.Errorf("unknown provider %q", providerName)
+	}
+	if tmpl.CheckGrant(model.GrantRefreshToken) != nil {
+		return fmt.Errorf("provider %s has no browser authorization; its grants are %s (import the connection instead)",
+			providerName, strings.Join(tmpl.SupportedGrants(), ", "))
 	}
 	return nil
 }
@@ -127,35 +141,26 @@ func (a *App) browserGrant(req AuthorizeRequest, existing *model.OAuthToken) err
 // authorizeFlow prepares the flow: what was given, else the stored
 // connection, else the template.
 func (a *App) authorizeFlow(req AuthorizeRequest, existing *model.OAuthToken, row *store.ImportRow, secret string) (*authorize.Flow, error) {
-	tmpl, _ := a.catalogue.Lookup(pick(req.Provider, stored(existing, func(r *model.OAuthToken) string { return r.Provider }), "oauth2"))
-	var params map[string]string
-	// A params object that does not parse was refused by Validate; a
-	// stored one that does not is left out, as a refresh would fail on it.
+	s := flowSettings{Provider: "oauth2"}
+	if existing != nil {
+		s = settingsOf(existing)
+	}
+	set := func(dst *string, given *string) {
+		if given != nil {
+			*dst = *given
+		}
+	}
+	set(&s.Provider, req.Provider)
+	set(&s.TokenURL, req.TokenURL)
+	set(&s.ClientID, req.ClientID)
+	set(&s.Scopes, req.Scopes)
+	if req.AuthURL != "" {
+		s.AuthorizeURL = req.AuthURL
+	}
 	if row.Params != nil {
-		params, _ = provider.ParseParams([]byte(*row.Params))
-	} else if existing != nil {
-		params, _ = provider.ParseParams(existing.Params)
+		s.Params = []byte(*row.Params)
 	}
-	flow, err := authorize.New(authorize.Options{
-		Template:     tmpl,
-		AuthURL:      req.AuthURL,
-		TokenURL:     pick(req.TokenURL, stored(existing, func(r *model.OAuthToken) string { return store.Str(r.TokenURL) }), ""),
-		AuthStyle:    stored(existing, func(r *model.OAuthToken) string { return store.Str(r.AuthStyle) }),
-		ClientID:     pick(req.ClientID, stored(existing, func(r *model.OAuthToken) string { return store.Str(r.ClientID) }), ""),
-		ClientSecret: secret,
-		Scopes:       pick(req.Scopes, stored(existing, func(r *model.OAuthToken) string { return store.Str(r.Scopes) }), ""),
-		Params:       params,
-		Port:         req.Port,
-		Timeout:      req.Timeout,
-		HTTPClient:   provider.NewHTTPClient(a.cfg.HTTPTimeout, 1),
-	})
-	if err != nil {
-		return nil, err
-	}
-	if err := a.policy().Check(flow.TokenURL()); err != nil {
-		return nil, err
-	}
-	return flow, nil
+	return a.newFlow(&s, secret, req.Port, req.Timeout)
 }
 
 // pick returns the given value if there is one, else the stored value,

@@ -18,14 +18,15 @@ func (a *App) List(ctx context.Context) ([]model.OAuthToken, error) { return a.s
 // next.
 func (a *App) Clear(ctx context.Context, name string) error { return a.store.Clear(ctx, name) }
 
-// Disable takes a connection out of service and returns the status it had.
-func (a *App) Disable(ctx context.Context, name string) (was string, err error) {
+// SetDisabled takes a connection out of service and returns the status it
+// had.
+func (a *App) SetDisabled(ctx context.Context, name string) (was string, err error) {
 	return a.store.Disable(ctx, name)
 }
 
-// Enable puts a disabled (or needs_reauth) connection back in service, its
-// failures cleared, and returns the status it had.
-func (a *App) Enable(ctx context.Context, name string) (was string, err error) {
+// SetEnabled puts a disabled (or needs_reauth) connection back in service,
+// its failures cleared, and returns the status it had.
+func (a *App) SetEnabled(ctx context.Context, name string) (was string, err error) {
 	return a.store.Enable(ctx, name)
 }
 

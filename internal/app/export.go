@@ -38,6 +38,7 @@ type exported struct {
 	Name         string          `json:"name"`
 	Provider     string          `json:"provider"`
 	TokenURL     *string         `json:"token_url,omitempty"`
+	AuthorizeURL *string         `json:"authorize_url,omitempty"`
 	ClientID     *string         `json:"client_id,omitempty"`
 	ClientSecret *string         `json:"client_secret,omitempty"`
 	Scopes       *string         `json:"scopes,omitempty"`
@@ -94,7 +95,7 @@ func (a *App) Export(ctx context.Context, w io.Writer, opts ExportOptions) (int,
 // were read.
 func recordOf(t *model.OAuthToken) *exported {
 	r := &exported{
-		Name: t.Name, Provider: t.Provider, TokenURL: t.TokenURL, ClientID: t.ClientID, Scopes: t.Scopes,
+		Name: t.Name, Provider: t.Provider, TokenURL: t.TokenURL, AuthorizeURL: t.AuthorizeURL, ClientID: t.ClientID, Scopes: t.Scopes,
 		AuthStyle: t.AuthStyle, ClientSecret: reveal(t.ClientSecret), AccessToken: reveal(t.AccessToken),
 		RefreshToken: reveal(t.RefreshToken), Params: t.Params, Status: t.Status,
 	}

@@ -123,7 +123,9 @@ func (a *App) listen(ctx context.Context, channels ...string) (hub *notify.Hub, 
 	ctx, cancel := context.WithCancel(ctx)
 	var wg sync.WaitGroup
 	wg.Go(func() { hub.Run(ctx, a.cfg.DatabaseURL, a.log) })
+	a.hub.Store(hub) // the console's Watch shares it
 	return hub, func() {
+		a.hub.CompareAndSwap(hub, nil)
 		cancel()
 		wg.Wait()
 	}

@@ -77,7 +77,7 @@ func (a *App) Once(ctx context.Context) (refresh.Stats, error) {
 }
 
 // Refresh refreshes one connection now, whatever its expiry, and returns
-// it as stored afterwards.
+// it as stored afterwards, without its secrets.
 func (a *App) Refresh(ctx context.Context, name string) (*model.OAuthToken, error) {
 	// Check the keys, and read the row with its secrets opened, before
 	// claiming it: without the keys it needs, the claim would fail and
@@ -94,7 +94,7 @@ func (a *App) Refresh(ctx context.Context, name string) (*model.OAuthToken, erro
 	if err := a.worker(nil, nil).RefreshByName(ctx, name); err != nil {
 		return nil, err
 	}
-	return a.store.Get(ctx, name)
+	return a.store.Connection(ctx, name)
 }
 
 // Check asks the provider whether it accepts the connection's access

@@ -26,9 +26,13 @@ import (
 
 // Record is one connection as written in a file.
 type Record struct {
-	Name         string  `json:"name"`
-	Provider     *string `json:"provider"`
-	TokenURL     *string `json:"token_url"`
+	Name     string  `json:"name"`
+	Provider *string `json:"provider"`
+	TokenURL *string `json:"token_url"`
+	// AuthorizeURL is a generic oauth2 connection's authorization
+	// endpoint, so that it can be reconnected in a browser (the console's
+	// reconnect, `worker authorize`); a template's is used otherwise.
+	AuthorizeURL *string `json:"authorize_url"`
 	ClientID     *string `json:"client_id"`
 	ClientSecret *string `json:"client_secret"`
 	Scopes       *string `json:"scopes"`
@@ -252,7 +256,7 @@ func jsonErr(err error) string {
 // error never quotes a secret.
 func (r *Record) Validate(cat *provider.Catalogue, now time.Time) (store.ImportRow, error) {
 	row := store.ImportRow{
-		Name: r.Name, Provider: r.Provider, TokenURL: r.TokenURL, ClientID: r.ClientID,
+		Name: r.Name, Provider: r.Provider, TokenURL: r.TokenURL, AuthorizeURL: r.AuthorizeURL, ClientID: r.ClientID,
 		ClientSecret: r.ClientSecret, Scopes: r.Scopes, AuthStyle: r.AuthStyle, Grant: r.Grant,
 		AccessToken: r.AccessToken, RefreshToken: r.RefreshToken, Status: r.Status,
 	}
@@ -274,6 +278,12 @@ func (r *Record) Validate(cat *provider.Catalogue, now time.Time) (store.ImportR
 		u, err := url.Parse(*r.TokenURL)
 		if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.User != nil {
 			return row, errors.New("token_url must be an absolute http(s) URL without credentials")
+		}
+	}
+	if r.AuthorizeURL != nil {
+		u, err := url.Parse(*r.AuthorizeURL)
+		if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.User != nil || u.Fragment != "" {
+			return row, errors.New("authorize_url must be an absolute http(s) URL without credentials or fragment")
 		}
 	}
 	if r.AuthStyle != nil {
@@ -416,7 +426,7 @@ func (r *Record) checkText() error {
 	for _, f := range []struct {
 		field string
 		v     *string
-	}{{"name", &r.Name}, {"provider", r.Provider}, {"token_url", r.TokenURL}, {"client_id", r.ClientID}, {"client_secret", r.ClientSecret},
+	}{{"name", &r.Name}, {"provider", r.Provider}, {"token_url", r.TokenURL}, {"authorize_url", r.AuthorizeURL}, {"client_id", r.ClientID}, {"client_secret", r.ClientSecret},
 		{"scopes", r.Scopes}, {"auth_style", r.AuthStyle}, {"grant", r.Grant}, {"access_token", r.AccessToken}, {"refresh_token", r.RefreshToken}} {
 		if f.v != nil && !utf8.ValidString(*f.v) {
 			return fmt.Errorf("invalid UTF-8 in %s", f.field)

@@ -18,6 +18,9 @@ import (
 func CheckEndpoints(first int, rows []store.ImportRow, stored map[string]*model.OAuthToken, cat *provider.Catalogue, p provider.EndpointPolicy) error {
 	for i := range rows {
 		row, cur := &rows[i], stored[rows[i].Name]
+		if err := CheckAuthorizeURL(row.AuthorizeURL, p); err != nil {
+			return fmt.Errorf("record %d%s: %w", first+i, label(row.Name), err)
+		}
 		// Without a refresh token, and with a grant that needs one, the
 		// worker never claims the row (an access token kept as it is), so
 		// nothing is ever sent.
@@ -75,4 +78,19 @@ func otherGrant(row *store.ImportRow, cur *model.OAuthToken) bool {
 		g = *row.Grant
 	}
 	return g != model.GrantRefreshToken
+}
+
+// CheckAuthorizeURL checks a connection's own authorization endpoint (nil:
+// none given) against the endpoint policy, as its token endpoint is: https,
+// or http on loopback, and on an allowed host. Only a person's browser goes
+// there, with the client id, but a link to an address of anyone's choosing
+// is what a phishing page needs.
+func CheckAuthorizeURL(raw *string, p provider.EndpointPolicy) error {
+	if raw == nil || *raw == "" {
+		return nil
+	}
+	if err := p.Check(*raw); err != nil {
+		return fmt.Errorf("authorize_url: %w", err)
+	}
+	return nil
 }
