@@ -25,8 +25,8 @@ func (c *clock) add(d time.Duration) {
 	c.t = c.t.Add(d)
 }
 
-func setup(ttl time.Duration, max int) (*Cache[string, int], *clock, *int) {
-	c := New[string, int](ttl, max)
+func setup(ttl time.Duration, limit int) (*Cache[string, int], *clock, *int) {
+	c := New[string, int](ttl, limit)
 	clk := &clock{t: time.Unix(1e9, 0)}
 	c.now = clk.now
 	return c, clk, new(int)
