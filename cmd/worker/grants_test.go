@@ -2,11 +2,7 @@ package main
 
 import (
 	"context"
-	"crypto/rand"
-	"crypto/rsa"
-	"crypto/x509"
 	"encoding/json"
-	"encoding/pem"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
@@ -15,21 +11,8 @@ import (
 
 	"github.com/tokenwarden/tokenwarden/internal/mockprovider"
 	"github.com/tokenwarden/tokenwarden/internal/pgtest"
+	"github.com/tokenwarden/tokenwarden/internal/testutil"
 )
-
-// pemKey returns a new RSA key and its PKCS #8 PEM.
-func pemKey(t *testing.T) (*rsa.PrivateKey, string) {
-	t.Helper()
-	k, err := rsa.GenerateKey(rand.Reader, 2048)
-	if err != nil {
-		t.Fatal(err)
-	}
-	der, err := x509.MarshalPKCS8PrivateKey(k)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return k, string(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}))
-}
 
 // jsonLines writes records as an import file.
 func jsonLines(recs ...map[string]any) string {
@@ -49,7 +32,7 @@ func grantsSetup(t *testing.T) (map[string]string, string, string) {
 	t.Helper()
 	dsn := pgtest.New(t)
 	env := envFor(dsn)
-	key, keyPEM := pemKey(t)
+	key, keyPEM := testutil.RSAKey(t)
 	_, ccURL := newProvider(t, mockprovider.Options{ClientID: "sf-consumer", ClientSecret: "sf-cs-SECRET"})
 	_, keyURL := newProvider(t, mockprovider.Options{
 		JWT:    &mockprovider.JWTOptions{Key: &key.PublicKey, Issuer: "sf-consumer", Audience: "https://login.salesforce.com", Subject: "integration@acme.example"},
@@ -128,7 +111,7 @@ func TestImportGoogleServiceAccount(t *testing.T) {
 	env["TOKENS_ENCRYPTION_KEYS"] = newKeySpec("k1")
 	srv := httptest.NewUnstartedServer(nil)
 	tokenURL := "http://" + srv.Listener.Addr().String() + "/token"
-	key, keyPEM := pemKey(t)
+	key, keyPEM := testutil.RSAKey(t)
 	mp := mockprovider.New(mockprovider.Options{JWT: &mockprovider.JWTOptions{Key: &key.PublicKey, Issuer: "sa@acme.iam.gserviceaccount.com", Audience: tokenURL}})
 	srv.Config.Handler = mp
 	srv.Start()

@@ -1,8 +1,6 @@
 package connfile
 
 import (
-	"crypto/rand"
-	"crypto/rsa"
 	"crypto/x509"
 	"encoding/json"
 	"encoding/pem"
@@ -12,6 +10,7 @@ import (
 
 	"github.com/tokenwarden/tokenwarden/internal/provider"
 	"github.com/tokenwarden/tokenwarden/internal/store"
+	"github.com/tokenwarden/tokenwarden/internal/testutil"
 	"github.com/tokenwarden/tokenwarden/pkg/model"
 )
 
@@ -45,10 +44,8 @@ func TestGrantField(t *testing.T) {
 func TestGitHubAppGrantAndTheTemplatesGrants(t *testing.T) {
 	t.Parallel()
 	cat, now := provider.NewCatalogue(), time.Now()
-	k, err := rsa.GenerateKey(rand.Reader, 2048)
-	if err != nil {
-		t.Fatal(err)
-	}
+	k, _ := testutil.RSAKey(t)
+	// GitHub's downloaded keys are PKCS #1.
 	keyPEM := string(pem.EncodeToMemory(&pem.Block{Type: "RSA PRIVATE KEY", Bytes: x509.MarshalPKCS1PrivateKey(k)}))
 	rec := func(params string) string {
 		b, _ := json.Marshal(keyPEM)

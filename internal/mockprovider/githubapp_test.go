@@ -1,7 +1,6 @@
 package mockprovider_test
 
 import (
-	"crypto/rand"
 	"crypto/rsa"
 	"encoding/json"
 	"net/http"
@@ -13,6 +12,7 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/tokenwarden/tokenwarden/internal/mockprovider"
+	"github.com/tokenwarden/tokenwarden/internal/testutil"
 )
 
 // appJWT signs a GitHub App JWT with key.
@@ -46,14 +46,8 @@ func installationToken(t *testing.T, srv *httptest.Server, installation, bearer 
 // answers 201 with a token its validation endpoint then accepts.
 func TestGitHubInstallationToken(t *testing.T) {
 	t.Parallel()
-	key, err := rsa.GenerateKey(rand.Reader, 2048)
-	if err != nil {
-		t.Fatal(err)
-	}
-	other, err := rsa.GenerateKey(rand.Reader, 2048)
-	if err != nil {
-		t.Fatal(err)
-	}
+	key, _ := testutil.RSAKey(t)
+	other, _ := testutil.RSAKey(t)
 	prov := mockprovider.New(mockprovider.Options{GitHub: &mockprovider.GitHubOptions{Key: &key.PublicKey, AppID: "4242", Installations: []string{"77"}}})
 	srv := httptest.NewServer(prov)
 	t.Cleanup(srv.Close)

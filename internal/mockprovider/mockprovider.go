@@ -300,7 +300,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
-	if s.opts.ClientID != "" {
+	// A jwt-bearer request is authenticated by its signed assertion; client
+	// authentication is optional for it (RFC 7523 section 3.1).
+	if s.opts.ClientID != "" && form.Get("grant_type") != jwtBearerGrant {
 		if usedBasic, ok := s.authenticate(r, form); !ok {
 			if usedBasic {
 				// RFC 6749 section 5.2 requires the challenge when the

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/tokenwarden/tokenwarden/internal/mockprovider"
+	"github.com/tokenwarden/tokenwarden/internal/testutil"
 	"github.com/tokenwarden/tokenwarden/pkg/model"
 )
 
@@ -28,7 +29,7 @@ type githubSetup struct {
 
 func newGitHubSetup(t *testing.T, skew time.Duration) *githubSetup {
 	t.Helper()
-	key, keyPEM := testKey(t)
+	key, keyPEM := testutil.RSAKey(t)
 	g := &githubSetup{prov: mockprovider.New(mockprovider.Options{GitHub: &mockprovider.GitHubOptions{
 		Key: &key.PublicKey, AppID: "4242", Installations: []string{"77"}, Skew: skew}})}
 	g.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -77,7 +78,7 @@ func TestGitHubAppInstallationToken(t *testing.T) {
 func TestGitHubAppRefusalsNeedReauth(t *testing.T) {
 	t.Parallel()
 	g := newGitHubSetup(t, 0)
-	_, otherPEM := testKey(t)
+	_, otherPEM := testutil.RSAKey(t)
 	wrongKey, gone := g.req, g.req
 	wrongKey.ClientSecret = model.Secret(otherPEM)
 	gone.Params = map[string]string{"app_id": "4242", "installation_id": "78", "api_base_url": g.srv.URL}

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/tokenwarden/tokenwarden/internal/mockprovider"
+	"github.com/tokenwarden/tokenwarden/internal/testutil"
 	"github.com/tokenwarden/tokenwarden/pkg/model"
 )
 
@@ -74,7 +75,7 @@ func TestSalesforceMachineGrants(t *testing.T) {
 		t.Fatalf("client credentials at the login host: %v", err)
 	}
 
-	key, keyPEM := testKey(t)
+	key, keyPEM := testutil.RSAKey(t)
 	// The mock wants the audience the template makes of the login host.
 	jwtProv, jwtHost, jr := salesforceMock(t, func(host string) mockprovider.Options {
 		return mockprovider.Options{JWT: &mockprovider.JWTOptions{
@@ -97,7 +98,7 @@ func TestSalesforceMachineGrants(t *testing.T) {
 // key, its scopes in the assertion.
 func TestGoogleServiceAccountTemplate(t *testing.T) {
 	t.Parallel()
-	key, keyPEM := testKey(t)
+	key, keyPEM := testutil.RSAKey(t)
 	srv := httptest.NewUnstartedServer(nil)
 	tokenURL := "http://" + srv.Listener.Addr().String() + "/token"
 	prov := mockprovider.New(mockprovider.Options{JWT: &mockprovider.JWTOptions{Key: &key.PublicKey, Issuer: "sa@p.iam.gserviceaccount.com", Audience: tokenURL}})

@@ -1,10 +1,6 @@
 package provider
 
 import (
-	"crypto/rand"
-	"crypto/rsa"
-	"crypto/x509"
-	"encoding/pem"
 	"errors"
 	"net/http"
 	"net/http/httptest"
@@ -13,27 +9,14 @@ import (
 	"time"
 
 	"github.com/tokenwarden/tokenwarden/internal/mockprovider"
+	"github.com/tokenwarden/tokenwarden/internal/testutil"
 	"github.com/tokenwarden/tokenwarden/pkg/model"
 )
 
-// testKey returns an RSA key and its PKCS #8 PEM.
-func testKey(t *testing.T) (*rsa.PrivateKey, string) {
-	t.Helper()
-	k, err := rsa.GenerateKey(rand.Reader, 2048)
-	if err != nil {
-		t.Fatal(err)
-	}
-	der, err := x509.MarshalPKCS8PrivateKey(k)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return k, string(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}))
-}
-
 func TestJWTBearer(t *testing.T) {
 	t.Parallel()
-	key, keyPEM := testKey(t)
-	_, otherPEM := testKey(t)
+	key, keyPEM := testutil.RSAKey(t)
+	_, otherPEM := testutil.RSAKey(t)
 	prov := mockprovider.New(mockprovider.Options{JWT: &mockprovider.JWTOptions{
 		Key: &key.PublicKey, Issuer: "consumer-key", Audience: "https://login.example", Subject: "user@example.com"}})
 	srv := httptest.NewServer(prov)
@@ -81,7 +64,7 @@ func TestJWTBearer(t *testing.T) {
 // error.
 func TestJWTBearerErrorIsScrubbedOfTheAssertion(t *testing.T) {
 	t.Parallel()
-	_, keyPEM := testKey(t)
+	_, keyPEM := testutil.RSAKey(t)
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		_ = req.ParseForm()
 		w.Header().Set("Content-Type", "application/json")

@@ -2,11 +2,8 @@ package refresh_test
 
 import (
 	"crypto/rand"
-	"crypto/rsa"
-	"crypto/x509"
 	"encoding/base64"
 	"encoding/json"
-	"encoding/pem"
 	"strings"
 	"testing"
 	"time"
@@ -17,6 +14,7 @@ import (
 	"github.com/tokenwarden/tokenwarden/internal/provider"
 	"github.com/tokenwarden/tokenwarden/internal/refresh"
 	"github.com/tokenwarden/tokenwarden/internal/store"
+	"github.com/tokenwarden/tokenwarden/internal/testutil"
 	"github.com/tokenwarden/tokenwarden/pkg/model"
 )
 
@@ -25,15 +23,7 @@ import (
 // another audience is needs_reauth.
 func TestJWTBearerConnectionIsObtainedOrNeedsReauth(t *testing.T) {
 	t.Parallel()
-	key, err := rsa.GenerateKey(rand.Reader, 2048)
-	if err != nil {
-		t.Fatal(err)
-	}
-	der, err := x509.MarshalPKCS8PrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	keyPEM := string(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}))
+	key, keyPEM := testutil.RSAKey(t)
 	e := setup(t, mockprovider.Options{Lifetime: time.Hour, JWT: &mockprovider.JWTOptions{
 		Key: &key.PublicKey, Issuer: "consumer-key", Audience: "https://login.example", Subject: "integration@example.com"}})
 	secret := make([]byte, 32)

@@ -2,11 +2,7 @@ package refresh_test
 
 import (
 	"context"
-	"crypto/rand"
-	"crypto/rsa"
-	"crypto/x509"
 	"encoding/json"
-	"encoding/pem"
 	"errors"
 	"fmt"
 	"net/http"
@@ -26,13 +22,18 @@ import (
 	"github.com/tokenwarden/tokenwarden/pkg/tokens"
 )
 
-// machineGrants are the grants with a private key and no refresh token,
-// each run through the worker against the mock provider. (client_credentials
-// has the same tests in grants_test.go.)
-var machineGrants = []string{model.GrantJWTBearer, model.GrantGitHubApp}
+// machineGrants are the grants without a refresh token, each run through
+// the worker against the mock provider, with the grant_type the provider
+// records for it.
+var machineGrants = map[string]string{
+	model.GrantClientCredentials: "client_credentials",
+	model.GrantJWTBearer:         "urn:ietf:params:oauth:grant-type:jwt-bearer",
+	model.GrantGitHubApp:         mockprovider.GitHubGrant,
+}
 
-// machine is a mock provider that accepts one key for both grants: as the
-// jwt-bearer issuer consumer-key, and as GitHub App 4242 installed as 77.
+// machine is a mock provider that accepts every grant: the client app-id /
+// app-secret, one key as the jwt-bearer issuer consumer-key and as GitHub
+// App 4242 installed as 77.
 type machine struct {
 	*env
 	keyPEM, otherPEM string
@@ -40,36 +41,32 @@ type machine struct {
 
 func machineSetup(t *testing.T, latency time.Duration) *machine {
 	t.Helper()
-	key, keyPEM := rsaKey(t)
-	_, otherPEM := rsaKey(t)
-	e := setup(t, mockprovider.Options{Lifetime: time.Hour, Latency: latency,
+	key, keyPEM := testutil.RSAKey(t)
+	_, otherPEM := testutil.RSAKey(t)
+	e := setup(t, mockprovider.Options{Lifetime: time.Hour, Latency: latency, ClientID: "app-id", ClientSecret: "app-secret",
 		JWT:    &mockprovider.JWTOptions{Key: &key.PublicKey, Issuer: "consumer-key", Audience: "https://login.example"},
 		GitHub: &mockprovider.GitHubOptions{Key: &key.PublicKey, AppID: "4242", Installations: []string{"77"}}})
 	return &machine{env: e, keyPEM: keyPEM, otherPEM: otherPEM}
 }
 
-func rsaKey(t *testing.T) (*rsa.PrivateKey, string) {
-	t.Helper()
-	k, err := rsa.GenerateKey(rand.Reader, 2048)
-	if err != nil {
-		t.Fatal(err)
-	}
-	der, err := x509.MarshalPKCS8PrivateKey(k)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return k, string(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}))
-}
-
 // importGrant imports, through the import file's parser as `worker import`
-// does, connections of grant signing with keyPEM whose requests go to
-// base, with no token at all.
-func (m *machine) importGrant(t *testing.T, grant, base, keyPEM string, names ...string) {
+// does, connections of grant whose requests go to base, with no token at
+// all, and with credentials the provider accepts (good) or refuses.
+func (m *machine) importGrant(t *testing.T, grant, base string, good bool, names ...string) {
 	t.Helper()
 	var b strings.Builder
 	for _, n := range names {
-		rec := map[string]any{"name": n, "grant": grant, "client_secret": keyPEM}
+		rec := map[string]any{"name": n, "grant": grant, "client_secret": m.keyPEM}
+		if !good {
+			rec["client_secret"] = m.otherPEM
+		}
 		switch grant {
+		case model.GrantClientCredentials:
+			rec["token_url"], rec["client_id"], rec["client_secret"], rec["scopes"] = base+"/token", "app-id", "app-secret", "read write"
+			if !good {
+				rec["client_secret"] = "wrong-secret"
+			}
+			rec["params"] = map[string]string{"audience": "https://api.example"}
 		case model.GrantJWTBearer:
 			rec["token_url"], rec["client_id"], rec["scopes"] = base+"/token", "consumer-key", "api"
 			rec["params"] = map[string]string{"audience": "https://login.example"}
@@ -101,16 +98,17 @@ func (m *machine) issued() map[string]bool {
 	return set
 }
 
-// A consumer asking for a jwt_bearer or github_app connection before its
-// first token waits, and is woken by the token the worker obtains, once
-// per lifetime.
+// A consumer asking for a connection of a grant without a refresh token
+// before its first token waits, and is woken by the token the worker
+// obtains, once per lifetime; the request is the grant's, with the
+// connection's scopes and parameters.
 func TestMachineGrantConsumersWaitAndWake(t *testing.T) {
 	t.Parallel()
-	for _, grant := range machineGrants {
+	for grant := range machineGrants {
 		t.Run(grant, func(t *testing.T) {
 			t.Parallel()
 			m := machineSetup(t, 0)
-			m.importGrant(t, grant, m.srv.URL, m.keyPEM, "app")
+			m.importGrant(t, grant, m.srv.URL, true, "app")
 			c, err := tokens.Open(t.Context(), m.dsn, &tokens.Options{PollInterval: time.Hour, WaitTimeout: time.Hour, Logger: testutil.Quiet()})
 			if err != nil {
 				t.Fatal(err)
@@ -134,8 +132,11 @@ func TestMachineGrantConsumersWaitAndWake(t *testing.T) {
 				t.Fatalf("stats = %+v, want one claimed and obtained", stats)
 			}
 			grants := m.prov.ClientGrants()
-			if len(grants) != 1 {
-				t.Fatalf("provider answered %d requests, want 1", len(grants))
+			if len(grants) != 1 || grants[0].GrantType != machineGrants[grant] {
+				t.Fatalf("provider answered %+v, want one %s", grants, machineGrants[grant])
+			}
+			if g := grants[0]; grant == model.GrantClientCredentials && (g.Scope != "read write" || g.Params.Get("audience") != "https://api.example") {
+				t.Fatalf("request: scope %q params %v", g.Scope, g.Params)
 			}
 			select {
 			case err := <-got:
@@ -162,7 +163,7 @@ func TestMachineGrantConsumersWaitAndWake(t *testing.T) {
 // token has expired.
 func TestMachineGrantReplicasExchangeOncePerExpiry(t *testing.T) {
 	t.Parallel()
-	for _, grant := range machineGrants {
+	for grant := range machineGrants {
 		t.Run(grant, func(t *testing.T) {
 			t.Parallel()
 			m := machineSetup(t, time.Millisecond)
@@ -170,7 +171,7 @@ func TestMachineGrantReplicasExchangeOncePerExpiry(t *testing.T) {
 			for i := range names {
 				names[i] = fmt.Sprintf("app-%02d", i)
 			}
-			m.importGrant(t, grant, m.srv.URL, m.keyPEM, names...)
+			m.importGrant(t, grant, m.srv.URL, true, names...)
 			workers := make([]*refresh.Worker, 2)
 			for i := range workers {
 				// Each worker has its own pool, as separate replicas do.
@@ -209,7 +210,7 @@ func TestMachineGrantReplicasExchangeOncePerExpiry(t *testing.T) {
 // row over and stores its own. The stalled worker's late token is fenced.
 func TestMachineGrantLateTokenOfATakenOverClaimIsFenced(t *testing.T) {
 	t.Parallel()
-	for _, grant := range machineGrants {
+	for grant := range machineGrants {
 		t.Run(grant, func(t *testing.T) {
 			t.Parallel()
 			m := machineSetup(t, 0)
@@ -221,7 +222,7 @@ func TestMachineGrantLateTokenOfATakenOverClaimIsFenced(t *testing.T) {
 			}))
 			defer gated.Close()
 			m.srv = gated
-			m.importGrant(t, grant, gated.URL, m.keyPEM, "app")
+			m.importGrant(t, grant, gated.URL, true, "app")
 
 			stalled := m.worker(refresh.Config{})
 			done := make(chan refresh.Stats, 1)
@@ -254,16 +255,16 @@ func TestMachineGrantLateTokenOfATakenOverClaimIsFenced(t *testing.T) {
 	}
 }
 
-// A key the provider does not accept makes the connection needs_reauth,
-// with an error that names the refusal and holds neither the key nor the
-// signed JWT; the connection is not tried again.
-func TestMachineGrantRefusedKeyNeedsReauth(t *testing.T) {
+// Credentials the provider does not accept make the connection
+// needs_reauth, with an error that names the refusal and holds neither the
+// secret or key nor the signed JWT; the connection is not tried again.
+func TestMachineGrantRefusedCredentialsNeedReauth(t *testing.T) {
 	t.Parallel()
-	for grant, says := range map[string]string{model.GrantJWTBearer: "invalid signature", model.GrantGitHubApp: "credentials revoked or wrong"} {
+	for grant, says := range map[string]string{model.GrantClientCredentials: "invalid_client", model.GrantJWTBearer: "invalid signature", model.GrantGitHubApp: "credentials revoked or wrong"} {
 		t.Run(grant, func(t *testing.T) {
 			t.Parallel()
 			m := machineSetup(t, 0)
-			m.importGrant(t, grant, m.srv.URL, m.otherPEM, "app")
+			m.importGrant(t, grant, m.srv.URL, false, "app")
 			w := m.worker(refresh.Config{})
 			if stats := pass(t, w); stats.Reauth != 1 {
 				t.Fatalf("stats = %+v, want one needs_reauth", stats)
@@ -273,8 +274,8 @@ func TestMachineGrantRefusedKeyNeedsReauth(t *testing.T) {
 			if r.Status != model.StatusNeedsReauth || !strings.Contains(lastErr, says) {
 				t.Fatalf("status=%s last_error=%q, want needs_reauth saying %q", r.Status, lastErr, says)
 			}
-			if strings.Contains(lastErr, "PRIVATE KEY") || strings.Contains(lastErr, "eyJ") {
-				t.Fatalf("last_error holds the key or the JWT: %q", lastErr)
+			if strings.Contains(lastErr, "PRIVATE KEY") || strings.Contains(lastErr, "eyJ") || strings.Contains(lastErr, "wrong-secret") {
+				t.Fatalf("last_error holds the secret, the key or the JWT: %q", lastErr)
 			}
 			if stats := pass(t, w); stats.Claimed != 0 || m.prov.Calls() != 1 {
 				t.Fatalf("second pass claimed %d, provider calls %d; want 0 and 1", stats.Claimed, m.prov.Calls())

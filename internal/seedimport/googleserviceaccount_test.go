@@ -1,11 +1,8 @@
 package seedimport_test
 
 import (
-	"crypto/rand"
 	"crypto/rsa"
-	"crypto/x509"
 	"encoding/json"
-	"encoding/pem"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
@@ -13,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/tokenwarden/tokenwarden/internal/mockprovider"
+	"github.com/tokenwarden/tokenwarden/internal/testutil"
 )
 
 const saEmail = "reports@acme-prod.iam.gserviceaccount.com"
@@ -22,19 +20,12 @@ const saEmail = "reports@acme-prod.iam.gserviceaccount.com"
 // key.
 func serviceAccountKey(t *testing.T, tokenURL string) (string, *rsa.PrivateKey) {
 	t.Helper()
-	k, err := rsa.GenerateKey(rand.Reader, 2048)
-	if err != nil {
-		t.Fatal(err)
-	}
-	der, err := x509.MarshalPKCS8PrivateKey(k)
-	if err != nil {
-		t.Fatal(err)
-	}
+	k, keyPEM := testutil.RSAKey(t)
 	data, _ := json.MarshalIndent(map[string]string{
 		"type":                        "service_account",
 		"project_id":                  "acme-prod",
 		"private_key_id":              "0123456789abcdef",
-		"private_key":                 string(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der})),
+		"private_key":                 keyPEM,
 		"client_email":                saEmail,
 		"client_id":                   "104242424242424242424",
 		"auth_uri":                    "https://accounts.google.com/o/oauth2/auth",
