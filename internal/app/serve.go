@@ -6,6 +6,7 @@ import (
 	"net"
 	"sync"
 
+	"github.com/tokenwarden/tokenwarden/internal/console"
 	"github.com/tokenwarden/tokenwarden/internal/httpapi"
 	"github.com/tokenwarden/tokenwarden/internal/metrics"
 	"github.com/tokenwarden/tokenwarden/internal/notify"
@@ -13,9 +14,9 @@ import (
 	"github.com/tokenwarden/tokenwarden/pkg/tokens"
 )
 
-// Serve serves the token HTTP API, the token-injecting proxy, /healthz,
-// /readyz and /metrics on TOKENS_HTTP_ADDR until ctx ends, without
-// refreshing anything, as `worker serve` does.
+// Serve serves the token HTTP API, the token-injecting proxy, the
+// operator console, /healthz, /readyz and /metrics on TOKENS_HTTP_ADDR
+// until ctx ends, without refreshing anything, as `worker serve` does.
 func (a *App) Serve(ctx context.Context) error {
 	if _, err := a.cfg.HTTPListenAddr(); err != nil {
 		return err
@@ -81,6 +82,8 @@ func (a *App) startHTTP(ctx context.Context, hub *notify.Hub) (*server, error) {
 	h = proxy.Mount(h, proxy.New(proxy.Config{Tokens: client, Keys: a.store, Connections: a.store,
 		Catalogue: a.catalogue, Policy: a.policy(), Logger: a.log, Observer: m.Proxy(metrics.DefaultProxyConnections),
 		MaxConcurrent: a.cfg.ProxyMaxConcurrent, ResponseHeaderTimeout: a.cfg.ProxyResponseHeaderTimeout}))
+	// The operator console, its OAuth callback and reconnect links.
+	h = console.Mount(h, console.Config{Backend: a, PublicURL: a.cfg.PublicURL, Logger: a.log, ReauthWarning: a.cfg.ReauthWarning})
 	a.log.Info("HTTP API listening", "addr", ln.Addr().String())
 	s := &server{metrics: m, errc: make(chan error, 1)}
 	go func() {
