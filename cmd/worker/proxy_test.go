@@ -45,6 +45,13 @@ func TestRunServesTheProxy(t *testing.T) {
 	if code, body := d.get(t, "/proxy/xero-acme/../../v1/tokens/xero-acme", key); code != 400 {
 		t.Errorf("path with ..: %d %v, want 400", code, body)
 	}
+	_, metrics := d.get(t, "/metrics", "")
+	for _, want := range []string{`tokenwarden_proxy_requests_total{code_class="2xx",connection="xero-acme"} 1`,
+		`tokenwarden_proxy_requests_total{code_class="refused",connection="_unknown"} 1`} {
+		if !strings.Contains(metrics["text"].(string), want) {
+			t.Errorf("/metrics lacks %s", want)
+		}
+	}
 	if code := d.stop(t); code != 0 {
 		t.Errorf("run exited %d; stderr:\n%s", code, d.stderr.String())
 	}
