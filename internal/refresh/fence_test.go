@@ -45,16 +45,8 @@ func TestLateWriteOfATakenOverClaimIsRefusedAndLogged(t *testing.T) {
 	<-arrived
 
 	// Its lease runs out; a second worker claims the row and stores.
-	e.exec(t, "UPDATE oauth_tokens SET updating_until = now() - interval '1 second'")
-	claimed, err := e.st.Claim(t.Context(), 1, 5*time.Minute, time.Minute)
-	if err != nil || len(claimed) != 1 || !claimed[0].TakenOver {
-		t.Fatalf("takeover: %v %v", claimed, err)
-	}
 	exp := time.Now().Add(time.Hour)
-	if _, err := e.st.StoreSuccesses(t.Context(), []store.Success{{ID: claimed[0].ID, ClaimID: *claimed[0].ClaimID,
-		Name: "a", AccessToken: "at-second-worker", RefreshToken: "rt-second-worker", AccessTokenExpires: &exp}}, 5*time.Minute); err != nil {
-		t.Fatal(err)
-	}
+	e.takeOver(t, store.Success{Name: "a", AccessToken: "at-second-worker", RefreshToken: "rt-second-worker", AccessTokenExpires: &exp})
 
 	close(proceed)
 	stats := <-done
@@ -67,4 +59,21 @@ func TestLateWriteOfATakenOverClaimIsRefusedAndLogged(t *testing.T) {
 	if !strings.Contains(logs.String(), "refused") || !strings.Contains(logs.String(), "name=a") {
 		t.Fatalf("the refusal was not logged:\n%s", logs.String())
 	}
+}
+
+// takeOver lets the one claimed row's lease run out, and has a second
+// worker claim it over and store s (its ID and claim filled in), as a
+// replica that took the row over does. It returns the claim.
+func (e *env) takeOver(t *testing.T, s store.Success) store.Claimed {
+	t.Helper()
+	e.exec(t, "UPDATE oauth_tokens SET updating_until = now() - interval '1 second'")
+	claimed, err := e.st.Claim(t.Context(), 1, 5*time.Minute, time.Minute)
+	if err != nil || len(claimed) != 1 || !claimed[0].TakenOver {
+		t.Fatalf("takeover: %v %v", claimed, err)
+	}
+	s.ID, s.ClaimID = claimed[0].ID, *claimed[0].ClaimID
+	if _, err := e.st.StoreSuccesses(t.Context(), []store.Success{s}, 5*time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	return claimed[0]
 }

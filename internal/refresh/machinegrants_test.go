@@ -231,15 +231,9 @@ func TestMachineGrantLateTokenOfATakenOverClaimIsFenced(t *testing.T) {
 				done <- stats
 			}()
 			<-arrived
-			m.exec(t, "UPDATE oauth_tokens SET updating_until = now() - interval '1 second'")
-			claimed, err := m.st.Claim(t.Context(), 1, 5*time.Minute, time.Minute)
-			if err != nil || len(claimed) != 1 || !claimed[0].TakenOver || claimed[0].Grant != grant {
-				t.Fatalf("takeover: %v %v", claimed, err)
-			}
 			exp := time.Now().Add(time.Hour)
-			if _, err := m.st.StoreSuccesses(t.Context(), []store.Success{{ID: claimed[0].ID, ClaimID: *claimed[0].ClaimID,
-				Name: "app", AccessToken: "at-second-worker", AccessTokenExpires: &exp}}, 5*time.Minute); err != nil {
-				t.Fatal(err)
+			if c := m.takeOver(t, store.Success{Name: "app", AccessToken: "at-second-worker", AccessTokenExpires: &exp}); c.Grant != grant {
+				t.Fatalf("the row taken over has grant %q", c.Grant)
 			}
 			close(proceed)
 			if stats := <-done; stats.Fenced != 1 || stats.Refreshed != 0 {
