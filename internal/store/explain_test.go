@@ -153,6 +153,23 @@ func TestStatementsReadOnlyWhatTheyNeedAtAMillionRows(t *testing.T) {
 		t.Fatal(err)
 	}
 	releaseArgs := map[string]any{"claims": "[" + strings.Join(pairs, ",") + "]"}
+	// The console's list: its first page, a page 900,000 rows in, and a
+	// status filter (the 200 needs_reauth rows sit behind 50,000 others in
+	// the list's order).
+	page := func(status string, after *time.Time, name string) map[string]any {
+		a := map[string]any{"status": status, "provider": "", "name_re": "", "limit": 51, "after_null": false,
+			"after_expires": "-infinity", "after_name": name, "after_null_name": ""}
+		if after != nil {
+			a["after_expires"] = after.UTC().Format(time.RFC3339Nano)
+		}
+		return a
+	}
+	var deepExpiry time.Time
+	var deepName string
+	if err := st.DB().Raw(`SELECT access_token_expires, name FROM oauth_tokens
+		ORDER BY access_token_expires NULLS LAST, name OFFSET 900000 LIMIT 1`).Row().Scan(&deepExpiry, &deepName); err != nil {
+		t.Fatal(err)
+	}
 
 	for _, c := range []struct {
 		name     string
@@ -167,6 +184,9 @@ func TestStatementsReadOnlyWhatTheyNeedAtAMillionRows(t *testing.T) {
 		// (stats.sql says why), packed here in a few thousand pages.
 		{"stats", store.StatsSQL, window, 10, 5000},
 		{"release", store.ReleaseSQL, releaseArgs, 10, 5000},
+		{"console list, first page", store.ConsoleListSQL, page("", nil, ""), 10, 100},
+		{"console list, row 900,000", store.ConsoleListSQL, page("", &deepExpiry, deepName), 10, 100},
+		{"console list, needs_reauth", store.ConsoleListSQL, page("needs_reauth", nil, ""), 10, 500},
 	} {
 		p := explain(t, st, c.q, c.args)
 		t.Logf("%s: %d rows filtered, %d buffers, %.2f ms\n%s", c.name, p.filtered, p.buffers, p.ms, p.text)
@@ -190,5 +210,16 @@ func TestStatementsReadOnlyWhatTheyNeedAtAMillionRows(t *testing.T) {
 	claimed, err := st.Claim(t.Context(), 2000, 5*time.Minute, time.Minute)
 	if err != nil || len(claimed) != 1100 {
 		t.Fatalf("claimed %d (%v), want the 1,100 due rows", len(claimed), err)
+	}
+
+	// A page among 100,000 never-expiring tokens reads its page too.
+	exec(t, st, `UPDATE oauth_tokens SET access_token_expires = NULL WHERE name LIKE 'c9%' AND status = 'active'`)
+	exec(t, st, `ANALYZE oauth_tokens`)
+	nullPage := page("", nil, "")
+	nullPage["after_null"], nullPage["after_null_name"] = true, "c95"
+	p := explain(t, st, store.ConsoleListSQL, nullPage)
+	t.Logf("console list, never-expiring part: %d rows filtered, %d buffers, %.2f ms\n%s", p.filtered, p.buffers, p.ms, p.text)
+	if len(p.seqScans) > 0 || p.filtered > 10 || p.buffers > 100 {
+		t.Errorf("console list, never-expiring part: sequential scans of %v, %d rows filtered, %d buffers:\n%s", p.seqScans, p.filtered, p.buffers, p.text)
 	}
 }

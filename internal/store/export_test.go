@@ -6,4 +6,6 @@ var (
 	NextDueSQL = nextDueSQL
 	StatsSQL   = statsSQL
 	ReleaseSQL = releaseSQL
+
+	ConsoleListSQL = consoleListSQL
 )
