@@ -288,7 +288,7 @@ func (a *invocation) providers(_ context.Context, args []string) error {
 		return err
 	}
 	w := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(w, "PROVIDER\tAUTH\tLIFETIME\tROTATES\tTOKEN URL\tALIASES")
+	fmt.Fprintln(w, "PROVIDER\tAUTH\tLIFETIME\tROTATES\tGRANTS\tTOKEN URL\tALIASES")
 	for _, n := range cat.Names() {
 		t, _ := cat.Lookup(n)
 		u := cmp.Or(t.TokenURL, "(token_url of the connection)")
@@ -303,7 +303,7 @@ func (a *invocation) providers(_ context.Context, args []string) error {
 				rotates += fmt.Sprintf(" (old valid %s)", t.ReuseGrace.D())
 			}
 		}
-		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\n", t.Name, t.Auth, lifetime, rotates, u, strings.Join(t.Aliases, ","))
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", t.Name, t.Auth, lifetime, rotates, strings.Join(t.SupportedGrants(), ","), u, strings.Join(t.Aliases, ","))
 	}
 	return w.Flush()
 }

@@ -160,3 +160,20 @@ func TestImportGoogleServiceAccount(t *testing.T) {
 		t.Fatalf("%d rows after refused imports, want 1", n)
 	}
 }
+
+// `worker providers` says which grants each template takes.
+func TestProvidersListsGrants(t *testing.T) {
+	t.Parallel()
+	r := mustRun(t, envFor(pgtest.New(t)), "", "providers")
+	lines := map[string][]string{}
+	for _, line := range strings.Split(r.stdout, "\n") {
+		if f := strings.Fields(line); len(f) > 0 {
+			lines[f[0]] = f
+		}
+	}
+	for name, grants := range map[string]string{"PROVIDER": "GRANTS", "github_app": "github_app", "salesforce": "refresh_token,client_credentials,jwt_bearer", "hubspot": "refresh_token"} {
+		if f := lines[name]; len(f) < 5 || !strings.Contains(strings.Join(f, " "), " "+grants+" ") {
+			t.Errorf("%s: %q, want grants %s", name, f, grants)
+		}
+	}
+}
