@@ -31,15 +31,13 @@ const (
 	// consent page and the callback; RFC 6749 section 4.1.2 recommends
 	// codes of at most ten minutes too.
 	authorizationTTL = 10 * time.Minute
-	// DefaultLinkTTL is a reconnect link's life when none is asked for.
+	// DefaultLinkTTL and MaxLinkTTL bound a reconnect link's life.
 	DefaultLinkTTL = 24 * time.Hour
-	// MaxLinkTTL is the longest a reconnect link may live.
-	MaxLinkTTL = 7 * 24 * time.Hour
-	// CallbackPath is the OAuth redirect's path under TOKENS_PUBLIC_URL.
+	MaxLinkTTL     = 7 * 24 * time.Hour
+	// CallbackPath and ConnectPath are the console's paths, under
+	// TOKENS_PUBLIC_URL, of the OAuth redirect and of reconnect links.
 	CallbackPath = "/oauth/callback"
-	// ConnectPath is the path of reconnect links under TOKENS_PUBLIC_URL,
-	// the link's secret following it.
-	ConnectPath = "/connect/"
+	ConnectPath  = "/connect/"
 
 	defaultPage, maxPage = 50, 200
 )

@@ -7,7 +7,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"os"
 	"strings"
 	"testing"
 	"time"
@@ -623,48 +622,5 @@ func TestConnectionsPagesAndFilters(t *testing.T) {
 	counts, err := e.a.StatusCounts(ctx)
 	if err != nil || counts[model.StatusActive] != 5 {
 		t.Fatalf("StatusCounts = %v, %v", counts, err)
-	}
-}
-
-// A template from TOKENS_PROVIDERS_FILE with an authorization URL is
-// connected in the browser as a built-in one is; templates without a
-// browser flow are not offered.
-func TestProvidersFileTemplateConnects(t *testing.T) {
-	t.Parallel()
-	mp := mockprovider.New(mockprovider.Options{ClientID: "cid", ClientSecret: clientSecret})
-	srv := httptest.NewServer(mp)
-	t.Cleanup(srv.Close)
-	file := t.TempDir() + "/providers.json"
-	tmpl := `[{"name":"acme_idp","authorize_url":"` + srv.URL + `/authorize","token_url":"` + srv.URL + `/token",` +
-		`"auth":"post","default_lifetime":"1h"}]`
-	if err := os.WriteFile(file, []byte(tmpl), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	e := setupConsole(t, map[string]string{"TOKENS_PROVIDERS_FILE": file})
-	ctx := t.Context()
-	offered := map[string]console.Provider{}
-	for _, p := range e.a.Providers() {
-		offered[p.Name] = p
-	}
-	if _, ok := offered["acme_idp"]; !ok || !offered["oauth2"].NeedsURLs || offered["acme_idp"].NeedsURLs {
-		t.Fatalf("providers offered: %+v", offered)
-	}
-	for _, name := range []string{"google_service_account", "webex_service_app"} {
-		if _, ok := offered[name]; ok {
-			t.Errorf("%s has no browser flow but is offered", name)
-		}
-	}
-	authURL, err := e.a.BeginConnect(ctx, console.NewConnection{Name: "idp", Provider: "acme_idp", ClientID: "cid", ClientSecret: clientSecret})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !strings.HasPrefix(authURL, srv.URL+"/authorize?") {
-		t.Fatalf("consent URL %s is not the template's", authURL)
-	}
-	if _, err := e.a.CompleteAuthorization(ctx, consent(t, authURL)); err != nil {
-		t.Fatal(err)
-	}
-	if r := e.row(t, "idp"); r.Provider != "acme_idp" || r.AccessToken.Reveal() != mp.Authorized()[0].AccessToken || r.TokenURL != nil {
-		t.Fatalf("stored %+v", r)
 	}
 }
