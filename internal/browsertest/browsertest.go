@@ -3,6 +3,7 @@ package browsertest
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -27,7 +28,7 @@ func New(t testing.TB) context.Context {
 	t.Helper()
 	path, err := ExecPath()
 	if err != nil {
-		t.Fatal(InstallHint)
+		t.Fatal(err)
 	}
 	opts := []chromedp.ExecAllocatorOption{
 		chromedp.ExecPath(path),
@@ -64,7 +65,7 @@ func New(t testing.TB) context.Context {
 // NewTab returns a context for a second, separate browsing context of
 // the same browser, with cookies of its own (a person with no session):
 // an incognito-like browser context. It is closed when the test ends.
-func NewTab(t testing.TB, browser context.Context) context.Context {
+func NewTab(t testing.TB, browser context.Context) context.Context { //nolint:revive // a test helper takes t first
 	t.Helper()
 	ctx, cancel := chromedp.NewContext(browser, chromedp.WithNewBrowserContext())
 	t.Cleanup(cancel)
@@ -75,10 +76,16 @@ func NewTab(t testing.TB, browser context.Context) context.Context {
 }
 
 // ExecPath finds Chromium: $CHROME_PATH, /usr/bin/chromium, or the names
-// chromedp looks for on PATH.
-func ExecPath() (string, error) {
-	if p := os.Getenv("CHROME_PATH"); p != "" {
-		return exec.LookPath(p)
+// chromedp looks for on PATH. Its error says how to install it.
+func ExecPath() (string, error) { return execPath(os.Getenv("CHROME_PATH")) }
+
+func execPath(chromePath string) (string, error) {
+	if chromePath != "" {
+		p, err := exec.LookPath(chromePath)
+		if err != nil {
+			return "", fmt.Errorf("CHROME_PATH=%s: %w; %s", chromePath, err, InstallHint)
+		}
+		return p, nil
 	}
 	for _, name := range []string{"/usr/bin/chromium", "chromium", "chromium-browser", "google-chrome", "google-chrome-stable", "headless-shell"} {
 		if p, err := exec.LookPath(name); err == nil {
@@ -91,7 +98,7 @@ func ExecPath() (string, error) {
 // Screenshot writes a full-page PNG of the current page to
 // $TOKENWARDEN_SCREENSHOTS/name.png when that variable is set (`make
 // screenshots` sets it to docs/img), and does nothing otherwise.
-func Screenshot(t testing.TB, ctx context.Context, name string) {
+func Screenshot(t testing.TB, ctx context.Context, name string) { //nolint:revive // a test helper takes t first
 	t.Helper()
 	dir := os.Getenv(ScreenshotsEnv)
 	if dir == "" {
@@ -101,17 +108,17 @@ func Screenshot(t testing.TB, ctx context.Context, name string) {
 	if err != nil {
 		t.Fatalf("screenshot %s: %v", name, err)
 	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	if err := os.MkdirAll(dir, 0o755); err != nil { //nolint:gosec // docs/img, part of the repository
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(filepath.Join(dir, name+".png"), png, 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(dir, name+".png"), png, 0o644); err != nil { //nolint:gosec // an image for the docs
 		t.Fatalf("screenshot %s: %v", name, err)
 	}
 }
 
 // Text returns the visible text of the first node matching the CSS
 // selector sel, once it is visible.
-func Text(t testing.TB, ctx context.Context, sel string) string {
+func Text(t testing.TB, ctx context.Context, sel string) string { //nolint:revive // a test helper takes t first
 	t.Helper()
 	if err := chromedp.Do(ctx, chromedp.WaitVisible(chromedp.CSS(sel))); err != nil {
 		t.Fatalf("wait for %s: %v", sel, err)

@@ -90,12 +90,12 @@ type Backend interface {
 }
 
 var (
-	// ErrBadCredentials: sign-in with something that is not a live admin
-	// key.
+	// ErrBadCredentials is the error of a sign-in with something that is
+	// not a live admin key.
 	ErrBadCredentials = errors.New("not a valid admin key")
-	// ErrNoSession: no live session has that token.
+	// ErrNoSession means no live session has that token.
 	ErrNoSession = errors.New("no such session")
-	// ErrLinkUnusable: the reconnect link is unknown, used or expired.
+	// ErrLinkUnusable means the reconnect link is unknown, used or expired.
 	ErrLinkUnusable = errors.New("this reconnect link has been used or has expired")
 )
 

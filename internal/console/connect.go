@@ -3,8 +3,6 @@ package console
 import (
 	"errors"
 	"fmt"
-	"html"
-	"html/template"
 	"net/http"
 	"net/url"
 	"strings"
@@ -103,16 +101,13 @@ func (c *console) redirectOut(w http.ResponseWriter, r *http.Request, authURL st
 		c.serverError(w, r, "start the authorization", fmt.Errorf("consent URL is not http(s): %q", u.Redacted()))
 		return
 	}
-	c.render(w, r, http.StatusOK, "consent", consentData{URL: u.String(), Host: u.Host,
-		Refresh: template.HTMLAttr(`content="0; url=` + html.EscapeString(u.String()) + `"`)})
+	c.render(w, r, http.StatusOK, "consent", consentData{URL: u.String(), Host: u.Host})
 }
 
-// consentData is the page that moves on to the provider.
+// consentData is the page that moves on to the provider: its URL, and
+// its host to name.
 type consentData struct {
 	URL, Host string
-	// Refresh is the meta element's content attribute, escaped here:
-	// html/template will not put a URL in a meta content by itself.
-	Refresh template.HTMLAttr
 }
 
 // ttlChoice is one validity a reconnect link can have.

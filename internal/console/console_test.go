@@ -146,7 +146,7 @@ func (l *authorizeLog) last(t *testing.T) (referer, callback string) {
 
 // conn is a connection to seed.
 type conn struct {
-	name, status, provider string
+	name, status string
 }
 
 // seed imports connections refreshing at the mock provider; each has

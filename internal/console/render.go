@@ -103,8 +103,8 @@ func templateFuncs(now func() time.Time, prefix string) template.FuncMap {
 		// base is the path prefix of TOKENS_PUBLIC_URL, which every link
 		// of a page starts with.
 		"base": func() string { return prefix },
-		"when": func(t any) template.HTML { return timeTag(t, now(), "") },
-		"left": func(t any) template.HTML { return timeTag(t, now(), "countdown") },
+		"when": func(t any) timeView { return timeOf(t, now(), false) },
+		"left": func(t any) timeView { return timeOf(t, now(), true) },
 		"str": func(s *string) string {
 			if s == nil {
 				return ""
@@ -130,29 +130,29 @@ func templateFuncs(now func() time.Time, prefix string) template.FuncMap {
 	}
 }
 
-// timeTag renders a <time> element for a time.Time or *time.Time: the
-// text relative to now, the exact time in its title. A countdown carries
-// data-countdown for the page's script to keep current. Its content is
-// made only of formatted times, never of a person's input.
-func timeTag(v any, now time.Time, class string) template.HTML {
+// timeView is a time as a page shows it (the "time" partial): the text
+// relative to now, the exact UTC time for its title and datetime; a
+// countdown is kept current by the page's script.
+type timeView struct {
+	Exact, Text      string
+	Never, Countdown bool
+}
+
+// timeOf makes the timeView of a time.Time or *time.Time (nil: never).
+func timeOf(v any, now time.Time, countdown bool) timeView {
 	var t time.Time
 	switch x := v.(type) {
 	case time.Time:
 		t = x
 	case *time.Time:
 		if x == nil {
-			return template.HTML(`<span class="muted">never</span>`)
+			return timeView{Never: true}
 		}
 		t = *x
 	default:
-		panic(fmt.Sprintf("console: when(%T)", v))
+		panic(fmt.Sprintf("console: time of %T", v))
 	}
-	exact := t.UTC().Format(time.RFC3339)
-	attr := ""
-	if class != "" {
-		attr = ` data-countdown`
-	}
-	return template.HTML(fmt.Sprintf(`<time datetime="%s" title="%s"%s>%s</time>`, exact, exact, attr, relative(t, now)))
+	return timeView{Exact: t.UTC().Format(time.RFC3339), Text: relative(t, now), Countdown: countdown}
 }
 
 // relative says how far t is from now, in its two largest units: "in 4m

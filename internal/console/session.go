@@ -24,7 +24,7 @@ const (
 func (c *console) signInForm(w http.ResponseWriter, r *http.Request) {
 	next := localPath(r.URL.Query().Get("next"))
 	if _, err := c.session(r); err == nil {
-		http.Redirect(w, r, c.url(next), http.StatusSeeOther)
+		http.Redirect(w, r, c.url(next), http.StatusSeeOther) //nolint:gosec // next is a console path (localPath)
 		return
 	}
 	c.render(w, r, http.StatusOK, "signin", signInData{Next: next})
@@ -53,6 +53,7 @@ func (c *console) signIn(w http.ResponseWriter, r *http.Request) {
 		c.serverError(w, r, "sign in", err)
 		return
 	}
+	//nolint:gosec // Secure whenever TOKENS_PUBLIC_URL is https; over plain http it would never be sent
 	http.SetCookie(w, &http.Cookie{
 		Name: cookieName, Value: s.Token, Path: c.cookiePath(), Expires: s.Expires,
 		HttpOnly: true, Secure: c.secure,
@@ -61,7 +62,7 @@ func (c *console) signIn(w http.ResponseWriter, r *http.Request) {
 		// signed in so that the operator lands on the connection.
 		SameSite: http.SameSiteLaxMode,
 	})
-	http.Redirect(w, r, c.url(next), http.StatusSeeOther)
+	http.Redirect(w, r, c.url(next), http.StatusSeeOther) //nolint:gosec // next is a console path (localPath)
 }
 
 // signOut ends the session on the server and drops the cookie.
@@ -75,6 +76,7 @@ func (c *console) signOut(w http.ResponseWriter, r *http.Request) {
 }
 
 func (c *console) dropCookie(w http.ResponseWriter) {
+	//nolint:gosec // as the session cookie it deletes
 	http.SetCookie(w, &http.Cookie{Name: cookieName, Value: "", Path: c.cookiePath(), MaxAge: -1,
 		HttpOnly: true, Secure: c.secure, SameSite: http.SameSiteLaxMode})
 }
