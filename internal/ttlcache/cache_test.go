@@ -3,8 +3,11 @@ package ttlcache
 import (
 	"errors"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/tokenwarden/tokenwarden/internal/testutil"
 )
 
 // clock is a time the test moves by hand.
@@ -23,6 +26,17 @@ func (c *clock) add(d time.Duration) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.t = c.t.Add(d)
+}
+
+// waiters is how many callers wait on the load of k in progress; -1 if
+// none is.
+func (c *Cache[K, V]) waiters(k K) int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if l, ok := c.loading[k]; ok {
+		return l.waiters
+	}
+	return -1
 }
 
 func setup(ttl time.Duration, limit int) (*Cache[string, int], *clock, *int) {
@@ -93,5 +107,57 @@ func TestSizeIsBounded(t *testing.T) {
 	c.Get("g", counting(loads, 1)) // full, but d, e and f have expired
 	if n := c.Len(); n != 1 {
 		t.Fatalf("%d entries after the expired were dropped, want 1", n)
+	}
+}
+
+// Callers that miss while a load is in progress share it; when it fails,
+// each loads for itself.
+func TestConcurrentMissesShareOneLoad(t *testing.T) {
+	t.Parallel()
+	c, _, _ := setup(time.Minute, 10)
+	release := make(chan struct{})
+	var loads atomic.Int64
+	slow := func() (int, error) {
+		loads.Add(1)
+		<-release
+		return 7, nil
+	}
+	var wg sync.WaitGroup
+	got := make(chan int, 10)
+	for range 10 {
+		wg.Go(func() {
+			v, _ := c.Get("a", slow)
+			got <- v
+		})
+	}
+	testutil.Eventually(t, 10*time.Second, "nine callers waiting on one load", func() bool { return c.waiters("a") == 9 })
+	close(release)
+	wg.Wait()
+	close(got)
+	for v := range got {
+		if v != 7 {
+			t.Errorf("got %d, want 7", v)
+		}
+	}
+	if n := loads.Load(); n != 1 {
+		t.Errorf("%d loads for 10 concurrent misses, want 1", n)
+	}
+
+	fail := make(chan struct{})
+	var failing atomic.Int64
+	wg.Go(func() {
+		c.Get("b", func() (int, error) { failing.Add(1); <-fail; return 0, errors.New("cancelled") })
+	})
+	testutil.Eventually(t, 10*time.Second, "the failing load started", func() bool { return c.waiters("b") == 0 })
+	wg.Go(func() {
+		if v, err := c.Get("b", func() (int, error) { failing.Add(1); return 8, nil }); v != 8 || err != nil {
+			t.Errorf("after a shared load failed: %d, %v; want its own load's 8", v, err)
+		}
+	})
+	testutil.Eventually(t, 10*time.Second, "a caller waiting on the failing load", func() bool { return c.waiters("b") == 1 })
+	close(fail)
+	wg.Wait()
+	if n := failing.Load(); n != 2 {
+		t.Errorf("%d loads of b, want the failed one and the waiter's own", n)
 	}
 }
