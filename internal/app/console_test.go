@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -16,6 +17,7 @@ import (
 	"github.com/tokenwarden/tokenwarden/internal/httpapi"
 	"github.com/tokenwarden/tokenwarden/internal/keyring"
 	"github.com/tokenwarden/tokenwarden/internal/mockprovider"
+	"github.com/tokenwarden/tokenwarden/internal/proxy"
 	"github.com/tokenwarden/tokenwarden/internal/store"
 	"github.com/tokenwarden/tokenwarden/internal/testutil"
 	"github.com/tokenwarden/tokenwarden/pkg/model"
@@ -556,17 +558,22 @@ func TestSignInTakesOnlyALiveAdminKey(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer consumer.Close()
-	api := httptest.NewServer(httpapi.New(httpapi.Config{Tokens: consumer, Keys: e.st, Logger: testutil.Quiet()}))
+	h := httpapi.New(httpapi.Config{Tokens: consumer, Keys: e.st, Logger: testutil.Quiet()})
+	h = proxy.Mount(h, proxy.New(proxy.Config{Tokens: consumer, Keys: e.st, Connections: e.st, Catalogue: e.a.Catalogue(),
+		Logger: testutil.Quiet()}))
+	api := httptest.NewServer(h)
 	defer api.Close()
-	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, api.URL+"/v1/tokens/acme", nil)
-	req.Header.Set("Authorization", "Bearer "+admin2)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusForbidden {
-		t.Fatalf("the token API answered an admin key %d, want 403", resp.StatusCode)
+	for _, path := range []string{"/v1/tokens/acme", "/proxy/acme/x"} {
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, api.URL+path, nil)
+		req.Header.Set("Authorization", "Bearer "+admin2)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusForbidden {
+			t.Fatalf("%s answered an admin key %d, want 403", path, resp.StatusCode)
+		}
 	}
 }
 
@@ -622,5 +629,48 @@ func TestConnectionsPagesAndFilters(t *testing.T) {
 	counts, err := e.a.StatusCounts(ctx)
 	if err != nil || counts[model.StatusActive] != 5 {
 		t.Fatalf("StatusCounts = %v, %v", counts, err)
+	}
+}
+
+// A template from TOKENS_PROVIDERS_FILE with an authorization URL is
+// connected in the browser as a built-in one is; templates without a
+// browser flow are not offered.
+func TestProvidersFileTemplateConnects(t *testing.T) {
+	t.Parallel()
+	mp := mockprovider.New(mockprovider.Options{ClientID: "cid", ClientSecret: clientSecret})
+	srv := httptest.NewServer(mp)
+	t.Cleanup(srv.Close)
+	file := t.TempDir() + "/providers.json"
+	tmpl := `[{"name":"acme_idp","authorize_url":"` + srv.URL + `/authorize","token_url":"` + srv.URL + `/token",` +
+		`"auth":"post","default_lifetime":"1h"}]`
+	if err := os.WriteFile(file, []byte(tmpl), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	e := setupConsole(t, map[string]string{"TOKENS_PROVIDERS_FILE": file})
+	ctx := t.Context()
+	offered := map[string]console.Provider{}
+	for _, p := range e.a.Providers() {
+		offered[p.Name] = p
+	}
+	if _, ok := offered["acme_idp"]; !ok || !offered["oauth2"].NeedsURLs || offered["acme_idp"].NeedsURLs {
+		t.Fatalf("providers offered: %+v", offered)
+	}
+	for _, name := range []string{"google_service_account", "webex_service_app"} {
+		if _, ok := offered[name]; ok {
+			t.Errorf("%s has no browser flow but is offered", name)
+		}
+	}
+	authURL, err := e.a.BeginConnect(ctx, console.NewConnection{Name: "idp", Provider: "acme_idp", ClientID: "cid", ClientSecret: clientSecret})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(authURL, srv.URL+"/authorize?") {
+		t.Fatalf("consent URL %s is not the template's", authURL)
+	}
+	if _, err := e.a.CompleteAuthorization(ctx, consent(t, authURL)); err != nil {
+		t.Fatal(err)
+	}
+	if r := e.row(t, "idp"); r.Provider != "acme_idp" || r.AccessToken.Reveal() != mp.Authorized()[0].AccessToken || r.TokenURL != nil {
+		t.Fatalf("stored %+v", r)
 	}
 }

@@ -224,6 +224,23 @@ func TestConnectLinkIsUsedUpWithTheStore(t *testing.T) {
 	if err := st.CreateAuthorization(ctx, sum("st4"), d, time.Minute); !errors.Is(err, store.ErrLinkUnusable) {
 		t.Fatalf("a flow from a used link: %v", err)
 	}
+	// The prune keeps a link ten minutes past its expiry (a flow begun
+	// just before may still complete), then deletes it.
+	exec(t, st, "UPDATE connect_links SET expires_at = now() - interval '5 minutes'")
+	if _, err := st.PruneConsole(ctx); err != nil {
+		t.Fatal(err)
+	}
+	var n int
+	if err := st.DB().Raw("SELECT count(*) FROM connect_links").Row().Scan(&n); err != nil || n != 1 {
+		t.Fatalf("%d links after a prune within ten minutes of expiry (%v)", n, err)
+	}
+	exec(t, st, "UPDATE connect_links SET expires_at = now() - interval '11 minutes'")
+	if _, err := st.PruneConsole(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.DB().Raw("SELECT count(*) FROM connect_links").Row().Scan(&n); err != nil || n != 0 {
+		t.Fatalf("%d links after the prune (%v)", n, err)
+	}
 }
 
 // A reconnect whose connection was deleted and created again stores
