@@ -335,6 +335,25 @@ func (b *bundle) consumer() *tokens.Client {
 	return c
 }
 
+// consentReachesConsumers checks that the provider issued one token at
+// consent and that a consumer's Get of the connection returns it, and
+// returns what was issued.
+func (b *bundle) consentReachesConsumers(name string) mockprovider.Issued {
+	b.t.Helper()
+	issued := b.mock.Authorized()
+	if len(issued) != 1 {
+		b.t.Fatalf("provider issued %d authorization-code tokens, want 1", len(issued))
+	}
+	tok, err := b.consumer().Get(b.t.Context(), name)
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	if tok.AccessToken != issued[0].AccessToken {
+		b.t.Errorf("a consumer's Get of %s does not return the token the provider issued at consent", name)
+	}
+	return issued[0]
+}
+
 // TestSignIn: the console sends a person without a session to sign in,
 // refuses a wrong key, and after the admin key lands them where they were
 // going, with an HttpOnly, SameSite=Lax session cookie.
@@ -629,17 +648,7 @@ func TestReconnectNeedsReauth(t *testing.T) {
 	if after.Status != model.StatusActive || after.Version <= before.Version || after.ID != before.ID {
 		t.Errorf("after reconnect: status %s version %d (was %d), same row %v", after.Status, after.Version, before.Version, after.ID == before.ID)
 	}
-	issued := b.mock.Authorized()
-	if len(issued) != 1 {
-		t.Fatalf("provider issued %d authorization-code tokens, want 1", len(issued))
-	}
-	tok, err := b.consumer().Get(t.Context(), "hubspot-acme")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if tok.AccessToken != issued[0].AccessToken {
-		t.Error("a consumer's Get does not return the token the provider issued at consent")
-	}
+	issued := b.consentReachesConsumers("hubspot-acme")
 	// The provider accepts what was stored: the new refresh token refreshes.
 	if _, err := b.backend.Refresh(t.Context(), "hubspot-acme"); err != nil {
 		t.Errorf("refresh with the reconnected refresh token: %v", err)
@@ -647,7 +656,7 @@ func TestReconnectNeedsReauth(t *testing.T) {
 	if referer, _ := b.authorizes.last(t); referer != "" {
 		t.Errorf("the provider was sent Referer %q", referer)
 	}
-	b.noSecret(ctx, issued[0].AccessToken, issued[0].RefreshToken)
+	b.noSecret(ctx, issued.AccessToken, issued.RefreshToken)
 }
 
 // TestCallbackRefusesForgedAndReplayedState: a callback whose state was
@@ -739,6 +748,7 @@ func TestReconnectLink(t *testing.T) {
 	if c := b.stored("hubspot-acme"); c.Status != model.StatusActive {
 		t.Errorf("after the link's consent the status is %s", c.Status)
 	}
+	b.consentReachesConsumers("hubspot-acme")
 	if n, err := chromedp.Run(owner, chromedp.Evaluate[int](`document.querySelectorAll(".top nav").length`)); err != nil || n != 0 {
 		t.Errorf("the owner, with no session, sees the console's navigation (%d, %v)", n, err)
 	}
@@ -814,18 +824,8 @@ func TestConnectNewConnection(t *testing.T) {
 	if c.Status != model.StatusActive || deref(c.ClientID) != "client-1" || deref(c.Scopes) != "read write" {
 		t.Errorf("stored: status %s client %q scopes %q", c.Status, deref(c.ClientID), deref(c.Scopes))
 	}
-	issued := b.mock.Authorized()
-	if len(issued) != 1 {
-		t.Fatalf("provider issued %d authorization-code tokens, want 1", len(issued))
-	}
-	tok, err := b.consumer().Get(t.Context(), "new-conn")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if tok.AccessToken != issued[0].AccessToken {
-		t.Error("a consumer's Get does not return the token issued at consent")
-	}
-	b.noSecret(ctx, issued[0].AccessToken, issued[0].RefreshToken)
+	issued := b.consentReachesConsumers("new-conn")
+	b.noSecret(ctx, issued.AccessToken, issued.RefreshToken)
 }
 
 func deref(p *string) string {

@@ -111,10 +111,11 @@ func templateFuncs(now func() time.Time, prefix string) template.FuncMap {
 			}
 			return *s
 		},
-		"path":   url.PathEscape,
-		"query":  url.QueryEscape,
-		"pretty": prettyJSON,
-		"badge":  badgeClass,
+		"copyField": func(id, label, value string) copyView { return copyView{id, label, value} },
+		"path":      url.PathEscape,
+		"query":     url.QueryEscape,
+		"pretty":    prettyJSON,
+		"badge":     badgeClass,
 		"ms": func(d *int64) string {
 			if d == nil {
 				return ""
@@ -129,6 +130,10 @@ func templateFuncs(now func() time.Time, prefix string) template.FuncMap {
 		},
 	}
 }
+
+// copyView is a value shown once, in a read-only field with a copy
+// button (the "copy" partial).
+type copyView struct{ ID, Label, Value string }
 
 // timeView is a time as a page shows it (the "time" partial): the text
 // relative to now, the exact UTC time for its title and datetime; a
