@@ -31,13 +31,15 @@ const (
 	// consent page and the callback; RFC 6749 section 4.1.2 recommends
 	// codes of at most ten minutes too.
 	authorizationTTL = 10 * time.Minute
-	// DefaultLinkTTL and MaxLinkTTL bound a reconnect link's life.
+	// DefaultLinkTTL is a reconnect link's life when none is asked for.
 	DefaultLinkTTL = 24 * time.Hour
-	MaxLinkTTL     = 7 * 24 * time.Hour
-	// CallbackPath and ConnectPath are the console's paths, under
-	// TOKENS_PUBLIC_URL, of the OAuth redirect and of reconnect links.
+	// MaxLinkTTL is the longest a reconnect link may live.
+	MaxLinkTTL = 7 * 24 * time.Hour
+	// CallbackPath is the OAuth redirect's path under TOKENS_PUBLIC_URL.
 	CallbackPath = "/oauth/callback"
-	ConnectPath  = "/connect/"
+	// ConnectPath is the path of reconnect links under TOKENS_PUBLIC_URL,
+	// the link's secret following it.
+	ConnectPath = "/connect/"
 
 	defaultPage, maxPage = 50, 200
 )

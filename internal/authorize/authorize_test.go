@@ -284,3 +284,72 @@ func TestRedirectErrorIsOneCleanLine(t *testing.T) {
 		t.Fatalf("not one clean bounded line: %q", msg)
 	}
 }
+
+// Start and Finish are the flow for a server's own callback: the consent
+// URL carries the state and an S256 challenge for the given redirect URI,
+// and the callback's code is exchanged with Start's verifier; a wrong
+// verifier or a refusal is an *Error with the status a page answers.
+func TestStartAndFinishForAServersCallback(t *testing.T) {
+	t.Parallel()
+	mp := mockprovider.New(mockprovider.Options{Lifetime: 30 * time.Minute, ClientID: "cid", ClientSecret: secret})
+	srv := httptest.NewServer(mp)
+	t.Cleanup(srv.Close)
+	f, err := authorize.New(authorize.Options{Template: template(t, "oauth2"), AuthURL: srv.URL + "/authorize",
+		TokenURL: srv.URL + "/token", ClientID: "cid", ClientSecret: secret, HTTPClient: provider.NewHTTPClient(5*time.Second, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const redirect = "https://tw.example/oauth/callback"
+	consent := func(p *authorize.Pending) url.Values {
+		t.Helper()
+		client := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+		resp, err := client.Get(p.URL)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		loc, err := url.Parse(resp.Header.Get("Location"))
+		if err != nil || !strings.HasPrefix(loc.String(), redirect+"?") {
+			t.Fatalf("redirected to %q", resp.Header.Get("Location"))
+		}
+		return loc.Query()
+	}
+
+	p := f.Start(redirect)
+	u, _ := url.Parse(p.URL)
+	if q := u.Query(); q.Get("redirect_uri") != redirect || q.Get("state") != p.State || q.Get("code_challenge_method") != "S256" ||
+		strings.Contains(p.URL, p.Verifier) || strings.Contains(p.URL, secret) {
+		t.Fatalf("consent URL %s", p.URL)
+	}
+	if other := f.Start(redirect); other.State == p.State || other.Verifier == p.Verifier {
+		t.Fatal("two starts share a state or a verifier")
+	}
+	q := consent(p)
+	if q.Get("state") != p.State {
+		t.Fatalf("the callback's state %q", q.Get("state"))
+	}
+	res, err := f.Finish(t.Context(), q, p.Verifier, redirect)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if granted := mp.Authorized(); len(granted) != 1 || res.AccessToken != granted[0].AccessToken || res.RefreshToken != granted[0].RefreshToken {
+		t.Fatalf("result %+v, issued %+v", res, mp.Authorized())
+	}
+
+	p = f.Start(redirect)
+	q = consent(p)
+	_, err = f.Finish(t.Context(), q, "a-verifier-that-is-not-the-one-the-challenge-was-made-of-0123456789", redirect)
+	if authorize.StatusOf(err) != http.StatusBadGateway || !strings.Contains(err.Error(), "invalid_grant") {
+		t.Fatalf("a wrong verifier: %d %v", authorize.StatusOf(err), err)
+	}
+	if leak := testutil.Leaked(err.Error(), testutil.SecretForms("cid", secret, q.Get("code"))); leak != "" {
+		t.Fatalf("the error holds %q", leak)
+	}
+	_, err = f.Finish(t.Context(), url.Values{"state": {p.State}, "error": {"access_denied"}}, p.Verifier, redirect)
+	if authorize.StatusOf(err) != http.StatusOK || !strings.Contains(err.Error(), "access_denied") {
+		t.Fatalf("a refusal: %d %v", authorize.StatusOf(err), err)
+	}
+	if _, err := f.Finish(t.Context(), url.Values{"state": {p.State}}, p.Verifier, redirect); authorize.StatusOf(err) != http.StatusBadRequest {
+		t.Fatalf("no code: %v", err)
+	}
+}
