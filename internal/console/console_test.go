@@ -925,15 +925,15 @@ func TestSecurityHeaders(t *testing.T) {
 	}
 }
 
-// TestLiveUpdate: a change made elsewhere shows in the list's row
-// without a reload.
+// TestLiveUpdate: a change made elsewhere shows in the list's row, and
+// on the connection's page, without a reload.
 func TestLiveUpdate(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
 	b.seed(conn{name: "xero-acme"}, conn{name: "xero-beta"})
 	ctx := b.browser
 	b.signIn(ctx)
-	b.do("wait for the live stream", chromedp.WaitVisible(chromedp.CSS(`#connections[data-live-ready]`)),
+	b.do("wait for the live stream", chromedp.WaitReady(chromedp.CSS(`body[data-live-ready]`)),
 		chromedp.Evaluate[chromedp.Void](`window.notReloaded = true`))
 	cell := `document.querySelector('#connections tr[data-name="xero-acme"] td:nth-child(5)').textContent`
 	before, err := chromedp.Run(ctx, chromedp.Evaluate[string](cell))
@@ -963,6 +963,20 @@ func TestLiveUpdate(t *testing.T) {
 	status := `document.querySelector('#connections tr[data-name="xero-beta"] td:nth-child(2)').textContent.trim()`
 	if _, err := chromedp.Run(ctx, chromedp.Poll[bool](status+` === "disabled"`)); err != nil {
 		t.Errorf("disabled elsewhere, the row still shows it otherwise: %v", err)
+	}
+
+	// A connection's own page follows its changes too.
+	b.open(ctx, "/console/connections/xero-acme")
+	b.do("wait for the live stream", chromedp.WaitReady(chromedp.CSS(`body[data-live-ready]`)),
+		chromedp.Evaluate[chromedp.Void](`window.notReloaded = true`))
+	refreshed, err = b.backend.Refresh(t.Context(), "xero-acme")
+	if err != nil {
+		t.Fatal(err)
+	}
+	version := `document.getElementById("version").textContent`
+	if _, err := chromedp.Run(ctx, chromedp.Poll[bool](fmt.Sprintf(`%s === "%d" && window.notReloaded === true`, version, refreshed.Version))); err != nil {
+		got, _ := chromedp.Run(ctx, chromedp.Evaluate[string](version))
+		t.Errorf("the connection's page shows version %q, want %d, without a reload: %v", got, refreshed.Version, err)
 	}
 }
 

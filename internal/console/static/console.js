@@ -31,13 +31,37 @@
     });
   }
 
-  // Live rows: the stream names connections that changed; rows in view
-  // are fetched again, a few at a time, and swapped in place.
-  function live(table) {
+  // stream calls changed with each name the live stream at el's
+  // data-live sends, and reload when it dropped some; the body's
+  // data-live-ready says that the stream is up.
+  function stream(el, changed, reload) {
     if (!window.EventSource) return;
+    var state = document.getElementById("live-state");
+    var es = new EventSource(el.dataset.live);
+    es.addEventListener("ready", function () {
+      if (state) state.textContent = "● live";
+      document.body.dataset.liveReady = "1";
+    });
+    es.addEventListener("changed", function (e) { changed(e.data); });
+    es.addEventListener("reload", reload);
+    es.onerror = function () {
+      if (state) state.textContent = "reconnecting…";
+      delete document.body.dataset.liveReady;
+    };
+    window.addEventListener("pagehide", function () { es.close(); });
+  }
+
+  // Live rows: rows in view that changed are fetched again, a few at a
+  // time, and swapped in place.
+  function liveRows(table) {
     var state = document.getElementById("live-state");
     var pending = new Set();
     var timer = null;
+    function rowOf(name) {
+      var rows = table.tBodies[0].rows;
+      for (var i = 0; i < rows.length; i++) if (rows[i].dataset.name === name) return rows[i];
+      return null;
+    }
     function flush() {
       timer = null;
       var names = Array.from(pending);
@@ -65,36 +89,44 @@
         })
         .catch(function () { if (state) state.textContent = "live updates paused"; });
     }
-    function rowOf(name) {
-      var rows = table.tBodies[0].rows;
-      for (var i = 0; i < rows.length; i++) if (rows[i].dataset.name === name) return rows[i];
-      return null;
+    function want(name) {
+      pending.add(name);
+      if (!timer) timer = setTimeout(flush, 150);
     }
-    var es = new EventSource(table.dataset.live);
-    es.addEventListener("ready", function () {
-      if (state) state.textContent = "● live";
-      table.dataset.liveReady = "1";
+    stream(table, function (name) { if (rowOf(name)) want(name); }, function () {
+      table.querySelectorAll("tbody tr[data-name]").forEach(function (tr) { want(tr.dataset.name); });
     });
-    es.addEventListener("changed", function (e) {
-      if (!rowOf(e.data)) return;
-      pending.add(e.data);
-      if (!timer) timer = setTimeout(flush, 150);
-    });
-    es.addEventListener("reload", function () {
-      table.querySelectorAll("tbody tr[data-name]").forEach(function (tr) { pending.add(tr.dataset.name); });
-      if (!timer) timer = setTimeout(flush, 150);
-    });
-    es.onerror = function () {
-      if (state) state.textContent = "reconnecting…";
-      delete table.dataset.liveReady;
-    };
-    window.addEventListener("pagehide", function () { es.close(); });
   }
 
-  // The connect form shows only the chosen provider's own fields.
+  // A connection's page: when it changes, its heading, fields and events
+  // are fetched again and swapped in; the action forms are left alone,
+  // so nothing typed there is lost.
+  function liveConnection(head) {
+    function refetch() {
+      fetch(location.pathname, { credentials: "same-origin" })
+        .then(function (r) { if (!r.ok) throw new Error(r.status); return r.text(); })
+        .then(function (html) {
+          var doc = new DOMParser().parseFromString(html, "text/html");
+          ["conn", "fields", "events"].forEach(function (id) {
+            var fresh = doc.getElementById(id), old = document.getElementById(id);
+            if (!fresh || !old) return;
+            old.replaceWith(fresh);
+          });
+          tick();
+        })
+        .catch(function () {});
+    }
+    stream(head, function (name) { if (name === head.dataset.name) refetch(); }, refetch);
+  }
+
+  // The connect form shows only the chosen provider's own fields, and
+  // its default scopes as the scopes field's placeholder.
   function providerFields(form) {
     var select = form.querySelector("#provider");
+    var scopes = form.querySelector("#scopes");
     function show() {
+      var opt = select.options[select.selectedIndex];
+      scopes.placeholder = opt ? opt.dataset.scopes || "" : "";
       form.querySelectorAll(".provider-fields").forEach(function (fs) {
         var on = fs.dataset.provider === select.value;
         fs.hidden = !on;
@@ -121,7 +153,9 @@
     tick();
     setInterval(tick, 1000);
     var table = document.getElementById("connections");
-    if (table) live(table);
+    if (table) liveRows(table);
+    var head = document.getElementById("conn");
+    if (head && head.dataset.live) liveConnection(head);
     var form = document.getElementById("connect-form");
     if (form) providerFields(form);
     copyButtons();
