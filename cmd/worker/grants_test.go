@@ -177,3 +177,34 @@ func TestProvidersListsGrants(t *testing.T) {
 		}
 	}
 }
+
+// Every grant survives `worker export --include-secrets` and `worker
+// import` into another database, keys and all: there the next pass obtains
+// each connection's token. Without --include-secrets no key is written.
+func TestExportImportKeepsEveryGrant(t *testing.T) {
+	t.Parallel()
+	env, _, keyPEM := grantsSetup(t)
+	plain := mustRun(t, env, "", "export")
+	plain.leaks(t, "PRIVATE KEY", "sf-cs-SECRET")
+	if n := strings.Count(plain.stdout, `"grant":`); n != 3 {
+		t.Fatalf("export without secrets: %d grants, want 3:\n%s", n, plain.stdout)
+	}
+	file := filepath.Join(t.TempDir(), "export.jsonl")
+	mustRun(t, env, "", "export", "--include-secrets", "-o", file)
+	full, err := os.ReadFile(file)
+	if err != nil || !strings.Contains(string(full), `"grant":"github_app"`) || !strings.Contains(string(full), "BEGIN PRIVATE KEY") {
+		t.Fatalf("export --include-secrets lacks a grant or the key (%v)", err)
+	}
+
+	dsn2 := pgtest.New(t)
+	env2 := envFor(dsn2)
+	env2["TOKENS_ENCRYPTION_KEYS"] = newKeySpec("k1")
+	mustRun(t, env2, "", "import", file)
+	mustRun(t, env2, "", "once")
+	c := connect(t, dsn2)
+	for _, name := range []string{"cc", "jwt", "gh"} {
+		if r := getRow(t, c, name); r.Status != "active" || r.AccessToken == nil || r.Version != 1 || r.ClientSecret == nil || strings.Contains(*r.ClientSecret, "PRIVATE KEY") {
+			t.Fatalf("%s after import and once: status %s version %d, key sealed: %v", name, r.Status, r.Version, r.ClientSecret != nil && !strings.Contains(*r.ClientSecret, keyPEM[:40]))
+		}
+	}
+}
