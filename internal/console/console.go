@@ -63,10 +63,9 @@ func New(cfg Config) http.Handler {
 	if cfg.ReauthWarning <= 0 {
 		cfg.ReauthWarning = 7 * 24 * time.Hour
 	}
-	c := &console{Config: cfg, cop: http.NewCrossOriginProtection()}
+	c := &console{Config: cfg, cop: http.NewCrossOriginProtection(), prefix: prefixOf(cfg.PublicURL)}
 	if u, err := url.Parse(cfg.PublicURL); err == nil && u.Scheme != "" && u.Host != "" {
 		c.secure = u.Scheme == "https"
-		c.prefix = strings.TrimSuffix(u.Path, "/")
 		// A bad origin is only a lost convenience: the Host check stays.
 		_ = c.cop.AddTrustedOrigin(u.Scheme + "://" + u.Host)
 	}
@@ -94,6 +93,15 @@ func stripPrefix(prefix string, h http.Handler) http.Handler {
 	})
 }
 
+// prefixOf is the path of TOKENS_PUBLIC_URL, without its trailing slash.
+func prefixOf(publicURL string) string {
+	u, err := url.Parse(publicURL)
+	if err != nil || u.Host == "" {
+		return ""
+	}
+	return strings.TrimSuffix(u.Path, "/")
+}
+
 // url is the console's path p as the browser must ask for it, under
 // TOKENS_PUBLIC_URL's path.
 func (c *console) url(p string) string { return c.prefix + p }
@@ -106,11 +114,7 @@ func (c *console) cookiePath() string { return c.prefix + "/" }
 // cfg, and every other path with next, as `worker serve` composes the
 // token API, the proxy and the console on one port.
 func Mount(next http.Handler, cfg Config) http.Handler {
-	h := New(cfg)
-	prefix := ""
-	if u, err := url.Parse(cfg.PublicURL); err == nil && u.Host != "" {
-		prefix = strings.TrimSuffix(u.Path, "/")
-	}
+	h, prefix := New(cfg), prefixOf(cfg.PublicURL)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		p := r.URL.Path
 		if prefix != "" && strings.HasPrefix(p, prefix+"/") {
@@ -133,7 +137,9 @@ func (c *console) routes() http.Handler {
 	static, _ := fs.Sub(staticFS, "static")
 	mux.Handle("GET /console/static/", http.StripPrefix("/console/static/", http.FileServerFS(static)))
 
-	mux.Handle("GET /console", http.RedirectHandler("/console/", http.StatusMovedPermanently))
+	mux.HandleFunc("GET /console", func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, c.url("/console/"), http.StatusMovedPermanently)
+	})
 	mux.Handle("GET /console/signin", c.on(http.HandlerFunc(c.signInForm)))
 	mux.Handle("POST /console/signin", c.on(c.cop.Handler(http.HandlerFunc(c.signIn))))
 

@@ -1078,6 +1078,10 @@ func TestPublicURLWithPath(t *testing.T) {
 	if err != nil || href != "/tokens/console/connections/hubspot-acme" {
 		t.Errorf("the row links to %q (%v)", href, err)
 	}
+	b.open(ctx, "/console")
+	if loc, err := chromedp.Run(ctx, chromedp.Location()); err != nil || loc != b.base+"/tokens/console/" {
+		t.Errorf("/tokens/console went to %s (%v), want /tokens/console/", loc, err)
+	}
 	b.submit(ctx, `a.name`)
 	b.submit(ctx, `form[action$="/reconnect"] button`)
 	b.waitPath(ctx, "/console/connections/hubspot-acme")
