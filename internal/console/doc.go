@@ -54,4 +54,21 @@
 // carries a Content-Security-Policy without inline script,
 // frame-ancestors 'none', Referrer-Policy no-referrer (a link's URL must
 // not leak to the provider) and Cache-Control no-store.
+//
+// # Going to the provider
+//
+// The policy's form-action 'self' also covers the redirects of a form's
+// navigation in Chromium: a POST answered with a 303 to the provider's
+// consent page is blocked there. So Reconnect, Connect and a link's
+// button are answered with a small page that moves on by itself (a meta
+// refresh, which is a navigation of its own) and offers the link to
+// follow if it does not.
+//
+// # Tests
+//
+// The tests drive a real headless Chromium (internal/browsertest) against
+// the real application on a PostgreSQL database of their own and the
+// mock provider, and assert what a person sees and what was stored. With
+// TOKENWARDEN_SCREENSHOTS set (`make screenshots`) they also write the
+// images of docs/console.md.
 package console
