@@ -794,6 +794,18 @@ func TestConnectNewConnection(t *testing.T) {
 		b.set(ctx, "authorize_url-oauth2", b.mockURL+"/authorize")
 		b.set(ctx, "token_url-oauth2", b.mockURL+"/token")
 	}
+	// Each template shows its own parameters only (Microsoft's tenant).
+	b.set(ctx, "provider", "microsoft")
+	visible := func(id string) bool {
+		v, err := chromedp.Run(ctx, chromedp.Evaluate[bool](fmt.Sprintf(`document.getElementById(%q).offsetParent !== null`, id)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
+	if !visible("param-microsoft-tenant") || visible("authorize_url-oauth2") {
+		t.Errorf("with microsoft chosen: tenant shown %v, generic URLs shown %v", visible("param-microsoft-tenant"), visible("authorize_url-oauth2"))
+	}
 	fill("not a name")
 	if status := b.submit(ctx, `#connect-form button[type=submit]`); status != http.StatusBadRequest {
 		t.Errorf("bad name: status %d, want 400", status)
