@@ -275,6 +275,14 @@ func (b *bundle) set(ctx context.Context, id, value string) {
 	}
 }
 
+// signedInOn signs in and opens the connection's page.
+func (b *bundle) signedInOn(name string) context.Context {
+	b.t.Helper()
+	b.signIn(b.browser)
+	b.open(b.browser, "/console/connections/"+name)
+	return b.browser
+}
+
 // rowNames returns the names of the list's rows, in order.
 func (b *bundle) rowNames(ctx context.Context) []string {
 	b.t.Helper()
@@ -554,9 +562,7 @@ func TestRefreshNow(t *testing.T) {
 	b := setup(t)
 	b.seed(conn{name: "xero-acme"})
 	before := b.stored("xero-acme").Version
-	ctx := b.browser
-	b.signIn(ctx)
-	b.open(ctx, "/console/connections/xero-acme")
+	ctx := b.signedInOn("xero-acme")
 	if status := b.submit(ctx, `form[action$="/refresh"] button`); status != http.StatusOK {
 		t.Errorf("refresh: status %d", status)
 	}
@@ -581,9 +587,7 @@ func TestDisableEnableDelete(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
 	b.seed(conn{name: "xero-acme"})
-	ctx := b.browser
-	b.signIn(ctx)
-	b.open(ctx, "/console/connections/xero-acme")
+	ctx := b.signedInOn("xero-acme")
 
 	b.submit(ctx, `form[action$="/disable"] button`)
 	if got := b.text(ctx, "#status"); got != "disabled" {
@@ -630,9 +634,7 @@ func TestReconnectNeedsReauth(t *testing.T) {
 	b := setup(t)
 	b.seed(conn{name: "hubspot-acme", status: model.StatusNeedsReauth})
 	before := b.stored("hubspot-acme")
-	ctx := b.browser
-	b.signIn(ctx)
-	b.open(ctx, "/console/connections/hubspot-acme")
+	ctx := b.signedInOn("hubspot-acme")
 	if got := b.text(ctx, ".alert.warning"); !strings.Contains(got, "needs a person to reconnect") {
 		t.Errorf("a needs_reauth connection warns %q", got)
 	}
@@ -706,9 +708,7 @@ func TestReconnectLink(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
 	b.seed(conn{name: "hubspot-acme", status: model.StatusNeedsReauth})
-	ctx := b.browser
-	b.signIn(ctx)
-	b.open(ctx, "/console/connections/hubspot-acme")
+	ctx := b.signedInOn("hubspot-acme")
 	b.set(ctx, "ttl", "30m")
 	b.submit(ctx, `form[action$="/link"] button`)
 	link, err := chromedp.Run(ctx, chromedp.Value(chromedp.ID("link-url")))
@@ -854,9 +854,7 @@ func TestPostWithoutCSRFTokenIsRefused(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
 	b.seed(conn{name: "xero-acme"})
-	ctx := b.browser
-	b.signIn(ctx)
-	b.open(ctx, "/console/connections/xero-acme")
+	ctx := b.signedInOn("xero-acme")
 
 	for _, header := range []string{"", "wrong-token"} {
 		status, err := chromedp.Run(ctx, chromedp.Evaluate[int](fmt.Sprintf(`fetch("/console/connections/xero-acme/disable", {
