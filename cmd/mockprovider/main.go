@@ -17,6 +17,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
@@ -51,6 +52,7 @@ func run(log *slog.Logger, args []string) error {
 	clientSecret := fs.String("client-secret", "", "required client_secret (prefer $"+secretEnv+")")
 	omitRT := fs.Bool("omit-refresh-token", false, "never return refresh_token (like Google); disables rotation")
 	consent := fs.Bool("consent", false, "GET /authorize shows a consent page with Allow and Deny buttons instead of approving at once")
+	revoked := fs.String("revoked", "", "comma-separated refresh tokens refused as revoked from the start, as if their user withdrew consent")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -71,6 +73,12 @@ func run(log *slog.Logger, args []string) error {
 		OmitRefreshToken: *omitRT,
 		Consent:          *consent,
 	})
+
+	for rt := range strings.SplitSeq(*revoked, ",") {
+		if rt != "" {
+			mp.Revoke(rt)
+		}
+	}
 
 	ln, err := net.Listen("tcp", *addr)
 	if err != nil {
