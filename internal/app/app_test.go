@@ -6,7 +6,6 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"regexp"
 	"testing"
 	"time"
 
@@ -87,14 +86,7 @@ func TestRunServesAndStops(t *testing.T) {
 	done := make(chan error, 1)
 	go func() { done <- a.Run(ctx) }()
 
-	var addr string
-	testutil.Eventually(t, 30*time.Second, "the API listening", func() bool {
-		m := regexp.MustCompile(`msg="HTTP API listening" addr=(\S+)`).FindStringSubmatch(log.String())
-		if m != nil {
-			addr = m[1]
-		}
-		return m != nil
-	})
+	addr := testutil.ListenAddr(t, &log)
 	req, err := http.NewRequestWithContext(t.Context(), "GET", "http://"+addr+"/readyz", nil)
 	if err != nil {
 		t.Fatal(err)

@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"regexp"
 	"slices"
 	"strings"
 	"sync"
@@ -1134,15 +1133,7 @@ func TestWorkerServeServesTheConsole(t *testing.T) {
 			t.Errorf("Serve: %v", err)
 		}
 	})
-	var addr string
-	testutil.Eventually(t, 30*time.Second, "the API listening", func() bool {
-		m := regexp.MustCompile(`msg="HTTP API listening" addr=(\S+)`).FindStringSubmatch(log.String())
-		if m != nil {
-			addr = m[1]
-		}
-		return m != nil
-	})
-	base := "http://" + addr
+	base := "http://" + testutil.ListenAddr(t, &log)
 
 	browser, stop := context.WithTimeout(browsertest.New(t), 60*time.Second)
 	t.Cleanup(stop)
