@@ -274,11 +274,11 @@ func (b *bundle) set(ctx context.Context, id, value string) {
 	}
 }
 
-// signedInOn signs in and opens the connection's page.
-func (b *bundle) signedInOn(name string) context.Context {
+// signedInAt signs in and opens the console's page at path.
+func (b *bundle) signedInAt(path string) context.Context {
 	b.t.Helper()
 	b.signIn(b.browser)
-	b.open(b.browser, "/console/connections/"+name)
+	b.open(b.browser, path)
 	return b.browser
 }
 
@@ -561,7 +561,7 @@ func TestRefreshNow(t *testing.T) {
 	b := setup(t)
 	b.seed(conn{name: "xero-acme"})
 	before := b.stored("xero-acme").Version
-	ctx := b.signedInOn("xero-acme")
+	ctx := b.signedInAt("/console/connections/xero-acme")
 	if status := b.submit(ctx, `form[action$="/refresh"] button`); status != http.StatusOK {
 		t.Errorf("refresh: status %d", status)
 	}
@@ -586,7 +586,7 @@ func TestDisableEnableDelete(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
 	b.seed(conn{name: "xero-acme"})
-	ctx := b.signedInOn("xero-acme")
+	ctx := b.signedInAt("/console/connections/xero-acme")
 
 	b.submit(ctx, `form[action$="/disable"] button`)
 	if got := b.text(ctx, "#status"); got != "disabled" {
@@ -633,7 +633,7 @@ func TestReconnectNeedsReauth(t *testing.T) {
 	b := setup(t)
 	b.seed(conn{name: "hubspot-acme", status: model.StatusNeedsReauth})
 	before := b.stored("hubspot-acme")
-	ctx := b.signedInOn("hubspot-acme")
+	ctx := b.signedInAt("/console/connections/hubspot-acme")
 	if got := b.text(ctx, ".alert.warning"); !strings.Contains(got, "needs a person to reconnect") {
 		t.Errorf("a needs_reauth connection warns %q", got)
 	}
@@ -707,7 +707,7 @@ func TestReconnectLink(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
 	b.seed(conn{name: "hubspot-acme", status: model.StatusNeedsReauth})
-	ctx := b.signedInOn("hubspot-acme")
+	ctx := b.signedInAt("/console/connections/hubspot-acme")
 	b.set(ctx, "ttl", "30m")
 	b.submit(ctx, `form[action$="/link"] button`)
 	link, err := chromedp.Run(ctx, chromedp.Value(chromedp.ID("link-url")))
@@ -781,9 +781,7 @@ func TestReconnectLink(t *testing.T) {
 func TestConnectNewConnection(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
-	ctx := b.browser
-	b.signIn(ctx)
-	b.open(ctx, "/console/connect")
+	ctx := b.signedInAt("/console/connect")
 	fill := func(name string) {
 		b.set(ctx, "name", name)
 		b.set(ctx, "provider", "oauth2")
@@ -853,7 +851,7 @@ func TestPostWithoutCSRFTokenIsRefused(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
 	b.seed(conn{name: "xero-acme"})
-	ctx := b.signedInOn("xero-acme")
+	ctx := b.signedInAt("/console/connections/xero-acme")
 
 	for _, header := range []string{"", "wrong-token"} {
 		status, err := chromedp.Run(ctx, chromedp.Evaluate[int](fmt.Sprintf(`fetch("/console/connections/xero-acme/disable", {
@@ -1029,9 +1027,7 @@ func TestSignOut(t *testing.T) {
 func TestAPIKeys(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
-	ctx := b.browser
-	b.signIn(ctx)
-	b.open(ctx, "/console/keys")
+	ctx := b.signedInAt("/console/keys")
 	b.set(ctx, "label", "billing app")
 	b.set(ctx, "patterns", "xero-*, hubspot-acme")
 	b.submit(ctx, `form[action="/console/keys"] button[type=submit]`)
