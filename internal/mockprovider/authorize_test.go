@@ -87,6 +87,10 @@ func TestAuthorizationCodeWithPKCE(t *testing.T) {
 	if mp.Current(a.str("refresh_token")) != a.str("refresh_token") {
 		t.Errorf("the issued refresh token does not start a family")
 	}
+	// The access token is accepted as an API accepts it.
+	if code := validate(t, srv, a.str("access_token")); code != http.StatusOK {
+		t.Errorf("GET /userinfo with the issued access token: %d, want 200", code)
+	}
 
 	// The refresh token works like any other.
 	if r := refresh(t, srv, a.str("refresh_token")); r.status != http.StatusOK {
@@ -174,4 +178,21 @@ func TestAuthorizationCodeClientAuthentication(t *testing.T) {
 	if len(mp.Authorized()) != 1 {
 		t.Errorf("Authorized() = %+v", mp.Authorized())
 	}
+}
+
+// validate asks the server's validation endpoint about an access token and
+// returns the status.
+func validate(t *testing.T, srv *httptest.Server, accessToken string) int {
+	t.Helper()
+	req, err := http.NewRequestWithContext(t.Context(), http.MethodGet, srv.URL+"/userinfo", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+accessToken)
+	resp, err := srv.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	return resp.StatusCode
 }

@@ -131,5 +131,10 @@ func (s *Server) issuedAccessToken(token string) bool {
 			return true
 		}
 	}
+	for _, g := range s.authz.granted {
+		if g.AccessToken == token {
+			return true
+		}
+	}
 	return false
 }
