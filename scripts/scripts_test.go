@@ -145,7 +145,7 @@ func TestDevRunStopsOnSignal(t *testing.T) {
 		var out testutil.Buffer
 		c := exec.Command("bash", "dev-run.sh")
 		c.Env = environ("DATABASE_URL="+dsn, "TOKENWARDEN_MOCK_ADDR=127.0.0.1:"+freePort(t),
-			"TOKENS_SPOOL_DIR="+t.TempDir())
+			"TOKENS_HTTP_ADDR=127.0.0.1:"+freePort(t), "TOKENS_SPOOL_DIR="+t.TempDir())
 		c.Stdout, c.Stderr = &out, &out
 		// Its own process group, so that afterwards the test can tell
 		// whether anything the script started is still alive.
@@ -159,7 +159,8 @@ func TestDevRunStopsOnSignal(t *testing.T) {
 		t.Cleanup(func() { syscall.Kill(-pgid, syscall.SIGKILL) })
 
 		deadline := time.After(2 * time.Minute)
-		for !strings.Contains(out.String(), "worker started") {
+		// The banner comes once the console answers: the worker has started.
+		for !strings.Contains(out.String(), "/console/  admin key: tw_") {
 			select {
 			case err := <-done:
 				t.Fatalf("dev-run.sh exited before the worker started: %v\n%s", err, out.String())
