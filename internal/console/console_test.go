@@ -650,7 +650,21 @@ func TestReconnectNeedsReauth(t *testing.T) {
 		t.Errorf("after reconnect: status %s version %d (was %d), same row %v", after.Status, after.Version, before.Version, after.ID == before.ID)
 	}
 	issued := b.consentReachesConsumers("hubspot-acme")
-	// The provider accepts what was stored: the new refresh token refreshes.
+	// The provider's API accepts the new access token...
+	req, err := http.NewRequestWithContext(t.Context(), http.MethodGet, b.mockURL+"/userinfo", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+issued.AccessToken)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Errorf("the provider's API answered %d to the reconnected access token", resp.StatusCode)
+	}
+	// ... and the new refresh token refreshes.
 	if _, err := b.backend.Refresh(t.Context(), "hubspot-acme"); err != nil {
 		t.Errorf("refresh with the reconnected refresh token: %v", err)
 	}
