@@ -98,7 +98,7 @@ func adminExec(ctx context.Context, dsn, sql string) error {
 // flushed or collected during the next one's measurements.
 func (b *bench) reset(ctx context.Context) error {
 	ctx = context.WithoutCancel(ctx)
-	if _, err := b.pool.Exec(ctx, "TRUNCATE oauth_tokens, oauth_token_events"); err != nil {
+	if _, err := b.pool.Exec(ctx, "TRUNCATE oauth_tokens, oauth_token_events CASCADE"); err != nil {
 		return err
 	}
 	if _, err := b.pool.Exec(ctx, "CHECKPOINT"); err != nil {
@@ -113,12 +113,18 @@ func (b *bench) reset(ctx context.Context) error {
 // the table's triggers, so that a million rows queue no notifications, and
 // sets what the before-write trigger would: the access token's hash.
 func (b *bench) seed(ctx context.Context, n int, tokenURL, expires string) error {
+	return b.seedAs(ctx, n, tokenURL, expires, "'oauth2'", "'active'")
+}
+
+// seedAs is seed with each row's provider and status given as SQL
+// expressions over g too.
+func (b *bench) seedAs(ctx context.Context, n int, tokenURL, expires, provider, status string) error {
 	q := fmt.Sprintf(`
 INSERT INTO oauth_tokens (id, name, provider, token_url, client_id, client_secret,
-                          access_token, access_token_sha256, refresh_token, access_token_expires)
-SELECT gen_random_uuid(), 'bench-' || lpad(g::text, %d, '0'), 'oauth2', $1, 'bench', 'bench-secret',
-       'at-initial-' || g, sha256(convert_to('at-initial-' || g, 'UTF8')), 'rt-' || g, %s
-FROM generate_series(1, $2::int) AS g`, max(6, len(strconv.Itoa(n))), expires)
+                          access_token, access_token_sha256, refresh_token, access_token_expires, status)
+SELECT gen_random_uuid(), 'bench-' || lpad(g::text, %d, '0'), %s, $1, 'bench', 'bench-secret',
+       'at-initial-' || g, sha256(convert_to('at-initial-' || g, 'UTF8')), 'rt-' || g, %s, %s
+FROM generate_series(1, $2::int) AS g`, max(6, len(strconv.Itoa(n))), provider, expires, status)
 	start := time.Now()
 	err := pgx.BeginFunc(ctx, b.pool, func(tx pgx.Tx) error {
 		_, err := tx.Exec(ctx, "SET LOCAL session_replication_role = replica")

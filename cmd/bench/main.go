@@ -43,9 +43,9 @@ func (o *options) n(def int) int { return max(1, int(float64(def)*o.size)) }
 
 // scenarios run one scenario each, filling in its table; names is their order.
 var scenarios = map[string]func(context.Context, *bench, *table) error{"burst": runBurst, "ratio": runRatio,
-	"steady": runSteady, "wake": runWake, "read": runRead, "scale": runScale, "replicas": runReplicas, "import": runImport, "proxy": runProxy}
+	"steady": runSteady, "wake": runWake, "read": runRead, "scale": runScale, "replicas": runReplicas, "import": runImport, "proxy": runProxy, "console": runConsole}
 
-const names = "burst,ratio,steady,wake,read,scale,replicas,import,proxy"
+const names = "burst,ratio,steady,wake,read,scale,replicas,import,proxy,console"
 
 func parseFlags(args []string) (*options, error) {
 	o := &options{}
