@@ -35,6 +35,14 @@ func authorize(t *testing.T, srv *httptest.Server, q url.Values) (int, url.Value
 	if err != nil {
 		t.Fatal(err)
 	}
+	return redirectBack(t, srv, req)
+}
+
+// redirectBack sends req without following a redirect, and returns the
+// status and, for a redirect, its query, checking that it goes back to
+// the callback.
+func redirectBack(t *testing.T, srv *httptest.Server, req *http.Request) (int, url.Values) {
+	t.Helper()
 	client := srv.Client()
 	client.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 	resp, err := client.Do(req)

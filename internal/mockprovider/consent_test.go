@@ -29,20 +29,13 @@ type consentPage struct {
 	fields  url.Values
 }
 
-// noRedirects is srv's client, returning redirects instead of following them.
-func noRedirects(srv *httptest.Server) *http.Client {
-	c := srv.Client()
-	c.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
-	return c
-}
-
 func getConsent(t *testing.T, srv *httptest.Server, q url.Values) consentPage {
 	t.Helper()
 	req, err := http.NewRequestWithContext(t.Context(), http.MethodGet, srv.URL+"/authorize?"+q.Encode(), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	resp, err := noRedirects(srv).Do(req)
+	resp, err := srv.Client().Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -68,27 +61,18 @@ func decide(t *testing.T, srv *httptest.Server, fields url.Values, decision stri
 	t.Helper()
 	form := maps.Clone(fields)
 	form.Set("decision", decision)
+	return redirectBack(t, srv, postForm(t, srv, form))
+}
+
+// postForm is a POST /authorize of form, as a browser sends a form.
+func postForm(t *testing.T, srv *httptest.Server, form url.Values) *http.Request {
+	t.Helper()
 	req, err := http.NewRequestWithContext(t.Context(), http.MethodPost, srv.URL+"/authorize", strings.NewReader(form.Encode()))
 	if err != nil {
 		t.Fatal(err)
 	}
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	resp, err := noRedirects(srv).Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusFound {
-		return resp.StatusCode, nil
-	}
-	loc, err := url.Parse(resp.Header.Get("Location"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got := loc.Scheme + "://" + loc.Host + loc.Path; got != callback {
-		t.Fatalf("redirected to %s, want %s", got, callback)
-	}
-	return resp.StatusCode, loc.Query()
+	return req
 }
 
 // consentRequest is a valid authorization request with PKCE, and its verifier.
@@ -186,12 +170,8 @@ func TestAuthorizeWithoutConsentRefusesPost(t *testing.T) {
 	t.Parallel()
 	_, srv := start(t, mockprovider.Options{})
 	q, _ := consentRequest()
-	req, err := http.NewRequestWithContext(t.Context(), http.MethodPost, srv.URL+"/authorize", strings.NewReader(q.Encode()+"&decision=allow"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	resp, err := noRedirects(srv).Do(req)
+	q.Set("decision", "allow")
+	resp, err := srv.Client().Do(postForm(t, srv, q))
 	if err != nil {
 		t.Fatal(err)
 	}
