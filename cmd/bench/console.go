@@ -17,6 +17,14 @@ import (
 var consoleProviders = []string{"oauth2", "xero", "hubspot", "google", "microsoft",
 	"salesforce", "slack", "github", "zoom", "quickbooks"}
 
+// consoleProvider and consoleStatus are the seed's provider and status of
+// row g: the provider changes every 100 rows, so that it is independent of
+// the status; 3% needs_reauth, 1% disabled.
+var (
+	consoleProvider = fmt.Sprintf("(ARRAY['%s'])[g / 100 %% %d + 1]", strings.Join(consoleProviders, "','"), len(consoleProviders))
+	consoleStatus   = "CASE WHEN g % 100 < 3 THEN 'needs_reauth' WHEN g % 100 = 3 THEN 'disabled' ELSE 'active' END"
+)
+
 // consoleCase is one list the console shows: a query, and how many pages of
 // it are read in a row by following Next, how many times.
 type consoleCase struct {
@@ -32,21 +40,19 @@ type consoleCase struct {
 // one page of 50, both read through the application as the list page reads
 // them (console.Backend's StatusCounts and Connections), for the first
 // page, deep pages reached by following the Next cursors, and each filter;
-// then the first page again with a backlog of due rows, as after the
+// then the first page of a table with a backlog of due rows, as after the
 // workers were stopped for an hour.
 func runConsole(ctx context.Context, b *bench, t *table) error {
 	n := b.opts.n(1_000_000)
-	reps, deep, backlog := b.opts.n(20), b.opts.n(1000), b.opts.n(40_000)
+	reps, deep := b.opts.n(20), b.opts.n(1000)
 	// A healthy fleet: active tokens expire over the next day (none due),
 	// needs_reauth and disabled ones expired over the last day, one in a
-	// hundred never expires; 3% needs_reauth, 1% disabled. The provider
-	// changes every 100 rows, so that it is independent of the status.
+	// hundred never expires.
 	if err := b.seedAs(ctx, n, "https://auth.example.com/token",
 		`CASE WHEN g % 100 = 7 THEN NULL
 		      WHEN g % 100 < 4 THEN now() - (g::bigint * 7919 % 86400) * interval '1 second'
 		      ELSE now() + interval '10 minutes' + (g::bigint * 7919 % 86400) * interval '1 second' END`,
-		fmt.Sprintf("(ARRAY['%s'])[g / 100 %% %d + 1]", strings.Join(consoleProviders, "','"), len(consoleProviders)),
-		"CASE WHEN g % 100 < 3 THEN 'needs_reauth' WHEN g % 100 = 3 THEN 'disabled' ELSE 'active' END"); err != nil {
+		consoleProvider, consoleStatus); err != nil {
 		return err
 	}
 	cfg, err := config.LoadFrom(map[string]string{"DATABASE_URL": b.dbURL})
@@ -64,8 +70,8 @@ func runConsole(ctx context.Context, b *bench, t *table) error {
 		"1%% never expiring; the active tokens expire over the next day, the others expired over the last one), VACUUM ANALYZEd. "+
 		"A page is what the list page asks the application for (internal/app as console.Backend, in process, pool of %d): "+
 		"StatusCounts, then Connections for 50 rows; its server time is both calls. Each case reads its pages in a row following the "+
-		"Next cursor (its first page is page 1), the number of times given. The last case makes %d active rows expired an hour ago "+
-		"first, as after the workers were stopped for an hour.", n, cfg.DBMaxConns, backlog)
+		"Next cursor (its first page is page 1), the number of times given. The last case seeds the table again with the active "+
+		"expiries from an hour ago, so that an hour of them is due and unrefreshed, as after the workers were stopped for an hour.", n, cfg.DBMaxConns)
 	cases := []consoleCase{
 		{"first page", console.Query{}, 1, reps * 5, false},
 		{fmt.Sprintf("pages 2-%d, following Next", deep+1), console.Query{}, deep + 1, 1, true},
@@ -81,14 +87,25 @@ func runConsole(ctx context.Context, b *bench, t *table) error {
 			return err
 		}
 	}
-	if _, err := b.pool.Exec(ctx, `UPDATE oauth_tokens SET access_token_expires = now() - interval '1 hour'
-		WHERE name IN (SELECT name FROM oauth_tokens WHERE status = 'active' AND access_token_expires IS NOT NULL LIMIT $1)`, backlog); err != nil {
+	// The backlog: the same table, but the active tokens' expiries spread
+	// from an hour ago, so that those of the first hour are due and
+	// unrefreshed, scattered through the table as a day of refreshes
+	// leaves them.
+	if err := b.reset(ctx); err != nil {
 		return err
 	}
-	if _, err := b.pool.Exec(ctx, "VACUUM ANALYZE oauth_tokens"); err != nil {
+	if err := b.seedAs(ctx, n, "https://auth.example.com/token",
+		`CASE WHEN g % 100 = 7 THEN NULL
+		      WHEN g % 100 < 4 THEN now() - (g::bigint * 7919 % 86400) * interval '1 second'
+		      ELSE now() - interval '1 hour' + (g::bigint * 7919 % 90000) * interval '1 second' END`,
+		consoleProvider, consoleStatus); err != nil {
 		return err
 	}
-	return consolePages(ctx, be, t, consoleCase{fmt.Sprintf("first page, %d rows due", backlog), console.Query{}, 1, reps * 5, false})
+	var due int
+	if err := b.pool.QueryRow(ctx, "SELECT count(*) FROM oauth_tokens WHERE status = 'active' AND access_token_expires < now()").Scan(&due); err != nil {
+		return err
+	}
+	return consolePages(ctx, be, t, consoleCase{fmt.Sprintf("first page, %d rows due (workers stopped for an hour)", due), console.Query{}, 1, reps * 5, false})
 }
 
 // consolePages reads c's pages and adds their server time to t.
