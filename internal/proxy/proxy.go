@@ -310,6 +310,12 @@ func (p *proxy) serve(w http.ResponseWriter, r *http.Request, req *request) {
 		writeError(w, http.StatusBadRequest, "bad_request", "reading the request body failed")
 		return
 	}
+	// Without full duplex, an HTTP/1 server drains and closes the request
+	// body as soon as the response starts: an API answering while the
+	// upload still streams would lose the rest of it, and the upstream
+	// connection's last read of the body would race the close (seen as a
+	// response cut off mid-body under load). HTTP/2 is always full duplex.
+	_ = http.NewResponseController(w).EnableFullDuplex()
 	ctx = context.WithValue(ctx, ctxKey{}, outgoing{request: req, url: u})
 	p.rp.ServeHTTP(w, r.WithContext(ctx))
 }
@@ -320,52 +326,33 @@ type outgoing struct {
 	url *url.URL
 }
 
-// bufferBody reads up to MaxReplayBody of r's body into memory so that the
-// retry after a 401 can send it again (GetBody); a longer body streams on,
-// its first part from memory, and is not retried. The bodies held at once
-// share MaxReplayMemory: when it is taken, a body streams unbuffered and
-// unretried, so that a thousand uploads cost a thousand copy buffers, not
-// a thousand bodies. release gives the memory back once r is done.
+// bufferBody reads a body whose Content-Length is at most MaxReplayBody
+// into memory so that the retry after a 401 can send it again (GetBody); a
+// longer one, or one of unknown length, streams and is not retried. The
+// bodies held at once share MaxReplayMemory: when it is taken, a body
+// streams and is not retried, so that a thousand uploads cost a thousand
+// copy buffers, not a thousand bodies. release gives the memory back once
+// r is done.
 func (p *proxy) bufferBody(r *http.Request) (release func(), err error) {
 	release = func() {}
 	if r.Body == nil || r.Body == http.NoBody || r.ContentLength == 0 {
 		return release, nil
 	}
-	need := p.MaxReplayBody + 1
-	if r.ContentLength > 0 {
-		need = r.ContentLength
-	}
-	if r.ContentLength > p.MaxReplayBody || !p.reserve(need) {
+	// A body of unknown length (chunked) is a stream: waiting for up to
+	// MaxReplayBody of it before sending anything would stall a caller
+	// that streams on purpose, and one that waits for the API's answer
+	// before sending more would never get it.
+	if r.ContentLength < 0 || r.ContentLength > p.MaxReplayBody || !p.reserve(r.ContentLength) {
 		r.GetBody = nil
 		return release, nil
 	}
-	held := need
-	release = func() { p.replayBytes.Add(-held) }
-	var buf []byte
-	if r.ContentLength > 0 {
-		buf = make([]byte, r.ContentLength)
-		var n int
-		n, err = io.ReadFull(r.Body, buf)
-		buf = buf[:n]
-	} else {
-		buf, err = io.ReadAll(io.LimitReader(r.Body, p.MaxReplayBody+1))
-	}
-	if err != nil {
+	release = func() { p.replayBytes.Add(-r.ContentLength) }
+	buf := make([]byte, r.ContentLength)
+	if _, err := io.ReadFull(r.Body, buf); err != nil {
 		return release, err
 	}
-	if int64(len(buf)) > p.MaxReplayBody {
-		r.Body = struct {
-			io.Reader
-			io.Closer
-		}{io.MultiReader(bytes.NewReader(buf), r.Body), r.Body}
-		r.GetBody = nil
-		return release, nil
-	}
-	p.replayBytes.Add(int64(len(buf)) - held)
-	held = int64(len(buf))
 	r.Body = io.NopCloser(bytes.NewReader(buf))
 	r.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(buf)), nil }
-	r.ContentLength = int64(len(buf))
 	return release, nil
 }
 

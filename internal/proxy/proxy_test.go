@@ -471,3 +471,66 @@ func TestProxyReplayMemoryIsShared(t *testing.T) {
 		t.Errorf("held request: %d %q", h.status, h.body)
 	}
 }
+
+// An API may answer while the upload still streams: the proxy carries both
+// ways at once, each piece of the request echoed back before the next is
+// sent.
+func TestProxyStreamsBothWaysAtOnce(t *testing.T) {
+	t.Parallel()
+	e := setup(t, func(w http.ResponseWriter, r *http.Request) {
+		rc := http.NewResponseController(w)
+		if err := rc.EnableFullDuplex(); err != nil {
+			t.Errorf("upstream: %v", err)
+		}
+		w.WriteHeader(http.StatusOK)
+		rc.Flush()
+		buf := make([]byte, 5)
+		for {
+			n, err := io.ReadFull(r.Body, buf)
+			if n > 0 {
+				w.Write(buf[:n])
+				rc.Flush()
+			}
+			if err != nil {
+				return
+			}
+		}
+	}, proxy.Config{})
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	pr, pw := io.Pipe()
+	req, _ := http.NewRequestWithContext(ctx, "POST", e.proxy.URL+"/proxy/a/echo", pr)
+	req.Header.Set("Authorization", "Bearer "+e.key)
+	type result struct {
+		resp *http.Response
+		err  error
+	}
+	done := make(chan result, 1)
+	go func() {
+		resp, err := e.proxy.Client().Do(req)
+		done <- result{resp, err}
+	}()
+	if _, err := io.WriteString(pw, "ping1"); err != nil {
+		t.Fatal(err)
+	}
+	res := <-done
+	if res.err != nil {
+		t.Fatal(res.err)
+	}
+	defer res.resp.Body.Close()
+	for _, piece := range []string{"ping1", "ping2", "ping3"} {
+		if piece != "ping1" {
+			if _, err := io.WriteString(pw, piece); err != nil {
+				t.Fatal(err)
+			}
+		}
+		got := make([]byte, 5)
+		if _, err := io.ReadFull(res.resp.Body, got); err != nil || string(got) != piece {
+			t.Fatalf("echo of %s: %q, %v", piece, got, err)
+		}
+	}
+	pw.Close()
+	if rest, err := io.ReadAll(res.resp.Body); err != nil || len(rest) != 0 {
+		t.Fatalf("after the upload ended: %q, %v", rest, err)
+	}
+}
