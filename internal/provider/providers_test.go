@@ -303,6 +303,15 @@ func imitations() []imitation {
 			},
 		},
 		{
+			providers: []string{"zoho"}, auth: "post", tokenPath: "/oauth/v2/token", servePath: "/oauth/v2/token",
+			cases: []impCase{
+				{name: "success", reply: impReply{200, `{"access_token":"1000.2370ff","api_domain":"https://www.zohoapis.eu","token_type":"Bearer","expires_in":3600}`, nil},
+					want: impWant{access: "1000.2370ff", expiry: time.Hour, jsonData: map[string]any{"api_domain": "https://www.zohoapis.eu", "token_type": "Bearer"}}},
+				{name: "dead", reply: impReply{200, `{"error":"invalid_code"}`, nil}, want: impWant{fail: true, reauth: true, code: "invalid_code"}},
+				{name: "transient", reply: impReply{503, `{"error":"internal_error"}`, nil}, want: impWant{fail: true, code: "internal_error"}},
+			},
+		},
+		{
 			providers: []string{"github"}, auth: "post", tokenPath: "/login/oauth/access_token", servePath: "/login/oauth/access_token",
 			cases: []impCase{
 				{name: "success", replyFor: githubAnswer,
