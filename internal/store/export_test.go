@@ -7,5 +7,7 @@ var (
 	StatsSQL   = statsSQL
 	ReleaseSQL = releaseSQL
 
+	StatusCountsSQL = statusCountsSQL
+
 	ConsoleListSQL = consoleListSQL
 )

@@ -1,5 +1,5 @@
--- Gauges for /metrics, read at scrape time in one statement, each from an
--- index range that holds only what it counts (see migration 00004), never
+-- Gauges for /metrics, read at scrape time in one statement (with
+-- status_counts.sql), each from an index range that holds only what it counts (see migration 00004), never
 -- the whole table:
 --   due:      rows a worker would claim now (claim.sql's condition), with
 --             @before_us = TOKENS_REFRESH_BEFORE in microseconds: the rows
@@ -12,18 +12,9 @@
 --             held: leases in flight, backoffs, parked schedules; far fewer
 --             than the table, but the one gauge that grows with them:
 --             indexing held rows by expiry too would cost every claim an
---             index entry more);
---   needs_reauth, disabled: counted in oauth_tokens_inactive_idx, which
---             holds only them;
---   rows:     every row, counted while the table is small (under 10,000
---             rows by the planner's estimate, or never analysed), and above
---             that the planner's estimate (pg_class.reltuples, which
---             autovacuum keeps within a few percent): counting a million
---             rows on every scrape would cost more than the gauge is worth.
---             active = rows - needs_reauth - disabled.
-WITH est AS (
-    SELECT reltuples::bigint AS n FROM pg_class WHERE oid = 'oauth_tokens'::regclass
-)
+--             index entry more).
+-- The counts by status are status_counts.sql, a statement of their own
+-- because the console reads them on every page and needs neither of these.
 SELECT
     (SELECT count(*)
        FROM oauth_tokens
@@ -48,7 +39,4 @@ SELECT
           WHERE status = 'active' AND has_refresh_token AND held_until IS NULL),
         (SELECT min(access_token_expires) FROM oauth_tokens
           WHERE status = 'active' AND has_refresh_token AND held_until IS NOT NULL)
-     ) - now()) AS double precision)) AS soonest,
-    (SELECT count(*) FROM oauth_tokens WHERE status = 'needs_reauth') AS needs_reauth,
-    (SELECT count(*) FROM oauth_tokens WHERE status = 'disabled') AS disabled,
-    (SELECT CASE WHEN n < 10000 THEN (SELECT count(*) FROM oauth_tokens) ELSE n END FROM est) AS rows
+     ) - now()) AS double precision)) AS soonest
