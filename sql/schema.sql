@@ -116,6 +116,24 @@ CREATE INDEX oauth_tokens_inactive_idx
 -- pagination, store/sql/console_list.sql).
 CREATE INDEX oauth_tokens_console_idx ON oauth_tokens (access_token_expires, name);
 
+-- The console's name filter (a substring or glob, matched with ~*) on a
+-- trigram index, when pg_trgm can be created; without it the filter is
+-- correct but reads the table (migration 00007 says why).
+DO $$
+BEGIN
+    CREATE EXTENSION IF NOT EXISTS pg_trgm;
+EXCEPTION WHEN insufficient_privilege OR undefined_file OR feature_not_supported THEN
+    RAISE NOTICE 'pg_trgm is not available (%): the console''s name filter will scan the table', SQLERRM;
+END $$;
+DO $$
+BEGIN
+    IF EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'pg_trgm') THEN
+        CREATE INDEX IF NOT EXISTS oauth_tokens_name_trgm_idx ON oauth_tokens USING gin (name gin_trgm_ops);
+    END IF;
+EXCEPTION WHEN undefined_object THEN
+    RAISE NOTICE 'gin_trgm_ops is not on the search path: the console''s name filter will scan the table';
+END $$;
+
 CREATE FUNCTION tokenwarden_before_write() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN
