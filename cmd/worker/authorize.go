@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/tokenwarden/tokenwarden/internal/app"
+	"github.com/tokenwarden/tokenwarden/internal/authorize"
 	"github.com/tokenwarden/tokenwarden/internal/cli"
 	"github.com/tokenwarden/tokenwarden/internal/store"
 	"github.com/tokenwarden/tokenwarden/pkg/model"
@@ -84,7 +85,7 @@ func (a *invocation) authorize(ctx context.Context, args []string) error {
 	return a.withConfig(ctx, cfg, func(s *app.App) error {
 		res, err := s.Authorize(ctx, req)
 		if err != nil {
-			return err
+			return withFlagHint(err)
 		}
 		if res.Warning != "" {
 			fmt.Fprintf(a.stderr, "worker: warning: %s: %s\n", name, res.Warning)
@@ -97,6 +98,25 @@ func (a *invocation) authorize(ctx context.Context, args []string) error {
 			name, saved.Provider, saved.Version, expiresText(saved.AccessTokenExpires, time.Now()), yesNo(store.Str(saved.RefreshToken) != ""))
 		return nil
 	})
+}
+
+// flagHints say how `worker authorize` gives each setting an error names.
+var flagHints = map[string]string{
+	authorize.SettingAuthURL:      "give --auth-url",
+	authorize.SettingTokenURL:     "give --token-url",
+	authorize.SettingClientID:     "give --client-id",
+	authorize.SettingClientSecret: "give it on standard input or in the environment (see the README)",
+}
+
+// withFlagHint adds to an error about a missing or unusable setting the
+// flag that gives it.
+func withFlagHint(err error) error {
+	if se, ok := errors.AsType[*authorize.SettingError](err); ok {
+		if h := flagHints[se.Setting]; h != "" {
+			return fmt.Errorf("%w (%s)", err, h)
+		}
+	}
+	return err
 }
 
 // clientSecret reads the client secret from TOKENS_CLIENT_SECRET or one

@@ -110,10 +110,10 @@ func New(opts Options) (*Flow, error) {
 	f := &Flow{opts: opts, secret: opts.ClientSecret}
 	var err error
 	if f.authURL, err = endpoint("authorization", opts.AuthURL, t.AuthURL, opts.Params, t.Params); err != nil {
-		return nil, fmt.Errorf("%w (give --auth-url)", err)
+		return nil, &SettingError{Setting: SettingAuthURL, Err: err}
 	}
 	if f.tokenURL, err = endpoint("token", opts.TokenURL, t.TokenURL, opts.Params, t.Params); err != nil {
-		return nil, fmt.Errorf("%w (give --token-url)", err)
+		return nil, &SettingError{Setting: SettingTokenURL, Err: err}
 	}
 	auth := opts.AuthStyle
 	if auth == "" {
@@ -130,10 +130,10 @@ func New(opts Options) (*Flow, error) {
 		return nil, fmt.Errorf("client authentication %q is not supported for authorization (want basic, post or none)", auth)
 	}
 	if opts.ClientID == "" {
-		return nil, errors.New("no client ID (give --client-id)")
+		return nil, &SettingError{Setting: SettingClientID, Err: errors.New("no client ID")}
 	}
 	if auth != "none" && f.secret == "" {
-		return nil, errors.New("no client secret: give it on standard input or in the environment (see the README)")
+		return nil, &SettingError{Setting: SettingClientSecret, Err: errors.New("no client secret")}
 	}
 	if f.lifetime, err = provider.Lifetime(t, opts.Params); err != nil {
 		return nil, err
@@ -149,6 +149,27 @@ func New(opts Options) (*Flow, error) {
 	}
 	return f, nil
 }
+
+// The settings a SettingError can name.
+const (
+	SettingAuthURL      = "authorize_url"
+	SettingTokenURL     = "token_url"
+	SettingClientID     = "client_id"
+	SettingClientSecret = "client_secret"
+)
+
+// SettingError is a setting of the connection that is missing or unusable.
+// Its text names no way of giving the setting, because the CLI (flags,
+// standard input) and the console (form fields) give them differently:
+// each front end adds its own hint.
+type SettingError struct {
+	// Setting is one of the Setting constants.
+	Setting string
+	Err     error
+}
+
+func (e *SettingError) Error() string { return e.Err.Error() }
+func (e *SettingError) Unwrap() error { return e.Err }
 
 // endpoint picks the override or the template's URL, fills its
 // placeholders and checks it is an absolute http(s) URL.

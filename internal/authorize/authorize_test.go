@@ -196,24 +196,37 @@ func TestNewValidates(t *testing.T) {
 		name   string
 		mutate func(*authorize.Options)
 		want   string
+		// setting, when set, is what the SettingError names.
+		setting string
 	}{
-		{"no auth URL", func(o *authorize.Options) { o.Template = template(t, "oauth2"); o.TokenURL = "https://x/token" }, "--auth-url"},
-		{"no token URL", func(o *authorize.Options) { o.Template = template(t, "oauth2"); o.AuthURL = "https://x/auth" }, "--token-url"},
-		{"service app", func(o *authorize.Options) { o.Template = template(t, "webex_service_app") }, "exchange"},
-		{"json", func(o *authorize.Options) { o.Template = template(t, "quartile") }, "JSON"},
-		{"no secret", func(o *authorize.Options) { o.ClientSecret = "" }, "client secret"},
-		{"no client", func(o *authorize.Options) { o.ClientID = "" }, "client ID"},
-		{"bad URL", func(o *authorize.Options) { o.AuthURL = "ftp://x" }, "http(s)"},
+		{"no auth URL", func(o *authorize.Options) { o.Template = template(t, "oauth2"); o.TokenURL = "https://x/token" }, "no authorization URL", authorize.SettingAuthURL},
+		{"no token URL", func(o *authorize.Options) { o.Template = template(t, "oauth2"); o.AuthURL = "https://x/auth" }, "no token URL", authorize.SettingTokenURL},
+		{"service app", func(o *authorize.Options) { o.Template = template(t, "webex_service_app") }, "exchange", ""},
+		{"json", func(o *authorize.Options) { o.Template = template(t, "quartile") }, "JSON", ""},
+		{"no secret", func(o *authorize.Options) { o.ClientSecret = "" }, "client secret", authorize.SettingClientSecret},
+		{"no client", func(o *authorize.Options) { o.ClientID = "" }, "client ID", authorize.SettingClientID},
+		{"bad URL", func(o *authorize.Options) { o.AuthURL = "ftp://x" }, "http(s)", authorize.SettingAuthURL},
 		{"missing param", func(o *authorize.Options) {
 			o.Template = template(t, "microsoft")
 			o.Template.Params = nil
-		}, "tenant"},
-		{"bad lifetime", func(o *authorize.Options) { o.Params = map[string]string{"lifetime": "-1h"} }, "lifetime"},
+		}, "tenant", ""},
+		{"bad lifetime", func(o *authorize.Options) { o.Params = map[string]string{"lifetime": "-1h"} }, "lifetime", ""},
 	} {
 		o := base()
 		tc.mutate(&o)
-		if _, err := authorize.New(o); err == nil || !strings.Contains(err.Error(), tc.want) {
+		_, err := authorize.New(o)
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%s: err %v, want it to mention %q", tc.name, err, tc.want)
+			continue
+		}
+		// Both front ends say how to give the setting: the error names it
+		// and says nothing of flags, which the console does not have.
+		se, ok := errors.AsType[*authorize.SettingError](err)
+		if tc.setting != "" && (!ok || se.Setting != tc.setting) {
+			t.Errorf("%s: err %v names setting %v, want %s", tc.name, err, se, tc.setting)
+		}
+		if strings.Contains(err.Error(), "--") {
+			t.Errorf("%s: err %q names a flag", tc.name, err)
 		}
 	}
 	// A public client (auth none) needs no secret.
