@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/tokenwarden/tokenwarden/internal/app"
+	"github.com/tokenwarden/tokenwarden/internal/cli"
 )
 
 // connectLink makes a single-use reconnect link for one connection, for an
@@ -18,6 +19,11 @@ func (a *invocation) connectLink(ctx context.Context, args []string) error {
 	name, err := oneName(fs, args)
 	if err != nil {
 		return err
+	}
+	// The application reads 0 as "the default"; given on the command line
+	// it is a mistake, not a request for 24 hours.
+	if *ttl <= 0 {
+		return cli.UsageError("--ttl must be positive, e.g. 24h")
 	}
 	return a.with(ctx, func(s *app.App) error {
 		l, err := s.CreateConnectLinkBy(ctx, name, *ttl, "cli")

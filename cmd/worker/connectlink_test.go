@@ -51,6 +51,7 @@ func TestConnectLinkCommand(t *testing.T) {
 		{[]string{"connect-link"}, nil, 2, "name"},
 		{[]string{"connect-link", "missing"}, nil, 1, "no such connection"},
 		{[]string{"connect-link", "acme", "--ttl", "200h"}, nil, 1, "between 1m and"},
+		{[]string{"connect-link", "acme", "--ttl", "0s"}, nil, 2, "--ttl must be positive"},
 		{[]string{"connect-link", "acme"}, map[string]string{"TOKENS_PUBLIC_URL": ""}, 1, "TOKENS_PUBLIC_URL is not set"},
 	} {
 		e := map[string]string{}

@@ -81,6 +81,11 @@ func (a *App) SignIn(ctx context.Context, key string) (*console.Session, error) 
 	if err != nil {
 		return nil, err
 	}
+	// A sign-in is a use of the key: `worker apikey list` shows when it
+	// last opened the console, as it shows a token-API key's last read.
+	if err := a.store.TouchAPIKey(ctx, id); err != nil {
+		a.log.Warn("console: recording the admin key's use failed", "key", id, "err", err)
+	}
 	return &console.Session{Token: token, CSRF: s.CSRF, KeyID: s.KeyID, Label: s.Label, Expires: s.Expires}, nil
 }
 
@@ -415,6 +420,9 @@ func (a *App) reconnectFlow(ctx context.Context, name string) (*model.OAuthToken
 	if err != nil {
 		return nil, nil, err
 	}
+	if row.Status == model.StatusDisabled {
+		return nil, nil, fmt.Errorf("%s is disabled: enable it before reconnecting it", name)
+	}
 	if err := a.browserReady(row.Provider, row.Grant); err != nil {
 		return nil, nil, fmt.Errorf("%s cannot be reconnected: %w", name, err)
 	}
@@ -465,6 +473,12 @@ func (a *App) CompleteAuthorization(ctx context.Context, q url.Values) (string, 
 		}
 		if cur.ID != *p.TokenID {
 			return "", fmt.Errorf("%s was deleted while it was being authorized; nothing was stored", p.Name)
+		}
+		// An operator who disables a connection takes it out of service
+		// until they enable it: no reconnect, least of all a link's,
+		// puts it back.
+		if cur.Status == model.StatusDisabled {
+			return "", fmt.Errorf("%s was disabled while it was being authorized; nothing was stored", p.Name)
 		}
 		if cur.ClientSecret != nil {
 			secret = cur.ClientSecret.Reveal()
@@ -560,6 +574,10 @@ func (a *App) ConnectLink(ctx context.Context, token string) (*console.Link, err
 	return &console.Link{Name: l.Name, Provider: l.Provider, Expires: l.Expires, CreatedAt: l.CreatedAt}, nil
 }
 
+// link returns the usable link whose secret is token. A link of a
+// disabled connection waits, unusable, until the connection is enabled:
+// an operator who disabled it took it out of service, and the account
+// owner cannot put it back.
 func (a *App) link(ctx context.Context, token string) (*store.ConnectLink, error) {
 	if token == "" {
 		return nil, console.ErrLinkUnusable
@@ -568,7 +586,17 @@ func (a *App) link(ctx context.Context, token string) (*store.ConnectLink, error
 	if errors.Is(err, store.ErrLinkUnusable) {
 		return nil, console.ErrLinkUnusable
 	}
-	return l, err
+	if err != nil {
+		return nil, err
+	}
+	c, err := a.store.Connection(ctx, l.Name)
+	if err != nil {
+		return nil, err
+	}
+	if c.Status == model.StatusDisabled {
+		return nil, fmt.Errorf("%w: %s is disabled", console.ErrLinkUnusable, l.Name)
+	}
+	return l, nil
 }
 
 // BeginLinkReconnect starts the reconnect a link allows, of its one
@@ -583,13 +611,15 @@ func (a *App) BeginLinkReconnect(ctx context.Context, token string) (string, err
 }
 
 // Watch calls changed with a connection's name whenever it changes (the
-// tokenwarden_tokens notifications) until ctx ends or stop is called.
-// changed must not block: it is called from the listener. It shares the
+// tokenwarden_tokens notifications), and connected with the listener's
+// state: true once LISTEN is in place (and again after each reconnect),
+// false when the connection is lost, until ctx ends or stop is called.
+// Neither may block: they are called from the listener. It shares the
 // process's LISTEN connection when Serve or Run holds one, else holds its
-// own. In poll-only mode nothing is notified.
-func (a *App) Watch(ctx context.Context, changed func(name string)) (stop func()) {
+// own. In poll-only mode nothing is ever notified: console.ErrNotLive.
+func (a *App) Watch(ctx context.Context, changed func(name string), connected func(up bool)) (stop func(), err error) {
 	if a.cfg.PollOnly {
-		return func() {}
+		return nil, console.ErrNotLive
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	var wg sync.WaitGroup
@@ -598,7 +628,9 @@ func (a *App) Watch(ctx context.Context, changed func(name string)) (stop func()
 		hub = notify.NewHub(notify.TokensChannel)
 		wg.Go(func() { hub.Run(ctx, a.cfg.DatabaseURL, a.log) })
 	}
-	unsubscribe := hub.Subscribe(notify.TokensChannel, changed, func(bool) {})
+	// The hub tells a new subscriber its state at once (false until its
+	// LISTEN is in place), then every change of it.
+	unsubscribe := hub.Subscribe(notify.TokensChannel, changed, connected)
 	wg.Go(func() {
 		<-ctx.Done()
 		unsubscribe()
@@ -609,5 +641,5 @@ func (a *App) Watch(ctx context.Context, changed func(name string)) (stop func()
 			cancel()
 			wg.Wait()
 		})
-	}
+	}, nil
 }

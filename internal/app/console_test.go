@@ -674,3 +674,78 @@ func TestProvidersFileTemplateConnects(t *testing.T) {
 		t.Fatalf("stored %+v", r)
 	}
 }
+
+// TestDisabledConnectionIsNotReconnected: an operator who disables a
+// connection takes it out of service until they enable it. Its links wait
+// unusable (a GET and the button both refuse), no link can be made for it
+// and no reconnect starts; a flow begun before the disable stores nothing.
+// Enabling it makes the waiting link usable again.
+func TestDisabledConnectionIsNotReconnected(t *testing.T) {
+	t.Parallel()
+	e := setupConsole(t, nil)
+	ctx := t.Context()
+	e.connection(t, "acme", model.StatusNeedsReauth)
+	l, err := e.a.CreateConnectLink(ctx, "acme", time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	secret := strings.TrimPrefix(l.URL, publicURL+app.ConnectPath)
+	begun, err := e.a.BeginLinkReconnect(ctx, secret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.a.Disable(ctx, "acme"); err != nil {
+		t.Fatal(err)
+	}
+	before := e.row(t, "acme")
+
+	if _, err := e.a.ConnectLink(ctx, secret); !errors.Is(err, console.ErrLinkUnusable) {
+		t.Errorf("the link page of a disabled connection: %v", err)
+	}
+	if _, err := e.a.BeginLinkReconnect(ctx, secret); !errors.Is(err, console.ErrLinkUnusable) {
+		t.Errorf("the link's button on a disabled connection: %v", err)
+	}
+	if _, err := e.a.CreateConnectLink(ctx, "acme", time.Hour); err == nil || !strings.Contains(err.Error(), "disabled") {
+		t.Errorf("a new link for a disabled connection: %v", err)
+	}
+	if _, err := e.a.BeginReconnect(ctx, "acme"); err == nil || !strings.Contains(err.Error(), "disabled") {
+		t.Errorf("a reconnect of a disabled connection: %v", err)
+	}
+	if _, err := e.a.CompleteAuthorization(ctx, consent(t, begun)); err == nil || !strings.Contains(err.Error(), "disabled") {
+		t.Errorf("a flow begun before the disable completed: %v", err)
+	}
+	if r := e.row(t, "acme"); r.Status != model.StatusDisabled || r.Version != before.Version {
+		t.Errorf("the disabled connection changed: status %s, version %d→%d", r.Status, before.Version, r.Version)
+	}
+
+	if err := e.a.Enable(ctx, "acme"); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := e.a.ConnectLink(ctx, secret); err != nil || got.Name != "acme" {
+		t.Errorf("the link once the connection is enabled: %+v, %v", got, err)
+	}
+}
+
+// TestSignInRecordsTheKeysUse: `worker apikey list` shows when an admin
+// key last opened the console.
+func TestSignInRecordsTheKeysUse(t *testing.T) {
+	t.Parallel()
+	e := setupConsole(t, nil)
+	ctx := t.Context()
+	key, err := e.a.CreateAPIKey(ctx, console.NewAPIKey{Label: "ops", Admin: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.a.SignIn(ctx, key); err != nil {
+		t.Fatal(err)
+	}
+	keys, err := e.a.APIKeys(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range keys {
+		if k.Label == "ops" && k.LastUsedAt == nil {
+			t.Errorf("after a sign-in the admin key %s shows no use", k.ID)
+		}
+	}
+}
