@@ -16,7 +16,8 @@
 //	worker migrate             apply the pending schema migrations
 //	worker providers           list the known providers
 //	worker authorize NAME       authorize a connection in a browser (code flow with PKCE) and store it
-//	worker serve               serve the token HTTP API on TOKENS_HTTP_ADDR
+//	worker serve               serve the token HTTP API, the proxy and the console on TOKENS_HTTP_ADDR
+//	worker connect-link NAME   a single-use link that reconnects NAME in a browser
 //	worker apikey create --names GLOBS [--label L] | list | revoke ID
 //
 // Configuration comes from the environment; see the README.
@@ -86,7 +87,8 @@ commands:
                       authorize a connection in a browser and store its tokens; the URL to
                       open is the first line of output; the client secret is read from
                       standard input or the environment (see the README), never a flag
-  serve               serve the token HTTP API, /healthz, /readyz, /metrics on TOKENS_HTTP_ADDR
+  serve               serve the token HTTP API, /proxy/, the console, /healthz, /readyz,
+                      /metrics on TOKENS_HTTP_ADDR, without refreshing
   connect-link NAME [--ttl 24h]
                       a single-use link that reconnects NAME in a browser, for its account
                       owner (TOKENS_PUBLIC_URL); the URL is the first line of output
