@@ -13,6 +13,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/tokenwarden/tokenwarden/internal/keyring"
+	"github.com/tokenwarden/tokenwarden/pkg/model"
 )
 
 var (
@@ -168,8 +169,11 @@ func (s *Store) StoreAuthorization(ctx context.Context, row ImportRow, a *Author
 // checkAuthorized runs in the storing transaction, under the import lock
 // (so no import creates or points the row elsewhere meanwhile).
 func checkAuthorized(ctx context.Context, tx pgx.Tx, a *Authorization) error {
-	var id uuid.UUID
-	err := tx.QueryRow(ctx, authorizationConnectionSQL, pgx.NamedArgs{"name": a.Name}).Scan(&id)
+	var (
+		id     uuid.UUID
+		status string
+	)
+	err := tx.QueryRow(ctx, authorizationConnectionSQL, pgx.NamedArgs{"name": a.Name}).Scan(&id, &status)
 	found := err == nil
 	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
 		return fmt.Errorf("store the authorization: %w", err)
@@ -179,6 +183,8 @@ func checkAuthorized(ctx context.Context, tx pgx.Tx, a *Authorization) error {
 		return fmt.Errorf("%w: %s was deleted while it was being authorized; nothing was stored", ErrNotFound, a.Name)
 	case a.TokenID == nil && found:
 		return fmt.Errorf("a connection named %s was created while this one was being authorized; nothing was stored", a.Name)
+	case status == model.StatusDisabled:
+		return fmt.Errorf("%s was disabled while it was being authorized; nothing was stored", a.Name)
 	case a.LinkID == nil:
 		return nil
 	}

@@ -276,6 +276,35 @@ func TestStoreAuthorizationChecksTheConnection(t *testing.T) {
 	}
 }
 
+// A connection disabled while its person was at the consent page is not
+// revived by the tokens that come back: the check is made in the storing
+// transaction, so a disable between the app's checks and the store wins.
+func TestStoreAuthorizationLeavesADisabledConnection(t *testing.T) {
+	t.Parallel()
+	st := setup(t)
+	ctx := t.Context()
+	insert(t, st, "acme", time.Hour)
+	id := get(t, st, "acme").ID
+	a := &store.Authorization{TokenID: &id, Name: "acme", RedirectURI: "r", Verifier: "v"}
+	if err := st.CreateAuthorization(ctx, sum("s"), a, time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	consumed, err := st.ConsumeAuthorization(ctx, sum("s"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.Disable(ctx, "acme"); err != nil {
+		t.Fatal(err)
+	}
+	err = st.StoreAuthorization(ctx, store.ImportRow{Name: "acme", AccessToken: ptr("x"), RefreshToken: ptr("y")}, consumed)
+	if err == nil || !strings.Contains(err.Error(), "disabled") {
+		t.Fatalf("store into a disabled connection: %v", err)
+	}
+	if got := get(t, st, "acme"); got.Status != model.StatusDisabled || got.AccessToken.Reveal() != "at-acme" {
+		t.Fatalf("the disabled connection was changed: status %s", got.Status)
+	}
+}
+
 // The console's pages walk every row once, in expiry order with the
 // never-expiring last, whatever the page size, with each filter.
 func TestListConnectionsPagesInExpiryOrder(t *testing.T) {
