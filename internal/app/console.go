@@ -611,13 +611,15 @@ func (a *App) BeginLinkReconnect(ctx context.Context, token string) (string, err
 }
 
 // Watch calls changed with a connection's name whenever it changes (the
-// tokenwarden_tokens notifications) until ctx ends or stop is called.
-// changed must not block: it is called from the listener. It shares the
+// tokenwarden_tokens notifications), and connected with the listener's
+// state: true once LISTEN is in place (and again after each reconnect),
+// false when the connection is lost, until ctx ends or stop is called.
+// Neither may block: they are called from the listener. It shares the
 // process's LISTEN connection when Serve or Run holds one, else holds its
-// own. In poll-only mode nothing is notified.
-func (a *App) Watch(ctx context.Context, changed func(name string)) (stop func()) {
+// own. In poll-only mode nothing is ever notified: console.ErrNotLive.
+func (a *App) Watch(ctx context.Context, changed func(name string), connected func(up bool)) (stop func(), err error) {
 	if a.cfg.PollOnly {
-		return func() {}
+		return nil, console.ErrNotLive
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	var wg sync.WaitGroup
@@ -626,7 +628,9 @@ func (a *App) Watch(ctx context.Context, changed func(name string)) (stop func()
 		hub = notify.NewHub(notify.TokensChannel)
 		wg.Go(func() { hub.Run(ctx, a.cfg.DatabaseURL, a.log) })
 	}
-	unsubscribe := hub.Subscribe(notify.TokensChannel, changed, func(bool) {})
+	// The hub tells a new subscriber its state at once (false until its
+	// LISTEN is in place), then every change of it.
+	unsubscribe := hub.Subscribe(notify.TokensChannel, changed, connected)
 	wg.Go(func() {
 		<-ctx.Done()
 		unsubscribe()
@@ -637,5 +641,5 @@ func (a *App) Watch(ctx context.Context, changed func(name string)) (stop func()
 			cancel()
 			wg.Wait()
 		})
-	}
+	}, nil
 }

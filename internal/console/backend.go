@@ -84,9 +84,14 @@ type Backend interface {
 	BeginLinkReconnect(ctx context.Context, token string) (authURL string, err error)
 
 	// Watch calls changed with a connection's name whenever it changes
-	// (the tokenwarden_tokens notifications) until ctx ends or stop is
-	// called.
-	Watch(ctx context.Context, changed func(name string)) (stop func())
+	// (the tokenwarden_tokens notifications), and connected with true
+	// once it is listening, again after every reconnect, and with false
+	// when the connection is lost, until ctx ends or stop is called. A
+	// change made while it is not listening is never notified, so a
+	// caller catches up after each connected(true). Neither function may
+	// block. It returns ErrNotLive, and nothing is ever called, when the
+	// deployment has no notifications (TOKENS_POLL_ONLY).
+	Watch(ctx context.Context, changed func(name string), connected func(up bool)) (stop func(), err error)
 }
 
 var (
@@ -97,6 +102,9 @@ var (
 	ErrNoSession = errors.New("no such session")
 	// ErrLinkUnusable means the reconnect link is unknown, used or expired.
 	ErrLinkUnusable = errors.New("this reconnect link has been used or has expired")
+	// ErrNotLive is Watch's error when no change is ever notified
+	// (TOKENS_POLL_ONLY): pages show what they read and say so.
+	ErrNotLive = errors.New("change notifications are off (TOKENS_POLL_ONLY)")
 )
 
 // Session is a signed-in operator.
@@ -170,7 +178,10 @@ type NewConnection struct {
 // Link is a reconnect link.
 type Link struct {
 	// URL is the whole link; set only by CreateConnectLink.
-	URL                string
+	URL string
+	// ID names the link in the audit log (never its secret); "" when
+	// the Backend does not give it.
+	ID                 string
 	Name, Provider     string
 	Expires, CreatedAt time.Time
 }

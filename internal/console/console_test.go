@@ -69,6 +69,25 @@ func setup(t *testing.T) *bundle {
 // setupAt makes a bundle whose TOKENS_PUBLIC_URL has the path prefix.
 func setupAt(t *testing.T, prefix string) *bundle {
 	t.Helper()
+	return setupWith(t, options{prefix: prefix})
+}
+
+// options are what a test's world may differ in.
+type options struct {
+	// prefix is the path of TOKENS_PUBLIC_URL.
+	prefix string
+	// env adds to the application's settings.
+	env map[string]string
+	// wrap, when set, stands between the console and the application.
+	wrap func(console.Backend) console.Backend
+	// log receives the console's log; nil discards it.
+	log *testutil.Buffer
+}
+
+// setupWith makes a bundle as o says.
+func setupWith(t *testing.T, o options) *bundle {
+	t.Helper()
+	prefix := o.prefix
 	b := &bundle{t: t, dsn: pgtest.New(t), prefix: prefix}
 	b.mock = mockprovider.New(mockprovider.Options{Lifetime: time.Hour, Rotate: true})
 	b.authorizes = &authorizeLog{}
@@ -78,10 +97,14 @@ func setupAt(t *testing.T, prefix string) *bundle {
 
 	srv := httptest.NewUnstartedServer(nil)
 	b.base = "http://" + srv.Listener.Addr().String()
-	cfg, err := config.LoadFrom(map[string]string{
+	env := map[string]string{
 		"DATABASE_URL": b.dsn, "TOKENS_ENCRYPTION_KEYS": encryptionKey,
 		"TOKENS_ALLOW_INSECURE_HTTP": "true", "TOKENS_PUBLIC_URL": b.base + prefix,
-	})
+	}
+	for k, v := range o.env {
+		env[k] = v
+	}
+	cfg, err := config.LoadFrom(env)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -95,10 +118,17 @@ func setupAt(t *testing.T, prefix string) *bundle {
 		}
 	})
 	b.backend = b.app
+	if o.wrap != nil {
+		b.backend = o.wrap(b.app)
+	}
+	logger := testutil.Quiet()
+	if o.log != nil {
+		logger = slog.New(slog.NewTextHandler(o.log, nil))
+	}
 	// Served as `worker serve` serves it: the console's paths mounted in
 	// front of the rest (here nothing).
 	srv.Config.Handler = console.Mount(http.NotFoundHandler(),
-		console.Config{Backend: b.backend, PublicURL: b.base + prefix, Logger: testutil.Quiet()})
+		console.Config{Backend: b.backend, PublicURL: b.base + prefix, Logger: logger})
 	srv.Start()
 	t.Cleanup(srv.Close)
 
@@ -956,6 +986,9 @@ func TestLiveUpdate(t *testing.T) {
 	b.signIn(ctx)
 	b.do("wait for the live stream", chromedp.WaitReady(chromedp.CSS(`body[data-live-ready]`)),
 		chromedp.Evaluate[chromedp.Void](`window.notReloaded = true`))
+	if got := b.text(ctx, "#live-state"); got != "● live" {
+		t.Errorf("with the stream ready the list says %q, want ● live", got)
+	}
 	cell := `document.querySelector('#connections tr[data-name="xero-acme"] td:nth-child(5)').textContent`
 	before, err := chromedp.Run(ctx, chromedp.Evaluate[string](cell))
 	if err != nil {

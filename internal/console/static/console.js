@@ -32,20 +32,40 @@
   }
 
   // stream calls changed with each name the live stream at el's
-  // data-live sends, and reload when it dropped some; the body's
-  // data-live-ready says that the stream is up.
+  // data-live sends, and reload when the page may have missed changes:
+  // names were dropped, the server's listener reconnected, or this
+  // stream itself did. The body's data-live-ready says that the server
+  // is listening (only then does "● live" show), data-live="off" that it
+  // never will (TOKENS_POLL_ONLY).
   function stream(el, changed, reload) {
     if (!window.EventSource) return;
     var state = document.getElementById("live-state");
     var es = new EventSource(el.dataset.live);
+    var dropped = false;
+    function say(text) { if (state) state.textContent = text; }
     es.addEventListener("ready", function () {
-      if (state) state.textContent = "● live";
+      say("● live");
       document.body.dataset.liveReady = "1";
+      // A new stream after a dropped one: the server's listener is
+      // new too, and changes in between were never sent.
+      if (dropped) reload();
+      dropped = false;
     });
     es.addEventListener("changed", function (e) { changed(e.data); });
     es.addEventListener("reload", reload);
+    es.addEventListener("down", function () {
+      say("reconnecting…");
+      delete document.body.dataset.liveReady;
+    });
+    es.addEventListener("off", function () {
+      es.close();
+      say("not live: reload to update");
+      document.body.dataset.live = "off";
+    });
     es.onerror = function () {
-      if (state) state.textContent = "reconnecting…";
+      if (es.readyState === EventSource.CLOSED) return;
+      dropped = true;
+      say("reconnecting…");
       delete document.body.dataset.liveReady;
     };
     window.addEventListener("pagehide", function () { es.close(); });
