@@ -53,6 +53,14 @@ type Options struct {
 	// GitHub, when set, serves GitHub's installation-token endpoint
 	// (githubapp.go); without it every installation is 404.
 	GitHub *GitHubOptions
+	// Audiences, when set, are the only audience and RFC 8707 resource
+	// values a client_credentials or account_credentials request may name;
+	// any other is refused as invalid_target (clientcredentials.go). The
+	// resource of a Microsoft-style RESOURCE/.default scope must be one of
+	// them too, or the request is refused as Microsoft refuses it,
+	// invalid_resource. A request naming none gets the server's default,
+	// as RFC 8707 allows. Unset, every value is accepted.
+	Audiences []string
 }
 
 // Issued is what the server answered for one presented refresh token. It lets
