@@ -208,12 +208,19 @@ func (r Redactor) redactPieces(text string) string {
 // is not one: it is a malformed request, which also covers a provider
 // refusing one of two concurrent refreshes (ORY Hydra answers a database
 // serialization failure so and asks to retry).
+//
+// RFC 8707's invalid_target is one: the audience or resource the
+// connection names is not one the provider issues tokens for, which, like
+// invalid_scope, only a person changing the connection can fix. It is not
+// a configuration error (Error.Config): those are found before anything is
+// sent, and this one is the provider's answer.
 var reauthCodes = map[string]bool{
 	"invalid_grant":          true,
 	"invalid_client":         true,
 	"unauthorized_client":    true,
 	"unsupported_grant_type": true,
 	"invalid_scope":          true,
+	"invalid_target":         true,
 }
 
 // classify turns the provider's answer into an Error, with red's secrets

@@ -38,9 +38,9 @@ func TestHydraConcurrentRefreshIsTransient(t *testing.T) {
 	}
 }
 
-// needs_reauth is for a dead grant (RFC 6749 section 5.2, and the codes a
-// template lists); a malformed request, or one the provider asks to retry,
-// is not one.
+// needs_reauth is for a dead grant (RFC 6749 section 5.2, RFC 8707's
+// invalid_target, and the codes a template lists); a malformed request, or
+// one the provider asks to retry, is not one.
 func TestOnlyADeadGrantNeedsReauth(t *testing.T) {
 	t.Parallel()
 	for _, tc := range []struct {
@@ -54,6 +54,7 @@ func TestOnlyADeadGrantNeedsReauth(t *testing.T) {
 		{"oauth2", `{"error":"unauthorized_client"}`, true},
 		{"oauth2", `{"error":"unsupported_grant_type"}`, true},
 		{"oauth2", `{"error":"invalid_scope"}`, true},
+		{"oauth2", `{"error":"invalid_target","error_description":"audience \"https://other.example\" is not a resource this server issues tokens for"}`, true},
 		{"hubspot", `{"status":"BAD_REFRESH_TOKEN","message":"missing or unknown refresh token"}`, true},
 		{"slack", `{"ok":false,"error":"token_revoked"}`, true},
 		{"oauth2", `{"error":"invalid_request","error_description":"Missing parameter: refresh_token"}`, false},

@@ -9,14 +9,16 @@ import (
 	"time"
 
 	"github.com/tokenwarden/tokenwarden/internal/mockprovider"
+	"github.com/tokenwarden/tokenwarden/internal/testutil"
 	"github.com/tokenwarden/tokenwarden/pkg/model"
 )
 
 // clientCredentialsServer is the mock provider for app-id / app-secret,
-// also served under /contoso, a Microsoft tenant's path.
-func clientCredentialsServer(t *testing.T) (*mockprovider.Server, *httptest.Server, *Refresher) {
+// also served under /contoso, a Microsoft tenant's path, which issues
+// tokens for audiences only, or for any when none are given.
+func clientCredentialsServer(t *testing.T, audiences ...string) (*mockprovider.Server, *httptest.Server, *Refresher) {
 	t.Helper()
-	prov := mockprovider.New(mockprovider.Options{ClientID: "app-id", ClientSecret: "app-secret"})
+	prov := mockprovider.New(mockprovider.Options{ClientID: "app-id", ClientSecret: "app-secret", Audiences: audiences})
 	mux := http.NewServeMux()
 	mux.Handle("/token", prov)
 	mux.Handle("/oauth/token", prov)
@@ -103,5 +105,55 @@ func TestClientCredentialsRefusals(t *testing.T) {
 	}
 	if prov.Calls() != calls {
 		t.Fatalf("a refused configuration was sent: %d calls, want %d", prov.Calls(), calls)
+	}
+}
+
+// A client_credentials connection naming an API the provider does not
+// serve, as an audience or resource (RFC 8707's invalid_target) or as
+// Microsoft's RESOURCE/.default scope (invalid_resource), can never obtain
+// a token until a person fixes it: the error is needs_reauth, not a
+// configuration error (the request was sent), and holds no secret.
+func TestClientCredentialsWrongTargetNeedsReauth(t *testing.T) {
+	t.Parallel()
+	prov, srv, r := clientCredentialsServer(t, "https://api.example", "https://graph.microsoft.com")
+	base := Request{Provider: "oauth2", TokenURL: srv.URL + "/token", Grant: model.GrantClientCredentials, ClientID: "app-id", ClientSecret: "app-secret"}
+	microsoft := base
+	microsoft.Provider, microsoft.TokenURL, microsoft.Params = "microsoft", srv.URL+"/{tenant}/token", map[string]string{"tenant": "contoso"}
+	for _, tc := range []struct {
+		name, code string
+		req        Request
+		param      map[string]string
+		scopes     string
+	}{
+		{"audience", "invalid_target", base, map[string]string{"audience": "https://other.example"}, ""},
+		{"resource", "invalid_target", base, map[string]string{"resource": "https://other.example"}, ""},
+		{"microsoft .default scope", "invalid_resource", microsoft, nil, "https://other.example/.default"},
+	} {
+		q := tc.req
+		q.Scopes = tc.scopes
+		if tc.param != nil {
+			q.Params = tc.param
+		}
+		_, err := r.Refresh(t.Context(), q)
+		var pe *Error
+		if !errors.As(err, &pe) || !pe.Reauth || pe.Config || pe.Code != tc.code || !strings.Contains(pe.Description, "https://other.example") {
+			t.Fatalf("%s: %v, want a needs_reauth %s naming the target", tc.name, err, tc.code)
+		}
+		if leak := testutil.Leaked(err.Error(), testutil.SecretForms("app-id", "app-secret")); leak != "" {
+			t.Fatalf("%s: error holds %q of the secret", tc.name, leak)
+		}
+	}
+	// The same client, for an API the provider serves, is granted.
+	good := base
+	good.Params = map[string]string{"audience": "https://api.example"}
+	goodMS := microsoft
+	goodMS.Scopes = "https://graph.microsoft.com/.default"
+	for _, q := range []Request{good, goodMS} {
+		if _, err := r.Refresh(t.Context(), q); err != nil {
+			t.Fatalf("%s: %v", q.Provider, err)
+		}
+	}
+	if prov.Calls() != 5 || len(prov.ClientGrants()) != 2 {
+		t.Fatalf("provider calls %d, grants %d; want 5 and 2", prov.Calls(), len(prov.ClientGrants()))
 	}
 }
