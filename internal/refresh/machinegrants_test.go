@@ -32,8 +32,9 @@ var machineGrants = map[string]string{
 }
 
 // machine is a mock provider that accepts every grant: the client app-id /
-// app-secret, one key as the jwt-bearer issuer consumer-key and as GitHub
-// App 4242 installed as 77.
+// app-secret, for the APIs https://api.example and Microsoft Graph only,
+// one key as the jwt-bearer issuer consumer-key and as GitHub App 4242
+// installed as 77.
 type machine struct {
 	*env
 	keyPEM, otherPEM string
@@ -44,8 +45,9 @@ func machineSetup(t *testing.T, latency time.Duration) *machine {
 	key, keyPEM := testutil.RSAKey(t)
 	_, otherPEM := testutil.RSAKey(t)
 	e := setup(t, mockprovider.Options{Lifetime: time.Hour, Latency: latency, ClientID: "app-id", ClientSecret: "app-secret",
-		JWT:    &mockprovider.JWTOptions{Key: &key.PublicKey, Issuer: "consumer-key", Audience: "https://login.example"},
-		GitHub: &mockprovider.GitHubOptions{Key: &key.PublicKey, AppID: "4242", Installations: []string{"77"}}})
+		Audiences: []string{"https://api.example", "https://graph.microsoft.com"},
+		JWT:       &mockprovider.JWTOptions{Key: &key.PublicKey, Issuer: "consumer-key", Audience: "https://login.example"},
+		GitHub:    &mockprovider.GitHubOptions{Key: &key.PublicKey, AppID: "4242", Installations: []string{"77"}}})
 	return &machine{env: e, keyPEM: keyPEM, otherPEM: otherPEM}
 }
 
@@ -54,26 +56,42 @@ func machineSetup(t *testing.T, latency time.Duration) *machine {
 // all, and with credentials the provider accepts (good) or refuses.
 func (m *machine) importGrant(t *testing.T, grant, base string, good bool, names ...string) {
 	t.Helper()
-	var b strings.Builder
+	recs := make([]map[string]any, 0, len(names))
 	for _, n := range names {
-		rec := map[string]any{"name": n, "grant": grant, "client_secret": m.keyPEM}
+		recs = append(recs, m.grantRecord(grant, base, good, n))
+	}
+	m.importRecords(t, recs...)
+}
+
+// grantRecord is the import record of importGrant's connection name.
+func (m *machine) grantRecord(grant, base string, good bool, name string) map[string]any {
+	rec := map[string]any{"name": name, "grant": grant, "client_secret": m.keyPEM}
+	if !good {
+		rec["client_secret"] = m.otherPEM
+	}
+	switch grant {
+	case model.GrantClientCredentials:
+		rec["token_url"], rec["client_id"], rec["client_secret"], rec["scopes"] = base+"/token", "app-id", "app-secret", "read write"
 		if !good {
-			rec["client_secret"] = m.otherPEM
+			rec["client_secret"] = "wrong-secret"
 		}
-		switch grant {
-		case model.GrantClientCredentials:
-			rec["token_url"], rec["client_id"], rec["client_secret"], rec["scopes"] = base+"/token", "app-id", "app-secret", "read write"
-			if !good {
-				rec["client_secret"] = "wrong-secret"
-			}
-			rec["params"] = map[string]string{"audience": "https://api.example"}
-		case model.GrantJWTBearer:
-			rec["token_url"], rec["client_id"], rec["scopes"] = base+"/token", "consumer-key", "api"
-			rec["params"] = map[string]string{"audience": "https://login.example"}
-		case model.GrantGitHubApp:
-			rec["provider"] = "github_app"
-			rec["params"] = map[string]string{"app_id": "4242", "installation_id": "77", "api_base_url": base}
-		}
+		rec["params"] = map[string]string{"audience": "https://api.example"}
+	case model.GrantJWTBearer:
+		rec["token_url"], rec["client_id"], rec["scopes"] = base+"/token", "consumer-key", "api"
+		rec["params"] = map[string]string{"audience": "https://login.example"}
+	case model.GrantGitHubApp:
+		rec["provider"] = "github_app"
+		rec["params"] = map[string]string{"app_id": "4242", "installation_id": "77", "api_base_url": base}
+	}
+	return rec
+}
+
+// importRecords imports recs through the import file's parser and endpoint
+// check, as `worker import` does.
+func (m *machine) importRecords(t *testing.T, recs ...map[string]any) {
+	t.Helper()
+	var b strings.Builder
+	for _, rec := range recs {
 		line, _ := json.Marshal(rec)
 		b.Write(append(line, '\n'))
 	}
@@ -273,6 +291,59 @@ func TestMachineGrantRefusedCredentialsNeedReauth(t *testing.T) {
 			}
 			if stats := pass(t, w); stats.Claimed != 0 || m.prov.Calls() != 1 {
 				t.Fatalf("second pass claimed %d, provider calls %d; want 0 and 1", stats.Claimed, m.prov.Calls())
+			}
+		})
+	}
+}
+
+// A client_credentials connection naming an API the provider does not
+// serve (an audience or RFC 8707 resource: invalid_target; Microsoft's
+// RESOURCE/.default scope: invalid_resource) is needs_reauth after its one
+// exchange, with an error that names the refusal and holds no secret, and
+// is not tried again; a connection of the same client naming a served API,
+// on the same provider, obtains its token.
+func TestMachineGrantWrongAudienceNeedsReauth(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name, says string
+		wrong      map[string]any
+	}{
+		{"audience", "invalid_target", map[string]any{"params": map[string]string{"audience": "https://other.example"}}},
+		{"resource", "invalid_target", map[string]any{"params": map[string]string{"resource": "https://other.example"}}},
+		{"microsoft scope", "invalid_resource", map[string]any{"provider": "microsoft", "scopes": "https://other.example/.default",
+			"params": map[string]string{"tenant": "contoso"}}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			m := machineSetup(t, 0)
+			wrong := m.grantRecord(model.GrantClientCredentials, m.srv.URL, true, "wrong")
+			for k, v := range tc.wrong {
+				wrong[k] = v
+			}
+			m.importRecords(t, wrong, m.grantRecord(model.GrantClientCredentials, m.srv.URL, true, "right"))
+			w := m.worker(refresh.Config{})
+			if stats := pass(t, w); stats.Reauth != 1 || stats.Refreshed != 1 || m.prov.Calls() != 2 {
+				t.Fatalf("stats = %+v, provider calls %d; want one needs_reauth, one obtained, two calls", stats, m.prov.Calls())
+			}
+			r := m.row(t, "wrong")
+			lastErr := store.Str(r.LastError)
+			if r.Status != model.StatusNeedsReauth || !strings.Contains(lastErr, tc.says) || !strings.Contains(lastErr, "https://other.example") {
+				t.Fatalf("status=%s last_error=%q, want needs_reauth saying %s and naming the target", r.Status, lastErr, tc.says)
+			}
+			if leak := testutil.Leaked(lastErr, testutil.SecretForms("app-id", "app-secret")); leak != "" {
+				t.Fatalf("last_error holds %q of the secret", leak)
+			}
+			grants := m.prov.ClientGrants()
+			if r := m.row(t, "right"); r.Status != model.StatusActive || len(grants) != 1 || r.AccessToken.Reveal() != grants[0].AccessToken {
+				t.Fatalf("right: status %s, provider grants %d, holds the one issued: %v", r.Status, len(grants), len(grants) == 1 && r.AccessToken.Reveal() == grants[0].AccessToken)
+			}
+			for range 3 {
+				if stats := pass(t, w); stats.Claimed != 0 {
+					t.Fatalf("a later pass claimed %d", stats.Claimed)
+				}
+			}
+			if m.prov.Calls() != 2 {
+				t.Fatalf("provider calls %d after later passes, want still 2", m.prov.Calls())
 			}
 		})
 	}
