@@ -46,7 +46,10 @@ func next[T any](t *testing.T, ch <-chan T, what string) T {
 // waitUp waits until the watch reports up, skipping the other states.
 func (w *watchEvents) waitUp(t *testing.T, up bool) {
 	t.Helper()
-	for next(t, w.ups, "connection state") != up {
+	for {
+		if next(t, w.ups, "connection state") == up {
+			return
+		}
 	}
 }
 

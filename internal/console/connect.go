@@ -46,10 +46,11 @@ func (c *console) connect(w http.ResponseWriter, r *http.Request) {
 		nc.ClientSecret = ""
 		c.render(w, r, http.StatusBadRequest, "connect", connectData{
 			Providers: c.Backend.Providers(), Form: nc, ParamValues: values, Callback: c.callbackURL(),
-			Error: "Not connected: " + err.Error(), SecretDropped: r.PostFormValue("client_secret") != "",
+			Error: "Not connected: " + fullStop(err.Error()), SecretDropped: r.PostFormValue("client_secret") != "",
 		})
 		return
 	}
+	c.audit(r, "connect start", "connection", nc.Name, "provider", nc.Provider)
 	c.redirectOut(w, r, authURL)
 }
 
@@ -85,6 +86,7 @@ func (c *console) reconnect(w http.ResponseWriter, r *http.Request) {
 		c.actionFailed(w, r, "Could not reconnect: ", err)
 		return
 	}
+	c.audit(r, "reconnect start", "connection", r.PathValue("name"))
 	c.redirectOut(w, r, authURL)
 }
 
@@ -133,6 +135,11 @@ func (c *console) createLink(w http.ResponseWriter, r *http.Request) {
 		c.actionFailed(w, r, "Could not create a link: ", err)
 		return
 	}
+	attrs := []any{"connection", link.Name, "expires", link.Expires}
+	if link.ID != "" {
+		attrs = append(attrs, "link", link.ID)
+	}
+	c.audit(r, "link created", attrs...)
 	c.showConnection(w, r, http.StatusOK, connData{Link: link})
 }
 
@@ -154,10 +161,12 @@ func (c *console) callback(w http.ResponseWriter, r *http.Request) {
 	name, err := c.Backend.CompleteAuthorization(r.Context(), r.URL.Query())
 	if err != nil {
 		c.Logger.Info("console: authorization not completed", "err", err)
-		c.fail(w, r, http.StatusBadRequest, "Authorization failed", err.Error()+" Nothing was changed.")
+		c.fail(w, r, http.StatusBadRequest, "Authorization failed", nothingChanged(err.Error()))
 		return
 	}
-	if _, err := c.session(r); err == nil {
+	s, err := c.session(r)
+	c.Logger.Info("console: authorization completed", "connection", name, "by", who(s))
+	if err == nil {
 		http.Redirect(w, r, c.url("/console/connections/"+url.PathEscape(name)+"?done=connected"), http.StatusSeeOther)
 		return
 	}
@@ -173,16 +182,45 @@ func (c *console) linkPage(w http.ResponseWriter, r *http.Request) {
 		c.linkFailed(w, r, err)
 		return
 	}
-	c.render(w, r, http.StatusOK, "link", link)
+	c.render(w, r, http.StatusOK, "link", linkData{Link: link, Host: c.consentHost(r, link.Name)})
+}
+
+// linkData is a reconnect link's page: the link, and the host of the
+// consent page its button leads to ("" when the connection has no
+// authorize URL of its own and goes to its template's).
+type linkData struct {
+	*Link
+	Host string
+}
+
+// consentHost is the host of the named connection's own authorize URL,
+// to name on the link page's button, or "".
+func (c *console) consentHost(r *http.Request, name string) string {
+	conn, err := c.Backend.Connection(r.Context(), name)
+	if err != nil || conn.AuthorizeURL == nil {
+		return ""
+	}
+	u, err := url.Parse(*conn.AuthorizeURL)
+	if err != nil {
+		return ""
+	}
+	return u.Host
 }
 
 // linkStart is the link page's button: it goes to the provider's consent.
 func (c *console) linkStart(w http.ResponseWriter, r *http.Request) {
-	authURL, err := c.Backend.BeginLinkReconnect(r.Context(), r.PathValue("token"))
+	token := r.PathValue("token")
+	link, err := c.Backend.ConnectLink(r.Context(), token)
 	if err != nil {
 		c.linkFailed(w, r, err)
 		return
 	}
+	authURL, err := c.Backend.BeginLinkReconnect(r.Context(), token)
+	if err != nil {
+		c.linkFailed(w, r, err)
+		return
+	}
+	c.Logger.Info("console: reconnect start", "connection", link.Name, "by", linkWho(link))
 	c.redirectOut(w, r, authURL)
 }
 

@@ -137,6 +137,11 @@ type connData struct {
 	// Link is a reconnect link just created, shown once.
 	Link *Link
 	TTLs []ttlChoice
+	// Reconnectable: the connection has a person's consent to renew
+	// (the refresh_token grant). A machine grant's (client_credentials,
+	// jwt_bearer, github_app) tokens come from its own credentials, and
+	// the Backend refuses to reconnect it, so its page offers no button.
+	Reconnectable bool
 }
 
 // eventsShown is how many events the timeline shows.
@@ -166,6 +171,7 @@ func (c *console) showConnection(w http.ResponseWriter, r *http.Request, status 
 		return
 	}
 	d.Conn, d.Events, d.TTLs = conn, events, ttlChoices
+	d.Reconnectable = conn.Grant == "" || conn.Grant == model.GrantRefreshToken
 	d.Warning = refreshWarning(conn, c.Now(), c.ReauthWarning)
 	c.render(w, r, status, "connection", d)
 }
@@ -204,6 +210,7 @@ func (c *console) refresh(w http.ResponseWriter, r *http.Request) {
 		c.actionFailed(w, r, "Refresh failed: ", err)
 		return
 	}
+	c.audit(r, "refresh", "connection", r.PathValue("name"))
 	c.backToConnection(w, r, "refreshed")
 }
 
@@ -212,6 +219,7 @@ func (c *console) disable(w http.ResponseWriter, r *http.Request) {
 		c.actionFailed(w, r, "Could not disable: ", err)
 		return
 	}
+	c.audit(r, "disable", "connection", r.PathValue("name"))
 	c.backToConnection(w, r, "disabled")
 }
 
@@ -220,6 +228,7 @@ func (c *console) enable(w http.ResponseWriter, r *http.Request) {
 		c.actionFailed(w, r, "Could not enable: ", err)
 		return
 	}
+	c.audit(r, "enable", "connection", r.PathValue("name"))
 	c.backToConnection(w, r, "enabled")
 }
 
@@ -235,6 +244,7 @@ func (c *console) delete(w http.ResponseWriter, r *http.Request) {
 		c.actionFailed(w, r, "Could not delete: ", err)
 		return
 	}
+	c.audit(r, "delete", "connection", name)
 	http.Redirect(w, r, c.url("/console/?deleted="+url.QueryEscape(name)), http.StatusSeeOther)
 }
 
@@ -247,7 +257,7 @@ func (c *console) actionFailed(w http.ResponseWriter, r *http.Request, what stri
 		return
 	}
 	c.Logger.Warn("console: action failed", "connection", r.PathValue("name"), "err", err)
-	c.showConnection(w, r, http.StatusBadRequest, connData{Error: what + err.Error()})
+	c.showConnection(w, r, http.StatusBadRequest, connData{Error: what + fullStop(err.Error())})
 }
 
 // backToConnection answers a successful action with a 303 to the page,

@@ -2,6 +2,7 @@ package console_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -617,6 +618,9 @@ func TestDisableEnableDelete(t *testing.T) {
 	b := setup(t)
 	b.seed(conn{name: "xero-acme"})
 	ctx := b.signedInAt("/console/connections/xero-acme")
+	if got := b.text(ctx, `form[action$="/disable"] .hint`); !strings.Contains(got, "consumers get no token") || !strings.Contains(got, "ErrDisabled") {
+		t.Errorf("Disable's hint says %q, want that consumers get ErrDisabled", got)
+	}
 
 	b.submit(ctx, `form[action$="/disable"] button`)
 	if got := b.text(ctx, "#status"); got != "disabled" {
@@ -624,6 +628,10 @@ func TestDisableEnableDelete(t *testing.T) {
 	}
 	if s := b.stored("xero-acme").Status; s != model.StatusDisabled {
 		t.Errorf("after Disable the status is %s", s)
+	}
+	// What the hint says: a consumer gets no token, not the current one.
+	if _, err := b.consumer().Get(t.Context(), "xero-acme"); !errors.Is(err, tokens.ErrDisabled) {
+		t.Errorf("a consumer's Get of a disabled connection: %v, want ErrDisabled", err)
 	}
 	b.submit(ctx, `form[action$="/enable"] button`)
 	if s := b.stored("xero-acme").Status; s != model.StatusActive {
@@ -666,6 +674,9 @@ func TestReconnectNeedsReauth(t *testing.T) {
 	ctx := b.signedInAt("/console/connections/hubspot-acme")
 	if got := b.text(ctx, ".alert.warning"); !strings.Contains(got, "needs a person to reconnect") {
 		t.Errorf("a needs_reauth connection warns %q", got)
+	}
+	if got := b.text(ctx, ".actions-card button.primary"); got != "Reconnect" {
+		t.Errorf("a needs_reauth connection's main action is %q, want Reconnect", got)
 	}
 	b.submit(ctx, `form[action$="/reconnect"] button`)
 	b.waitPath(ctx, "/console/connections/hubspot-acme")
@@ -721,7 +732,8 @@ func TestCallbackRefusesForgedAndReplayedState(t *testing.T) {
 	if got := b.text(ctx, "h1"); got != "Authorization failed" {
 		t.Errorf("forged state: page title %q", got)
 	}
-	if got := b.text(ctx, ".alert"); !strings.Contains(got, "Nothing was changed") {
+	// One sentence after another, each capitalized and ended.
+	if got := b.text(ctx, ".alert"); got != "This authorization is unknown, already completed or expired (each lasts 10 minutes); nothing was stored: start it again." {
 		t.Errorf("forged state: page says %q", got)
 	}
 	if after := b.stored("hubspot-acme"); after.Version != before.Version || after.Status != before.Status {
@@ -777,6 +789,11 @@ func TestReconnectLink(t *testing.T) {
 	}
 	if n, err := chromedp.Run(owner, chromedp.Evaluate[int](`document.querySelectorAll("main form button").length`)); err != nil || n != 1 {
 		t.Errorf("link page has %d buttons (%v), want one", n, err)
+	}
+	// A generic connection's button names its consent page's host, not
+	// the template's id.
+	if got, want := b.text(owner, "main form button"), "Continue to "+strings.TrimPrefix(b.mockURL, "http://"); got != want {
+		t.Errorf("link page's button reads %q, want %q", got, want)
 	}
 	if b.stored("hubspot-acme").Status != model.StatusNeedsReauth {
 		t.Fatal("opening the link changed the connection")
@@ -984,11 +1001,7 @@ func TestLiveUpdate(t *testing.T) {
 	b.seed(conn{name: "xero-acme"}, conn{name: "xero-beta"})
 	ctx := b.browser
 	b.signIn(ctx)
-	b.do("wait for the live stream", chromedp.WaitReady(chromedp.CSS(`body[data-live-ready]`)),
-		chromedp.Evaluate[chromedp.Void](`window.notReloaded = true`))
-	if got := b.text(ctx, "#live-state"); got != "● live" {
-		t.Errorf("with the stream ready the list says %q, want ● live", got)
-	}
+	b.waitLive(ctx)
 	cell := `document.querySelector('#connections tr[data-name="xero-acme"] td:nth-child(5)').textContent`
 	before, err := chromedp.Run(ctx, chromedp.Evaluate[string](cell))
 	if err != nil {

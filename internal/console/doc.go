@@ -45,6 +45,23 @@
 // consent; the link is consumed when the authorization completes, and a
 // used or expired link shows a page saying so, with status 410.
 //
+// # Live updates
+//
+// /console/live relays Backend.Watch: the names of connections that
+// changed, which the page fetches again. It says "ready" (and the page
+// "● live") only once the Backend is listening, so no change is lost
+// behind a page that claims to be live; "down" when the listener's
+// connection drops; ready and "reload" when it is back, so the page
+// fetches every row in view again; "off" with TOKENS_POLL_ONLY, where
+// nothing is ever notified.
+//
+// # Audit log
+//
+// Every state-changing action that happened writes one Info line,
+// "console: <action>", with the connection's name or the key's id and who
+// did it (the admin key's id and label, or a reconnect link); never a
+// secret.
+//
 // # What a page never shows
 //
 // No token or secret: the Backend returns connections without secret

@@ -54,9 +54,10 @@ func (c *console) createKey(w http.ResponseWriter, r *http.Request) {
 	}
 	secret, err := c.Backend.CreateAPIKey(r.Context(), k)
 	if err != nil {
-		fail("Key not created: " + err.Error())
+		fail("Key not created: " + fullStop(err.Error()))
 		return
 	}
+	c.audit(r, "api key created", "key", keyID(secret), "label", k.Label, "admin", k.Admin)
 	c.showKeys(w, r, http.StatusOK, keysData{Secret: secret, SecretLabel: k.Label})
 }
 
@@ -70,5 +71,6 @@ func (c *console) revokeKey(w http.ResponseWriter, r *http.Request) {
 		c.serverError(w, r, "revoke the key", err)
 		return
 	}
+	c.audit(r, "api key revoked", "key", r.PathValue("id"))
 	http.Redirect(w, r, c.url("/console/keys?done=revoked"), http.StatusSeeOther)
 }

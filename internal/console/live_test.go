@@ -51,6 +51,17 @@ func (g *listenerGate) set(down bool) {
 	}
 }
 
+// waitLive waits until the list says it is live (the server listens),
+// and marks the page, so that a test can tell it was never reloaded.
+func (b *bundle) waitLive(ctx context.Context) {
+	b.t.Helper()
+	b.do("wait for the live stream", chromedp.WaitReady(chromedp.CSS(`body[data-live-ready]`)),
+		chromedp.Evaluate[chromedp.Void](`window.notReloaded = true`))
+	if got := b.text(ctx, "#live-state"); got != "● live" {
+		b.t.Errorf("with the stream ready the list says %q, want ● live", got)
+	}
+}
+
 // liveState is the text the list shows about its live updates.
 const liveState = `document.getElementById("live-state").textContent`
 
@@ -65,11 +76,7 @@ func TestLiveUpdateCatchesUpAfterReconnect(t *testing.T) {
 	b.seed(conn{name: "xero-acme"})
 	ctx := b.browser
 	b.signIn(ctx)
-	b.do("wait for the live stream", chromedp.WaitReady(chromedp.CSS(`body[data-live-ready]`)),
-		chromedp.Evaluate[chromedp.Void](`window.notReloaded = true`))
-	if got := b.text(ctx, "#live-state"); got != "● live" {
-		t.Errorf("with the stream ready the list says %q, want ● live", got)
-	}
+	b.waitLive(ctx)
 
 	gate.set(true)
 	if _, err := chromedp.Run(ctx, chromedp.Poll[bool](liveState+` === "reconnecting…" && !document.body.dataset.liveReady`)); err != nil {

@@ -11,6 +11,8 @@ import (
 	"path"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 )
 
 // pages holds one template set per page: the layout, the shared
@@ -218,4 +220,38 @@ func badgeClass(s string) string {
 	default:
 		return "badge warn"
 	}
+}
+
+// fullStop ends msg, an error's text, with a full stop, so that a
+// sentence can follow it.
+func fullStop(msg string) string {
+	msg = strings.TrimSpace(msg)
+	if msg == "" || strings.ContainsAny(msg[len(msg)-1:], ".!?") {
+		return msg
+	}
+	return msg + "."
+}
+
+// sentence is msg as a sentence of its own: capitalized, with its full
+// stop.
+func sentence(msg string) string {
+	msg = fullStop(msg)
+	if msg == "" {
+		return msg
+	}
+	r, n := utf8.DecodeRuneInString(msg)
+	return string(unicode.ToUpper(r)) + msg[n:]
+}
+
+// nothingChanged is the message of a refused authorization: the error's
+// sentence, then that nothing changed unless it already says so.
+func nothingChanged(msg string) string {
+	msg = sentence(msg)
+	switch {
+	case msg == "":
+		return "Nothing was changed."
+	case strings.Contains(strings.ToLower(msg), "nothing was"):
+		return msg
+	}
+	return msg + " Nothing was changed."
 }

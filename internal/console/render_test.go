@@ -45,3 +45,19 @@ func TestLocalPath(t *testing.T) {
 		}
 	}
 }
+
+// TestNothingChanged: a refused authorization's message is whole
+// sentences, and says once that nothing changed.
+func TestNothingChanged(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct{ err, want string }{
+		{"the provider refused the code", "The provider refused the code. Nothing was changed."},
+		{"access denied.", "Access denied. Nothing was changed."},
+		{"this authorization expired; nothing was stored: start it again", "This authorization expired; nothing was stored: start it again."},
+		{"", "Nothing was changed."},
+	} {
+		if got := nothingChanged(tc.err); got != tc.want {
+			t.Errorf("nothingChanged(%q) = %q, want %q", tc.err, got, tc.want)
+		}
+	}
+}

@@ -53,6 +53,7 @@ func (c *console) signIn(w http.ResponseWriter, r *http.Request) {
 		c.serverError(w, r, "sign in", err)
 		return
 	}
+	c.Logger.Info("console: sign-in", "by", who(s))
 	//nolint:gosec // Secure whenever TOKENS_PUBLIC_URL is https; over plain http it would never be sent
 	http.SetCookie(w, &http.Cookie{
 		Name: cookieName, Value: s.Token, Path: c.cookiePath(), Expires: s.Expires,
@@ -71,6 +72,7 @@ func (c *console) signOut(w http.ResponseWriter, r *http.Request) {
 		c.serverError(w, r, "sign out", err)
 		return
 	}
+	c.audit(r, "sign-out")
 	c.dropCookie(w)
 	http.Redirect(w, r, c.url("/console/signin"), http.StatusSeeOther)
 }
