@@ -561,7 +561,7 @@ func (a *App) CreateConnectLinkBy(ctx context.Context, name string, ttl time.Dur
 	if err != nil {
 		return nil, err
 	}
-	return &console.Link{URL: base + ConnectPath + secret, Name: l.Name, Provider: l.Provider, Expires: l.Expires, CreatedAt: l.CreatedAt}, nil
+	return &console.Link{ID: l.ID.String(), URL: base + ConnectPath + secret, Name: l.Name, Provider: l.Provider, Expires: l.Expires, CreatedAt: l.CreatedAt}, nil
 }
 
 // ConnectLink returns the unused, unexpired link whose secret is token,
@@ -571,7 +571,7 @@ func (a *App) ConnectLink(ctx context.Context, token string) (*console.Link, err
 	if err != nil {
 		return nil, err
 	}
-	return &console.Link{Name: l.Name, Provider: l.Provider, Expires: l.Expires, CreatedAt: l.CreatedAt}, nil
+	return &console.Link{ID: l.ID.String(), Name: l.Name, Provider: l.Provider, Expires: l.Expires, CreatedAt: l.CreatedAt}, nil
 }
 
 // link returns the usable link whose secret is token. A link of a

@@ -118,6 +118,15 @@ func TestAuditLog(t *testing.T) {
 			}
 		}
 	}
+	// The link is named by its id, never its secret: the line that made it
+	// and the line of the reconnect it started name the same one.
+	if len(got) == len(want) {
+		_, id, _ := strings.Cut(got[6], "link=")
+		id, _, _ = strings.Cut(id, " ")
+		if len(id) != 36 || !strings.Contains(got[7], `by="reconnect link `+id+`"`) {
+			t.Errorf("the link's lines do not name it by one id %q:\n%s\n%s", id, got[6], got[7])
+		}
+	}
 	// A key is tw_<id>_<secret>: its id is what the log names it by.
 	keySecret := func(k string) string { return k[strings.LastIndex(k, "_")+1:] }
 	forms := testutil.SecretForms("client-1", clientSecret, keySecret(b.adminKey), keySecret(secret), strings.TrimPrefix(link, b.base+"/connect/"))
