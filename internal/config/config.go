@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/caarlos0/env/v11"
+
+	"github.com/tokenwarden/tokenwarden/internal/provider"
 )
 
 // Consumer is the configuration the consumer CLI reads: the database and
@@ -75,7 +77,30 @@ type Config struct {
 	PublicURL string `env:"TOKENS_PUBLIC_URL"`
 	// ConsoleSessionTTL is how long a console sign-in lasts.
 	ConsoleSessionTTL time.Duration `env:"TOKENS_CONSOLE_SESSION_TTL" envDefault:"12h"`
+	// OIDC is the console's optional OpenID Connect sign-in.
+	OIDC OIDC
 }
+
+// OIDC is the console's sign-in through the company's OpenID Connect
+// provider. It is on when Issuer is set, and then needs the client and
+// Allow: an issuer alone would let in anyone the provider knows (anyone
+// with a Google account, for Google).
+type OIDC struct {
+	// Issuer is the provider's issuer URL, whose
+	// /.well-known/openid-configuration describes it: https, or http on
+	// loopback (tests, local runs).
+	Issuer string `env:"TOKENS_OIDC_ISSUER"`
+	// ClientID and ClientSecret are the console's client at the provider,
+	// whose redirect URI is TOKENS_PUBLIC_URL/console/oidc/callback.
+	ClientID     string `env:"TOKENS_OIDC_CLIENT_ID"`
+	ClientSecret string `env:"TOKENS_OIDC_CLIENT_SECRET"`
+	// Allow are who may sign in: exact emails (alice@acme.com) and whole
+	// domains (@acme.com), compared without regard to case.
+	Allow List `env:"TOKENS_OIDC_ALLOW"`
+}
+
+// Enabled reports whether OpenID Connect sign-in is configured.
+func (o OIDC) Enabled() bool { return o.Issuer != "" }
 
 // List is a comma-separated variable, such as TOKENS_ALLOWED_TOKEN_HOSTS.
 // Every list-valued variable has this type, so that each is read the same
@@ -197,7 +222,50 @@ func (c *Config) Validate() error {
 			return err
 		}
 	}
+	return c.checkOIDC()
+}
+
+// checkOIDC refuses a partial OpenID Connect configuration, an issuer
+// that is not https (http only on loopback), and an allow-list entry that
+// is neither an email nor @domain. None of its errors repeats the client
+// secret.
+func (c *Config) checkOIDC() error {
+	o := c.OIDC
+	set := 0
+	for _, v := range []string{o.Issuer, o.ClientID, o.ClientSecret} {
+		if v != "" {
+			set++
+		}
+	}
+	switch {
+	case set == 0 && len(o.Allow) == 0:
+		return nil
+	case set != 3:
+		return errors.New("TOKENS_OIDC_ISSUER, TOKENS_OIDC_CLIENT_ID and TOKENS_OIDC_CLIENT_SECRET are set together or not at all")
+	case len(o.Allow) == 0:
+		return errors.New("TOKENS_OIDC_ALLOW must list who may sign in (alice@acme.com, @acme.com): without it anyone the provider knows could")
+	case c.PublicURL == "":
+		return errors.New("TOKENS_PUBLIC_URL must be set with TOKENS_OIDC_ISSUER: the provider sends people back to TOKENS_PUBLIC_URL/console/oidc/callback")
+	}
+	u, err := url.Parse(o.Issuer)
+	if err != nil || u.Host == "" || u.User != nil || u.RawQuery != "" || u.Fragment != "" ||
+		(u.Scheme != "https" && (u.Scheme != "http" || !provider.IsLoopback(strings.ToLower(u.Hostname())))) {
+		return errors.New("TOKENS_OIDC_ISSUER is malformed: want the provider's https issuer URL (http only on loopback), e.g. https://accounts.google.com")
+	}
+	for _, a := range o.Allow {
+		if !validAllow(a) {
+			return fmt.Errorf("TOKENS_OIDC_ALLOW: %q is neither an email (alice@acme.com) nor a domain (@acme.com)", a)
+		}
+	}
 	return nil
+}
+
+// validAllow reports whether a is an email or @domain: one @, a domain
+// with a dot inside it, and no space.
+func validAllow(a string) bool {
+	_, domain, ok := strings.Cut(a, "@")
+	return ok && !strings.ContainsAny(a, " \t") && !strings.Contains(domain, "@") &&
+		strings.Contains(strings.Trim(domain, "."), ".")
 }
 
 // ErrNoPublicURL is the error for a browser flow without TOKENS_PUBLIC_URL.
@@ -264,11 +332,27 @@ func (c *Config) Level() (slog.Level, error) {
 func parseError[T any](err error) error {
 	var pe env.ParseError
 	if errors.As(err, &pe) {
-		if f, ok := reflect.TypeFor[T]().FieldByName(pe.Name); ok {
-			return fmt.Errorf("%s: %s", f.Tag.Get("env"), oneLine(pe.Err))
+		if tag := envTag(reflect.TypeFor[T](), pe.Name); tag != "" {
+			return fmt.Errorf("%s: %s", tag, oneLine(pe.Err))
 		}
 	}
 	return fmt.Errorf("configuration: %s", oneLine(err))
+}
+
+// envTag is the variable of the field called name in t or in a struct
+// field of t (such as Config.OIDC), "" if there is none.
+func envTag(t reflect.Type, name string) string {
+	for _, f := range reflect.VisibleFields(t) {
+		if tag := f.Tag.Get("env"); f.Name == name && tag != "" {
+			return tag
+		}
+		if f.Type.Kind() == reflect.Struct && !f.Anonymous {
+			if tag := envTag(f.Type, name); tag != "" {
+				return tag
+			}
+		}
+	}
+	return ""
 }
 
 func oneLine(err error) string {

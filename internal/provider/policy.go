@@ -32,7 +32,7 @@ func (p EndpointPolicy) Check(raw string) error {
 	switch u.Scheme {
 	case "https":
 	case "http":
-		if !p.AllowInsecureHTTP && !isLoopback(host) {
+		if !p.AllowInsecureHTTP && !IsLoopback(host) {
 			return fmt.Errorf("token endpoint %s uses http; only https is allowed outside loopback (TOKENS_ALLOW_INSECURE_HTTP)", u.Host)
 		}
 	default:
@@ -49,7 +49,9 @@ func (p EndpointPolicy) Check(raw string) error {
 	return fmt.Errorf("token endpoint host %s is not in TOKENS_ALLOWED_TOKEN_HOSTS", host)
 }
 
-func isLoopback(host string) bool {
+// IsLoopback reports whether host (a URL's Hostname, lower case) is this
+// machine: plain http to it crosses no network.
+func IsLoopback(host string) bool {
 	if host == "localhost" {
 		return true
 	}
