@@ -293,14 +293,23 @@ CREATE TABLE api_keys (
 
 -- Signed-in console operators. The cookie holds a random 256-bit token;
 -- only its SHA-256 is here, so reading this table signs nobody in. A
--- session ends with its key (revoked: refused on read; deleted: cascade).
+-- session is an admin key's (key_id), and ends with its key (revoked:
+-- refused on read; deleted: cascade), or a person's signed in through
+-- OpenID Connect (migration 00008: the ID token's subject and email),
+-- which ends at expires_at or sign-out. Exactly one of the two is set.
 CREATE TABLE console_sessions (
-    token_hash bytea PRIMARY KEY,
-    key_id     text NOT NULL REFERENCES api_keys (id) ON DELETE CASCADE,
+    token_hash   bytea PRIMARY KEY,
+    key_id       text REFERENCES api_keys (id) ON DELETE CASCADE,
     -- The token every state-changing console request carries.
-    csrf_token text NOT NULL,
-    created_at timestamptz NOT NULL DEFAULT now(),
-    expires_at timestamptz NOT NULL
+    csrf_token   text NOT NULL,
+    created_at   timestamptz NOT NULL DEFAULT now(),
+    expires_at   timestamptz NOT NULL,
+    oidc_subject text,
+    oidc_email   text,
+    CONSTRAINT console_sessions_one_kind CHECK (
+        (key_id IS NOT NULL AND oidc_subject IS NULL AND oidc_email IS NULL)
+        OR (key_id IS NULL AND oidc_subject IS NOT NULL AND oidc_email IS NOT NULL)
+    )
 );
 CREATE INDEX console_sessions_key_id_idx ON console_sessions (key_id);
 CREATE INDEX console_sessions_expires_at_idx ON console_sessions (expires_at);

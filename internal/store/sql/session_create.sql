@@ -11,4 +11,4 @@ WITH k AS (
     FROM k
     RETURNING key_id, csrf_token, expires_at
 )
-SELECT s.key_id, k.label, s.csrf_token, s.expires_at FROM s JOIN k ON k.id = s.key_id
+SELECT s.key_id, k.label, s.csrf_token, s.expires_at, NULL::text, NULL::text FROM s JOIN k ON k.id = s.key_id
