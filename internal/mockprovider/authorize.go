@@ -24,8 +24,10 @@ type authzState struct {
 // authCode is one issued authorization code and what it was bound to.
 type authCode struct {
 	clientID, redirectURI, challenge, scope string
-	expires                                 time.Time
-	used                                    bool
+	// nonce is OpenID Connect's, echoed in the ID token.
+	nonce   string
+	expires time.Time
+	used    bool
 	// fam is the token family issued for the code, revoked if the code is
 	// presented again.
 	fam *family
@@ -118,7 +120,7 @@ func (s *Server) serveAuthorize(w http.ResponseWriter, r *http.Request) {
 	}
 	s.authz.codes[code] = &authCode{
 		clientID: clientID, redirectURI: redirect.String(), challenge: q.Get("code_challenge"),
-		scope: q.Get("scope"), expires: time.Now().Add(codeLifetime),
+		scope: q.Get("scope"), nonce: q.Get("nonce"), expires: time.Now().Add(codeLifetime),
 	}
 	s.mu.Unlock()
 	back(url.Values{"code": {code}})
@@ -141,7 +143,7 @@ func (s *Server) serveAuthorizationCode(w http.ResponseWriter, r *http.Request, 
 		}
 		clientID = id
 	}
-	resp, desc := s.redeem(code, clientID, form.Get("redirect_uri"), form.Get("code_verifier"))
+	resp, desc := s.redeem(r, code, clientID, form.Get("redirect_uri"), form.Get("code_verifier"))
 	if desc != "" {
 		writeError(w, http.StatusBadRequest, "invalid_grant", desc)
 		return
@@ -149,7 +151,7 @@ func (s *Server) serveAuthorizationCode(w http.ResponseWriter, r *http.Request, 
 	writeJSON(w, http.StatusOK, resp)
 }
 
-func (s *Server) redeem(code, clientID, redirectURI, verifier string) (tokenResponse, string) {
+func (s *Server) redeem(r *http.Request, code, clientID, redirectURI, verifier string) (tokenResponse, string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	c, ok := s.authz.codes[code]
@@ -186,6 +188,7 @@ func (s *Server) redeem(code, clientID, redirectURI, verifier string) (tokenResp
 		TokenType:   "Bearer",
 		ExpiresIn:   int64(s.opts.Lifetime / time.Second),
 		Scope:       c.scope,
+		IDToken:     s.idToken(r, c),
 	}
 	if !s.opts.OmitRefreshToken {
 		rt := randomToken("rt-")

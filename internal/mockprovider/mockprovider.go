@@ -61,6 +61,10 @@ type Options struct {
 	// invalid_resource. A request naming none gets the server's default,
 	// as RFC 8707 allows. Unset, every value is accepted.
 	Audiences []string
+	// OIDC, when set, makes the server an OpenID Connect provider too
+	// (oidc.go); without it /.well-known/openid-configuration and /jwks
+	// are 404 and no id_token is issued.
+	OIDC *OIDCOptions
 }
 
 // Issued is what the server answered for one presented refresh token. It lets
@@ -111,6 +115,7 @@ type Server struct {
 	held      time.Duration // total time answers were held for Latency
 	authz     authzState    // authorization codes (authorize.go)
 	granted   []ClientGrant // client-credentials answers (clientcredentials.go)
+	oidc      *oidcState    // nil unless Options.OIDC (oidc.go)
 }
 
 // New returns a Server configured by opts. Defaults are applied here so the
@@ -123,6 +128,7 @@ func New(opts Options) *Server {
 		opts:     opts,
 		tokens:   make(map[string]*tokenState),
 		families: make(map[string]*family),
+		oidc:     newOIDC(opts.OIDC),
 	}
 }
 
@@ -226,6 +232,8 @@ type tokenResponse struct {
 	ExpiresIn    int64  `json:"expires_in"`
 	RefreshToken string `json:"refresh_token,omitempty"`
 	Scope        string `json:"scope,omitempty"`
+	// IDToken is OpenID Connect's, for an openid scope (oidc.go).
+	IDToken string `json:"id_token,omitempty"`
 }
 
 type errorResponse struct {
@@ -236,11 +244,22 @@ type errorResponse struct {
 // ServeHTTP answers POST /token and POST /oauth/token, the two paths
 // providers commonly use, so client configuration can mimic either,
 // /authorize (authorize.go), GitHub's installation-token endpoint and the
-// validation requests of `worker check` (githubapp.go).
+// validation requests of `worker check` (githubapp.go), and, with
+// Options.OIDC, OpenID Connect's discovery document and keys (oidc.go).
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.URL.Path == "/authorize" {
 		s.serveAuthorize(w, r)
 		return
+	}
+	if s.oidc != nil && r.Method == http.MethodGet {
+		switch r.URL.Path {
+		case "/.well-known/openid-configuration":
+			s.serveDiscovery(w, r)
+			return
+		case "/jwks":
+			s.serveJWKS(w)
+			return
+		}
 	}
 	if slices.Contains(validationPaths, r.URL.Path) {
 		s.serveValidation(w, r)
