@@ -257,13 +257,7 @@ func TestObserverNeverBlocksOnAHangingEndpoint(t *testing.T) {
 		}
 	})
 	// The first event is being posted, and waits on the endpoint.
-	deadline := time.Now().Add(10 * time.Second)
-	for e.inFlight() == 0 {
-		if time.Now().After(deadline) {
-			t.Fatal("no delivery started")
-		}
-		time.Sleep(time.Millisecond)
-	}
+	testutil.Eventually(t, 10*time.Second, "a delivery to start", func() bool { return e.inFlight() > 0 })
 	returnsPromptly(t, "Failed during a hanging delivery", func() { obs.Failed(reauth("late")) })
 	release()
 	flush(t, n)
@@ -284,13 +278,7 @@ func TestFullQueueDropsOldest(t *testing.T) {
 	e, release := hanging(t)
 	n := start(t, e, webhook.Options{QueueSize: 2, Timeout: time.Hour})
 	n.Failed(reauth("first"))
-	deadline := time.Now().Add(10 * time.Second)
-	for e.inFlight() == 0 {
-		if time.Now().After(deadline) {
-			t.Fatal("no delivery started")
-		}
-		time.Sleep(time.Millisecond)
-	}
+	testutil.Eventually(t, 10*time.Second, "a delivery to start", func() bool { return e.inFlight() > 0 })
 	// "first" is in flight; the queue holds two more, dropping the oldest.
 	returnsPromptly(t, "Failed on a full queue", func() {
 		for _, name := range []string{"a", "b", "c", "d", "e"} {
