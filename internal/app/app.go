@@ -50,6 +50,9 @@ type App struct {
 	// hub is the process's LISTEN connection while Serve or Run holds one
 	// (listen), which Watch shares.
 	hub atomic.Pointer[notify.Hub]
+
+	// oidc is the console's OpenID Connect provider once discovered.
+	oidc oidcClient
 }
 
 // Open validates cfg, loads the provider catalogue and the keyring, and

@@ -64,11 +64,7 @@ func (a *App) SignIn(ctx context.Context, key string) (*console.Session, error) 
 	case !k.Admin || k.RevokedAt != nil || !apikey.Verify(strings.TrimSpace(key), k.KeyHash):
 		return nil, console.ErrBadCredentials
 	}
-	token, err := apikey.Token()
-	if err != nil {
-		return nil, err
-	}
-	csrf, err := apikey.Token()
+	token, csrf, err := sessionTokens()
 	if err != nil {
 		return nil, err
 	}
@@ -89,6 +85,18 @@ func (a *App) SignIn(ctx context.Context, key string) (*console.Session, error) 
 	return &console.Session{Token: token, CSRF: s.CSRF, KeyID: s.KeyID, Label: s.Label, Expires: s.Expires}, nil
 }
 
+// sessionTokens returns a new session's cookie token and CSRF token,
+// random (256 bits each): only the cookie token's hash is stored.
+func sessionTokens() (token, csrf string, err error) {
+	if token, err = apikey.Token(); err != nil {
+		return "", "", err
+	}
+	if csrf, err = apikey.Token(); err != nil {
+		return "", "", err
+	}
+	return token, csrf, nil
+}
+
 // Session returns the live session whose cookie value is token, or
 // console.ErrNoSession.
 func (a *App) Session(ctx context.Context, token string) (*console.Session, error) {
@@ -101,6 +109,19 @@ func (a *App) Session(ctx context.Context, token string) (*console.Session, erro
 	}
 	if err != nil {
 		return nil, err
+	}
+	if s.Subject != "" {
+		// A session signed in through OpenID Connect: the provider's
+		// decision (this person, this email, verified) was taken at
+		// sign-in and is not asked again on every page, which would make
+		// each click wait on the provider; TOKENS_CONSOLE_SESSION_TTL
+		// bounds how long it holds. What this process decides alone is
+		// checked again: a session outlives neither OpenID Connect being
+		// turned off nor its email leaving TOKENS_OIDC_ALLOW.
+		if !a.cfg.OIDC.Enabled() || !allowed(a.cfg.OIDC, s.Email) {
+			return nil, console.ErrNoSession
+		}
+		return &console.Session{CSRF: s.CSRF, Email: s.Email, Expires: s.Expires}, nil
 	}
 	return &console.Session{CSRF: s.CSRF, KeyID: s.KeyID, Label: s.Label, Expires: s.Expires}, nil
 }

@@ -97,6 +97,17 @@ func (e *consoleEnv) row(t *testing.T, name string) *model.OAuthToken {
 // redirect to the callback, and returns the callback's query.
 func consent(t *testing.T, authURL string) url.Values {
 	t.Helper()
+	loc := redirectOf(t, authURL)
+	if got := loc.Scheme + "://" + loc.Host + loc.Path; got != publicURL+app.CallbackPath {
+		t.Fatalf("the provider redirected to %s, want %s", got, publicURL+app.CallbackPath)
+	}
+	return loc.Query()
+}
+
+// redirectOf opens the provider's authorization URL as a browser would,
+// and returns where the provider sends it back (a 302 it must answer).
+func redirectOf(t *testing.T, authURL string) *url.URL {
+	t.Helper()
 	client := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	resp, err := client.Get(authURL)
 	if err != nil {
@@ -105,12 +116,9 @@ func consent(t *testing.T, authURL string) url.Values {
 	resp.Body.Close()
 	loc, err := url.Parse(resp.Header.Get("Location"))
 	if resp.StatusCode != http.StatusFound || err != nil {
-		t.Fatalf("consent answered %d, Location %q", resp.StatusCode, resp.Header.Get("Location"))
+		t.Fatalf("the provider answered %d, Location %q", resp.StatusCode, resp.Header.Get("Location"))
 	}
-	if got := loc.Scheme + "://" + loc.Host + loc.Path; got != publicURL+app.CallbackPath {
-		t.Fatalf("the provider redirected to %s, want %s", got, publicURL+app.CallbackPath)
-	}
-	return loc.Query()
+	return loc
 }
 
 // A needs_reauth connection reconnected in the browser keeps its row and

@@ -15,11 +15,15 @@ func (c *console) audit(r *http.Request, action string, attrs ...any) {
 	c.Logger.Info("console: "+action, append(attrs, "by", who(sessionOf(r.Context())))...)
 }
 
-// who names the operator of a session by its admin key, or, with no
-// session, the reconnect link a person came by.
+// who names the operator of a session by its admin key, or by the email
+// they signed in with through OpenID Connect, or, with no session, the
+// reconnect link a person came by.
 func who(s *Session) string {
-	if s == nil {
+	switch {
+	case s == nil:
 		return "reconnect link"
+	case s.Email != "":
+		return "oidc " + s.Email
 	}
 	return "admin key " + s.KeyID + " (" + s.Label + ")"
 }

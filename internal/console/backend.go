@@ -28,6 +28,22 @@ type Backend interface {
 	// SignOut ends the session; ending an unknown one is not an error.
 	SignOut(ctx context.Context, token string) error
 
+	// OIDCIssuer is the issuer URL of the OpenID Connect provider people
+	// may sign in through (TOKENS_OIDC_ISSUER), "" when that sign-in is
+	// off. The console is on with it even before any admin key exists.
+	OIDCIssuer() string
+	// BeginOIDCSignIn returns the provider's authorization URL and the
+	// flow that binds its answer to this browser (state, nonce, PKCE
+	// verifier), which the console keeps in a short-lived cookie.
+	BeginOIDCSignIn(ctx context.Context) (authURL string, flow OIDCFlow, err error)
+	// CompleteOIDCSignIn takes the callback's query and the browser's
+	// flow, exchanges the code, verifies the ID token and, when its
+	// verified email is allowed, starts a session. A refused person is
+	// ErrNotAllowed (wrapped, with the reason); a forged, replayed or
+	// expired flow, or the provider's refusal, is another error whose
+	// text can be shown. Either way no session exists.
+	CompleteOIDCSignIn(ctx context.Context, query url.Values, flow OIDCFlow) (*Session, error)
+
 	// StatusCounts counts connections by status.
 	StatusCounts(ctx context.Context) (map[string]int64, error)
 	// Connections returns one page of the list.
@@ -102,6 +118,10 @@ var (
 	ErrNoSession = errors.New("no such session")
 	// ErrLinkUnusable means the reconnect link is unknown, used or expired.
 	ErrLinkUnusable = errors.New("this reconnect link has been used or has expired")
+	// ErrNotAllowed is CompleteOIDCSignIn's error for a person the
+	// provider vouched for but TOKENS_OIDC_ALLOW does not list, or whose
+	// email the provider has not verified.
+	ErrNotAllowed = errors.New("not allowed to use this console")
 	// ErrNotLive is Watch's error when no change is ever notified
 	// (TOKENS_POLL_ONLY): pages show what they read and say so.
 	ErrNotLive = errors.New("change notifications are off (TOKENS_POLL_ONLY)")
@@ -113,9 +133,23 @@ type Session struct {
 	Token string
 	// CSRF is the token every state-changing request must carry.
 	CSRF string
-	// KeyID and Label name the admin key that signed in.
+	// KeyID and Label name the admin key that signed in; both are ""
+	// for a session signed in through OpenID Connect.
 	KeyID, Label string
-	Expires      time.Time
+	// Email names the person signed in through OpenID Connect, "" for an
+	// admin key's session.
+	Email   string
+	Expires time.Time
+}
+
+// OIDCFlow is one OpenID Connect sign-in between the provider's page and
+// the callback: random values only the browser that began it holds.
+type OIDCFlow struct {
+	// State must come back in the callback's query; Nonce in the ID
+	// token; Verifier is the PKCE (S256) code verifier.
+	State, Nonce, Verifier string
+	// Next is the console path to land on once signed in.
+	Next string
 }
 
 // Query selects one page of the connections list, sorted by access-token

@@ -142,6 +142,8 @@ func (c *console) routes() http.Handler {
 	})
 	mux.Handle("GET /console/signin", c.on(http.HandlerFunc(c.signInForm)))
 	mux.Handle("POST /console/signin", c.on(c.cop.Handler(http.HandlerFunc(c.signIn))))
+	mux.Handle("POST /console/oidc/start", c.on(c.cop.Handler(http.HandlerFunc(c.oidcStart))))
+	mux.Handle("GET /console/oidc/callback", c.on(http.HandlerFunc(c.oidcCallback)))
 
 	page := func(pattern string, h http.HandlerFunc) {
 		mux.Handle(pattern, c.on(c.signedIn(c.cop.Handler(c.checkCSRF(h)))))
@@ -170,13 +172,18 @@ func (c *console) routes() http.Handler {
 	return mux
 }
 
-// on serves the console only once an admin key exists. Without one it
-// answers 404 with a page that says how to turn it on: 404 rather than
-// 503, because a console left off is a deliberate state of the
-// deployment, not an outage, and a 5xx would trip error-rate alerts and
-// tell load balancers the process is unhealthy.
+// on serves the console only once an admin key exists or OpenID Connect
+// sign-in is configured. Without either it answers 404 with a page that
+// says how to turn it on: 404 rather than 503, because a console left
+// off is a deliberate state of the deployment, not an outage, and a 5xx
+// would trip error-rate alerts and tell load balancers the process is
+// unhealthy.
 func (c *console) on(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if c.Backend.OIDCIssuer() != "" {
+			next.ServeHTTP(w, r)
+			return
+		}
 		ok, err := c.Backend.HasAdminKey(r.Context())
 		if err != nil {
 			c.serverError(w, r, "check for an admin key", err)

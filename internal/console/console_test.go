@@ -285,7 +285,7 @@ func (b *bundle) signIn(ctx context.Context) {
 	b.t.Helper()
 	b.open(ctx, "/console/signin")
 	resp, err := chromedp.RunResponse(ctx, chromedp.SendKeys(chromedp.ID("key"), b.adminKey),
-		chromedp.Click(chromedp.CSS(`button[type=submit].primary`)))
+		chromedp.Click(chromedp.CSS(`#key ~ button[type=submit]`)))
 	if err != nil {
 		b.t.Fatalf("sign in: %v", err)
 	}
@@ -346,12 +346,19 @@ func (b *bundle) noSecret(ctx context.Context, secrets ...string) {
 // sessionCookie returns the browser's console cookie, nil when none.
 func (b *bundle) sessionCookie(ctx context.Context) *network.Cookie {
 	b.t.Helper()
-	res, err := chromedp.Call(ctx, network.GetCookies, network.GetCookiesParams{URLs: []string{b.base + b.prefix + "/console/"}})
+	return b.cookie(ctx, "/console/", "tokenwarden_session")
+}
+
+// cookie returns the browser's cookie name that a request to path would
+// carry, nil when none.
+func (b *bundle) cookie(ctx context.Context, path, name string) *network.Cookie {
+	b.t.Helper()
+	res, err := chromedp.Call(ctx, network.GetCookies, network.GetCookiesParams{URLs: []string{b.base + b.prefix + path}})
 	if err != nil {
 		b.t.Fatal(err)
 	}
 	for _, c := range res.Cookies {
-		if c.Name == "tokenwarden_session" {
+		if c.Name == name {
 			return c
 		}
 	}

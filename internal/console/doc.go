@@ -20,6 +20,7 @@
 //	/console/connect                  connect a new connection through its provider's consent
 //	/console/keys                     API keys: list, create (secret shown once), revoke
 //	/console/signin, /console/signout sign in with an admin key; sign out (POST)
+//	/console/oidc/start, /callback    sign in through OpenID Connect (POST; the provider's return)
 //	/console/live                     Server-Sent Events: names of connections that changed
 //	/oauth/callback                   where every consent returns (TOKENS_PUBLIC_URL/oauth/callback)
 //	/connect/{token}                  a reconnect link: a page and one POST button
@@ -35,6 +36,13 @@
 // session's CSRF token, checked by one middleware (checkCSRF); sign-in and
 // a link's button, which have no session, are guarded by
 // http.CrossOriginProtection instead.
+//
+// With TOKENS_OIDC_ISSUER the console is on even without an admin key,
+// and the sign-in page offers the company's OpenID Connect provider too
+// (oidc.go): the flow's state, nonce and PKCE verifier wait in a
+// ten-minute cookie the callback deletes, and a verified email that
+// TOKENS_OIDC_ALLOW lists gets the same session cookie; anyone else gets
+// 403 and no session.
 //
 // # Reconnect links
 //
@@ -59,8 +67,8 @@
 //
 // Every state-changing action that happened writes one Info line,
 // "console: <action>", with the connection's name or the key's id and who
-// did it (the admin key's id and label, or a reconnect link); never a
-// secret.
+// did it (the admin key's id and label, "oidc" and the email, or a
+// reconnect link); never a secret.
 //
 // # What a page never shows
 //

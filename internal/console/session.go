@@ -27,12 +27,26 @@ func (c *console) signInForm(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, c.url(next), http.StatusSeeOther) //nolint:gosec // next is a console path (localPath)
 		return
 	}
-	c.render(w, r, http.StatusOK, "signin", signInData{Next: next})
+	c.render(w, r, http.StatusOK, "signin", c.signInPage(next, ""))
 }
 
 // signInData is the sign-in form's content.
 type signInData struct {
 	Next, Error string
+	// OIDCHost is the OpenID Connect provider's host, named on its
+	// button; "" when that sign-in is off.
+	OIDCHost string
+}
+
+// signInPage is the sign-in page going on to next, with the error msg.
+func (c *console) signInPage(next, msg string) signInData {
+	d := signInData{Next: next, Error: msg}
+	if iss := c.Backend.OIDCIssuer(); iss != "" {
+		if u, err := url.Parse(iss); err == nil {
+			d.OIDCHost = u.Host
+		}
+	}
+	return d
 }
 
 // signIn exchanges the admin key for a session and its cookie. It has no
@@ -47,12 +61,18 @@ func (c *console) signIn(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case errors.Is(err, ErrBadCredentials) || key == "":
 		// The key typed is never echoed back.
-		c.render(w, r, http.StatusUnauthorized, "signin", signInData{Next: next, Error: "That is not a valid admin key."})
+		c.render(w, r, http.StatusUnauthorized, "signin", c.signInPage(next, "That is not a valid admin key."))
 		return
 	case err != nil:
 		c.serverError(w, r, "sign in", err)
 		return
 	}
+	c.startSession(w, r, s, next)
+}
+
+// startSession writes the audit line of a sign-in, sets the session's
+// cookie and goes on to next, a console path.
+func (c *console) startSession(w http.ResponseWriter, r *http.Request, s *Session, next string) {
 	c.Logger.Info("console: sign-in", "by", who(s))
 	//nolint:gosec // Secure whenever TOKENS_PUBLIC_URL is https; over plain http it would never be sent
 	http.SetCookie(w, &http.Cookie{
@@ -63,7 +83,7 @@ func (c *console) signIn(w http.ResponseWriter, r *http.Request) {
 		// signed in so that the operator lands on the connection.
 		SameSite: http.SameSiteLaxMode,
 	})
-	http.Redirect(w, r, c.url(next), http.StatusSeeOther) //nolint:gosec // next is a console path (localPath)
+	http.Redirect(w, r, c.url(localPath(next)), http.StatusSeeOther) //nolint:gosec // next is a console path (localPath)
 }
 
 // signOut ends the session on the server and drops the cookie.
@@ -118,13 +138,7 @@ func (c *console) session(r *http.Request) (*Session, error) {
 	return c.Backend.Session(r.Context(), v)
 }
 
-func cookieValue(r *http.Request) string {
-	ck, err := r.Cookie(cookieName)
-	if err != nil {
-		return ""
-	}
-	return ck.Value
-}
+func cookieValue(r *http.Request) string { return cookieOf(r, cookieName) }
 
 // checkCSRF is the one check of every state-changing request under
 // /console: it must carry the session's CSRF token, in the form field or
