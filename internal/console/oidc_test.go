@@ -13,6 +13,7 @@ import (
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
 
+	"github.com/tokenwarden/tokenwarden/internal/console"
 	"github.com/tokenwarden/tokenwarden/internal/mockprovider"
 	"github.com/tokenwarden/tokenwarden/internal/testutil"
 )
@@ -271,5 +272,30 @@ func TestOIDCProviderDown(t *testing.T) {
 	o.signIn(ctx)
 	if got := o.text(ctx, ".who"); got != "ops" {
 		t.Errorf("the admin key beside a provider that is down: header names %q", got)
+	}
+}
+
+// TestOIDCFlowCookie: the flow's cookie is HttpOnly, SameSite=Lax, sent
+// only to /console/oidc/, lasts ten minutes, and is Secure under an https
+// TOKENS_PUBLIC_URL. Checked on the answer over HTTP, as the session
+// cookie is (TestSessionCookieSecureUnderHTTPS).
+func TestOIDCFlowCookie(t *testing.T) {
+	t.Parallel()
+	o := setupOIDC(t, nil)
+	for publicURL, secure := range map[string]bool{"https://tokens.example.com": true, "http://tokens.example.com": false} {
+		h := console.New(console.Config{Backend: o.backend, PublicURL: publicURL, Logger: testutil.Quiet()})
+		status, flow := postForCookie(t, h, publicURL+"/console/oidc/start", url.Values{"next": {"/console/keys"}}, "tokenwarden_oidc")
+		if status != http.StatusOK {
+			t.Errorf("%s: start answered %d, want 200 (the page that moves on to the provider)", publicURL, status)
+			continue
+		}
+		switch {
+		case flow == nil || flow.Value == "":
+			t.Errorf("%s: no flow cookie", publicURL)
+		case flow.Secure != secure || !flow.HttpOnly || flow.SameSite != http.SameSiteLaxMode ||
+			flow.Path != "/console/oidc/" || flow.MaxAge != 600:
+			t.Errorf("%s: flow cookie Secure=%v HttpOnly=%v SameSite=%v Path=%q MaxAge=%d", publicURL,
+				flow.Secure, flow.HttpOnly, flow.SameSite, flow.Path, flow.MaxAge)
+		}
 	}
 }

@@ -21,20 +21,10 @@ func TestSessionCookieSecureUnderHTTPS(t *testing.T) {
 	b := setup(t)
 	for publicURL, secure := range map[string]bool{"https://tokens.example.com": true, "http://tokens.example.com": false} {
 		h := console.New(console.Config{Backend: b.backend, PublicURL: publicURL, Logger: testutil.Quiet()})
-		req := httptest.NewRequestWithContext(t.Context(), http.MethodPost, publicURL+"/console/signin",
-			strings.NewReader(url.Values{"key": {b.adminKey}}.Encode()))
-		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-		rec := httptest.NewRecorder()
-		h.ServeHTTP(rec, req)
-		if rec.Code != http.StatusSeeOther {
-			t.Errorf("%s: sign-in answered %d, want 303", publicURL, rec.Code)
+		status, session := postForCookie(t, h, publicURL+"/console/signin", url.Values{"key": {b.adminKey}}, "tokenwarden_session")
+		if status != http.StatusSeeOther {
+			t.Errorf("%s: sign-in answered %d, want 303", publicURL, status)
 			continue
-		}
-		var session *http.Cookie
-		for _, c := range rec.Result().Cookies() {
-			if c.Name == "tokenwarden_session" {
-				session = c
-			}
 		}
 		switch {
 		case session == nil || session.Value == "":
@@ -45,4 +35,20 @@ func TestSessionCookieSecureUnderHTTPS(t *testing.T) {
 			t.Errorf("%s: session cookie HttpOnly=%v SameSite=%v", publicURL, session.HttpOnly, session.SameSite)
 		}
 	}
+}
+
+// postForCookie posts form to u through h and returns the answer's status
+// and its cookie name (nil when it sets none).
+func postForCookie(t *testing.T, h http.Handler, u string, form url.Values, name string) (int, *http.Cookie) {
+	t.Helper()
+	req := httptest.NewRequestWithContext(t.Context(), http.MethodPost, u, strings.NewReader(form.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, req)
+	for _, c := range rec.Result().Cookies() {
+		if c.Name == name {
+			return rec.Code, c
+		}
+	}
+	return rec.Code, nil
 }
