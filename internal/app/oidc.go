@@ -14,6 +14,7 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/tokenwarden/tokenwarden/internal/apikey"
+	"github.com/tokenwarden/tokenwarden/internal/authorize"
 	"github.com/tokenwarden/tokenwarden/internal/config"
 	"github.com/tokenwarden/tokenwarden/internal/console"
 	"github.com/tokenwarden/tokenwarden/internal/provider"
@@ -111,8 +112,8 @@ func (a *App) CompleteOIDCSignIn(ctx context.Context, q url.Values, flow console
 	if flow.State == "" || subtle.ConstantTimeCompare([]byte(q.Get("state")), []byte(flow.State)) != 1 {
 		return nil, errOIDCFlow
 	}
-	if e := q.Get("error"); e != "" {
-		return nil, fmt.Errorf("the provider refused the sign-in: %s", strings.TrimSpace(e+" "+q.Get("error_description")))
+	if q.Get("error") != "" {
+		return nil, errors.New("the provider refused the sign-in: " + authorize.Refusal(q, provider.NewRedactor(a.cfg.OIDC.ClientID, a.cfg.OIDC.ClientSecret, flow.Verifier)))
 	}
 	code := q.Get("code")
 	if code == "" {
@@ -129,7 +130,7 @@ func (a *App) CompleteOIDCSignIn(ctx context.Context, q url.Values, flow console
 	tok, err := cfg.Exchange(ctx, code, oauth2.VerifierOption(flow.Verifier))
 	if err != nil {
 		red := provider.NewRedactor(cfg.ClientID, cfg.ClientSecret, flow.Verifier, code)
-		return nil, errors.New("exchange the sign-in code: " + exchangeError(err, red))
+		return nil, errors.New("sign-in: " + authorize.ExchangeError(err, red))
 	}
 	raw, _ := tok.Extra("id_token").(string)
 	if raw == "" {
@@ -217,19 +218,4 @@ func allowed(o config.OIDC, email string) bool {
 		}
 	}
 	return false
-}
-
-// exchangeError describes a refused code exchange by the provider's
-// error code and description, or its status, never the raw answer (which
-// x/oauth2 quotes in the error's text), cleaned of the client's secret,
-// the verifier and the code in case the provider echoed them.
-func exchangeError(err error, red provider.Redactor) string {
-	var re *oauth2.RetrieveError
-	switch {
-	case errors.As(err, &re) && re.ErrorCode != "":
-		return red.Clean(strings.TrimSpace(re.ErrorCode+" "+re.ErrorDescription), 300)
-	case errors.As(err, &re) && re.Response != nil:
-		return "the token endpoint answered " + red.Clean(re.Response.Status, 100)
-	}
-	return red.Clean(err.Error(), 300)
 }

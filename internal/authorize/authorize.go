@@ -367,13 +367,8 @@ func StatusOf(err error) int {
 // the code, exchanged with verifier for redirectURI, both as Start made
 // them. It stores nothing; the error is an *Error.
 func (f *Flow) Finish(ctx context.Context, q url.Values, verifier, redirectURI string) (*Result, error) {
-	if e := q.Get("error"); e != "" {
-		red := f.redactor(verifier, "")
-		msg := "the provider refused the authorization: " + red.Clean(e, 200)
-		if d := q.Get("error_description"); d != "" {
-			msg += ": " + red.Clean(d, 200)
-		}
-		return nil, &Error{Status: http.StatusOK, msg: msg}
+	if q.Get("error") != "" {
+		return nil, &Error{Status: http.StatusOK, msg: "the provider refused the authorization: " + Refusal(q, f.redactor(verifier, ""))}
 	}
 	code := q.Get("code")
 	if code == "" {
@@ -382,29 +377,41 @@ func (f *Flow) Finish(ctx context.Context, q url.Values, verifier, redirectURI s
 	ctx = context.WithValue(ctx, oauth2.HTTPClient, f.opts.HTTPClient)
 	tok, err := f.config(redirectURI).Exchange(ctx, code, oauth2.VerifierOption(verifier))
 	if err != nil {
-		return nil, &Error{Status: http.StatusBadGateway, msg: f.exchangeError(err, verifier, code)}
+		return nil, &Error{Status: http.StatusBadGateway, msg: ExchangeError(err, f.redactor(verifier, code))}
 	}
 	return f.result(tok, time.Now()), nil
 }
 
-// exchangeError describes a failed code exchange without the response body
-// or the request's secrets, which some providers echo.
-func (f *Flow) exchangeError(err error, verifier, code string) string {
-	red := f.redactor(verifier, code)
+// Refusal describes the error a provider redirected back with (error and
+// error_description of q), cleaned by red: a browser brought it, so it is
+// bounded, and a provider may have echoed a secret in it.
+func Refusal(q url.Values, red provider.Redactor) string {
+	msg := red.Clean(q.Get("error"), 200)
+	if d := q.Get("error_description"); d != "" {
+		msg += ": " + red.Clean(d, 200)
+	}
+	return msg
+}
+
+// ExchangeError describes a failed code exchange by the token endpoint's
+// error code and description, or its status, never the response body
+// (which x/oauth2 quotes in the error's text), cleaned by red of the
+// request's secrets, which some providers echo. Every code exchange
+// (worker authorize, the console's reconnect, its OpenID Connect sign-in)
+// reports through it.
+func ExchangeError(err error, red provider.Redactor) string {
 	var re *oauth2.RetrieveError
-	var msg string
 	switch {
 	case errors.As(err, &re) && re.ErrorCode != "":
-		msg = "the token endpoint refused the code: " + red.Clean(re.ErrorCode, 200)
+		msg := "the token endpoint refused the code: " + red.Clean(re.ErrorCode, 200)
 		if re.ErrorDescription != "" {
 			msg += ": " + red.Clean(re.ErrorDescription, 200)
 		}
+		return msg
 	case errors.As(err, &re) && re.Response != nil:
-		msg = "the token endpoint answered " + red.Clean(re.Response.Status, 200)
-	default:
-		msg = "exchange the code: " + red.Clean(err.Error(), 500)
+		return "the token endpoint answered " + red.Clean(re.Response.Status, 200)
 	}
-	return msg
+	return "exchange the code: " + red.Clean(err.Error(), 500)
 }
 
 // redactor removes the flow's secrets from text a provider or a browser
