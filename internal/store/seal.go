@@ -8,11 +8,9 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"sort"
 	"strings"
 
 	"github.com/google/uuid"
-	"gorm.io/gorm"
 
 	"github.com/tokenwarden/tokenwarden/internal/keyring"
 	"github.com/tokenwarden/tokenwarden/pkg/model"
@@ -23,8 +21,6 @@ var (
 	identitiesSQL   = query("identities")
 	sealedUnderSQL  = query("sealed_under")
 	fillKeyCheckSQL = query("fill_key_check")
-	rekeySkipSQL    = query("rekey_skip")
-	rekeyCountSQL   = query("rekey_count")
 )
 
 // ErrRowChanged is wrapped by the error for a sealed secret that does not
@@ -507,101 +503,6 @@ func (s *Store) fillCheck(ctx context.Context, id, check string) error {
 	return nil
 }
 
-// Unreadable is a row `worker rekey` could not open.
-type Unreadable struct {
-	Name string
-	Err  error
-}
-
-// RekeyResult is what Rekey did.
-type RekeyResult struct {
-	// Resealed counts the rows rewritten.
-	Resealed int
-	// Visited counts the rows read.
-	Visited int
-	// Unreadable lists the rows whose secrets did not open, in id order.
-	Unreadable []Unreadable
-}
-
-// UnreadableError is Rekey's error when rows did not open and were not to
-// be skipped.
-type UnreadableError struct{ Rows []Unreadable }
-
-func (e *UnreadableError) Error() string {
-	parts := make([]string, len(e.Rows))
-	for i, u := range e.Rows {
-		parts[i] = fmt.Sprintf("%s (%v)", u.Name, u.Err)
-	}
-	return fmt.Sprintf("cannot decrypt %d connection(s): %s; put them right (worker import), or run rekey --skip-unreadable to take them out of rotation and retire their key",
-		len(e.Rows), strings.Join(parts, "; "))
-}
-
-// Rekey seals every secret in the table under the keyring's primary key in
-// the format Seal writes for it (bound to the row's identity, but for the
-// access token), plaintext included, a
-// batch of rows per transaction. Every value is opened, so every row that
-// cannot be is found: without skip, the rows that can are rewritten and an
-// *UnreadableError names the others; with skip, those are marked
-// needs_reauth and the keys only they name are forgotten, so that a lost
-// key can be taken out of TOKENS_ENCRYPTION_KEYS.
-//
-// progress, when set, is given the number of rows to visit, then the rows
-// visited after each batch.
-func (s *Store) Rekey(ctx context.Context, skip bool, progress func(done, total int)) (RekeyResult, error) {
-	var res RekeyResult
-	if !s.keys.Enabled() {
-		return res, fmt.Errorf("rekey needs TOKENS_ENCRYPTION_KEYS")
-	}
-	if err := s.recordKey(ctx); err != nil {
-		return res, err
-	}
-	total := 0
-	if progress != nil {
-		if err := s.db.WithContext(ctx).Raw(rekeyCountSQL).Scan(&total).Error; err != nil {
-			return res, fmt.Errorf("rekey: %w", err)
-		}
-		progress(0, total)
-	}
-	skipped := []string{}
-	after := uuid.Nil
-	for {
-		last, err := s.rekeyBatch(ctx, after, skip, &res)
-		if err != nil {
-			return res, err
-		}
-		if last == uuid.Nil {
-			break
-		}
-		after = last
-		if progress != nil {
-			progress(res.Visited, total)
-		}
-	}
-	if len(res.Unreadable) > 0 && !skip {
-		return res, &UnreadableError{Rows: res.Unreadable}
-	}
-	for _, u := range res.Unreadable {
-		skipped = append(skipped, u.Name)
-	}
-	return res, s.trimKeys(ctx, skipped)
-}
-
-// trimKeys forgets the keys no row names any more, rows skipped by name
-// aside, so that they may be removed from TOKENS_ENCRYPTION_KEYS.
-func (s *Store) trimKeys(ctx context.Context, skipped []string) error {
-	var inUse []string
-	err := s.db.WithContext(ctx).Raw(keysInRowsSQL, map[string]any{"skipped": pgTextArray(skipped)}).Scan(&inUse).Error
-	if err != nil {
-		return fmt.Errorf("rekey: %w", err)
-	}
-	sort.Strings(inUse)
-	keep := pgTextArray(append(inUse, s.keys.Primary()))
-	if err := s.db.WithContext(ctx).Exec(trimKeysSQL, map[string]any{"keep": keep}).Error; err != nil {
-		return fmt.Errorf("rekey: %w", err)
-	}
-	return nil
-}
-
 // pgTextArray spells a text[] literal, each element quoted.
 func pgTextArray(v []string) string {
 	quoted := make([]string, len(v))
@@ -609,85 +510,4 @@ func pgTextArray(v []string) string {
 		quoted[i] = `"` + strings.NewReplacer(`\`, `\\`, `"`, `\"`).Replace(s) + `"`
 	}
 	return "{" + strings.Join(quoted, ",") + "}"
-}
-
-type rekeyRow struct {
-	model.OAuthToken `gorm:"embedded"`
-}
-
-// rekeyBatch rewrites one batch and adds to res; last is the batch's
-// highest id, or Nil when there were no rows left.
-func (s *Store) rekeyBatch(ctx context.Context, after uuid.UUID, skip bool, res *RekeyResult) (last uuid.UUID, err error) {
-	n, visited := 0, 0
-	var unreadable []Unreadable
-	err = s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
-		var rows []rekeyRow
-		if err := tx.Raw(rekeyBatchSQL, map[string]any{"after": after}).Scan(&rows).Error; err != nil {
-			return err
-		}
-		visited = len(rows)
-		for i := range rows {
-			r := &rows[i]
-			last = r.ID
-			changed, err := s.reseal(r)
-			if err != nil {
-				unreadable = append(unreadable, Unreadable{Name: r.Name, Err: err})
-				if skip {
-					msg := fmt.Sprintf("worker rekey --skip-unreadable: cannot decrypt %v", err)
-					if err := tx.Exec(rekeySkipSQL, map[string]any{"id": r.ID, "last_error": msg}).Error; err != nil {
-						return err
-					}
-				}
-				continue
-			}
-			if !changed {
-				continue
-			}
-			if err := tx.Exec(rekeyRowSQL, map[string]any{"id": r.ID, "access_token": (*string)(r.AccessToken),
-				"refresh_token": (*string)(r.RefreshToken), "client_secret": (*string)(r.ClientSecret)}).Error; err != nil {
-				return err
-			}
-			n++
-		}
-		return nil
-	})
-	if err != nil {
-		return uuid.Nil, fmt.Errorf("rekey: %w", err)
-	}
-	res.Resealed += n
-	res.Visited += visited
-	res.Unreadable = append(res.Unreadable, unreadable...)
-	return last, nil
-}
-
-// reseal opens each secret of r and seals again each one that is not in
-// the current format under the primary key; it reports whether any value
-// changed, and fails on the first value that does not open.
-func (s *Store) reseal(r *rekeyRow) (bool, error) {
-	ident := IdentityOf(&r.OAuthToken)
-	changed := false
-	for _, c := range [...]struct {
-		col string
-		p   **model.Secret
-	}{{"access_token", &r.AccessToken}, {"refresh_token", &r.RefreshToken}, {"client_secret", &r.ClientSecret}} {
-		if *c.p == nil || **c.p == "" {
-			continue
-		}
-		stored, b := string(**c.p), binding(r.ID, ident, c.col)
-		plain, err := s.keys.Open(stored, b)
-		if err != nil {
-			return false, fmt.Errorf("%s: %w", c.col, err)
-		}
-		if s.keys.Current(stored, b) {
-			continue
-		}
-		sealed, err := s.seal(r.ID, ident, c.col, plain)
-		if err != nil {
-			return false, err
-		}
-		v := model.Secret(sealed)
-		*c.p = &v
-		changed = true
-	}
-	return changed, nil
 }

@@ -1,0 +1,301 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"strings"
+
+	"github.com/google/uuid"
+	"gorm.io/gorm"
+
+	"github.com/tokenwarden/tokenwarden/pkg/model"
+)
+
+// The statements of `worker rekey` beyond store.go's list.
+var (
+	rekeySkipSQL              = query("rekey_skip")
+	rekeyCountSQL             = query("rekey_count")
+	rekeyAuthorizationsSQL    = query("rekey_authorizations")
+	rekeyAuthorizationSQL     = query("rekey_authorization")
+	rekeyAuthorizationSkipSQL = query("rekey_authorization_skip")
+)
+
+// Unreadable is a row `worker rekey` could not open: a connection, or a
+// pending authorization of the console (Authorization set).
+type Unreadable struct {
+	Name string
+	Err  error
+	// Authorization says the row is a pending authorization for the
+	// connection Name, not the connection itself.
+	Authorization bool
+}
+
+// what names u in a message.
+func (u Unreadable) what() string {
+	if u.Authorization {
+		return "the pending authorization of " + u.Name
+	}
+	return u.Name
+}
+
+// RekeyResult is what Rekey did.
+type RekeyResult struct {
+	// Resealed counts the connections rewritten.
+	Resealed int
+	// Visited counts the connections read.
+	Visited int
+	// Authorizations counts the pending authorizations rewritten.
+	Authorizations int
+	// Unreadable lists the connections whose secrets did not open, in id
+	// order, then the pending authorizations.
+	Unreadable []Unreadable
+}
+
+// UnreadableError is Rekey's error when rows did not open and were not to
+// be skipped.
+type UnreadableError struct{ Rows []Unreadable }
+
+func (e *UnreadableError) Error() string {
+	parts := make([]string, len(e.Rows))
+	for i, u := range e.Rows {
+		parts[i] = fmt.Sprintf("%s (%v)", u.what(), u.Err)
+	}
+	return fmt.Sprintf("cannot decrypt %d row(s): %s; put them right (worker import), or run rekey --skip-unreadable to take them out of rotation and retire their key",
+		len(e.Rows), strings.Join(parts, "; "))
+}
+
+// Rekey seals every secret in the table under the keyring's primary key in
+// the format Seal writes for it (bound to the row's identity, but for the
+// access token), plaintext included, a
+// batch of rows per transaction. Every value is opened, so every row that
+// cannot be is found: without skip, the rows that can are rewritten and an
+// *UnreadableError names the others; with skip, those are marked
+// needs_reauth and the keys only they name are forgotten, so that a lost
+// key can be taken out of TOKENS_ENCRYPTION_KEYS.
+//
+// The console's pending authorizations that can still complete are
+// re-sealed too (rekeyAuthorizations), and the keys they name count as in
+// use, so that a flow begun before a key's retirement still completes.
+//
+// progress, when set, is given the number of rows to visit, then the rows
+// visited after each batch.
+func (s *Store) Rekey(ctx context.Context, skip bool, progress func(done, total int)) (RekeyResult, error) {
+	var res RekeyResult
+	if !s.keys.Enabled() {
+		return res, fmt.Errorf("rekey needs TOKENS_ENCRYPTION_KEYS")
+	}
+	if err := s.recordKey(ctx); err != nil {
+		return res, err
+	}
+	total := 0
+	if progress != nil {
+		if err := s.db.WithContext(ctx).Raw(rekeyCountSQL).Scan(&total).Error; err != nil {
+			return res, fmt.Errorf("rekey: %w", err)
+		}
+		progress(0, total)
+	}
+	skipped := []string{}
+	after := uuid.Nil
+	for {
+		last, err := s.rekeyBatch(ctx, after, skip, &res)
+		if err != nil {
+			return res, err
+		}
+		if last == uuid.Nil {
+			break
+		}
+		after = last
+		if progress != nil {
+			progress(res.Visited, total)
+		}
+	}
+	if err := s.rekeyAuthorizations(ctx, skip, &res); err != nil {
+		return res, err
+	}
+	if len(res.Unreadable) > 0 && !skip {
+		return res, &UnreadableError{Rows: res.Unreadable}
+	}
+	for _, u := range res.Unreadable {
+		if !u.Authorization { // skipped authorizations are deleted
+			skipped = append(skipped, u.Name)
+		}
+	}
+	return res, s.trimKeys(ctx, skipped)
+}
+
+// pendingAuthorization is the sealed part of a row of
+// oauth_authorizations, as rekey reads it.
+type pendingAuthorization struct {
+	ID           uuid.UUID
+	Name         string
+	Verifier     string
+	ClientSecret *string
+}
+
+// rekeyAuthorizations seals the verifier and client secret of every
+// pending authorization that can still complete under the primary key, in
+// one transaction (there are at most a few thousand), and adds to res.
+// One that does not open is listed as unreadable; with skip it is deleted,
+// since it could never complete.
+func (s *Store) rekeyAuthorizations(ctx context.Context, skip bool, res *RekeyResult) error {
+	n := 0
+	var unreadable []Unreadable
+	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		var rows []pendingAuthorization
+		if err := tx.Raw(rekeyAuthorizationsSQL).Scan(&rows).Error; err != nil {
+			return err
+		}
+		for i := range rows {
+			a := &rows[i]
+			changed, err := s.resealAuthorization(a)
+			switch {
+			case err != nil:
+				unreadable = append(unreadable, Unreadable{Name: a.Name, Err: err, Authorization: true})
+				if skip {
+					if err := tx.Exec(rekeyAuthorizationSkipSQL, map[string]any{"id": a.ID}).Error; err != nil {
+						return err
+					}
+				}
+			case changed:
+				args := map[string]any{"id": a.ID, "verifier": a.Verifier, "client_secret": a.ClientSecret}
+				if err := tx.Exec(rekeyAuthorizationSQL, args).Error; err != nil {
+					return err
+				}
+				n++
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("rekey the pending authorizations: %w", err)
+	}
+	res.Authorizations += n
+	res.Unreadable = append(res.Unreadable, unreadable...)
+	return nil
+}
+
+// resealAuthorization opens a's sealed values and seals again each one
+// not current under the primary key, bound as CreateAuthorization binds
+// them; it reports whether any changed.
+func (s *Store) resealAuthorization(a *pendingAuthorization) (bool, error) {
+	changed := false
+	for _, c := range [...]struct {
+		col string
+		p   *string
+	}{{"verifier", &a.Verifier}, {"client_secret", a.ClientSecret}} {
+		if c.p == nil || *c.p == "" {
+			continue
+		}
+		b := authorizationBinding(a.ID, c.col)
+		plain, err := s.keys.Open(*c.p, b)
+		if err != nil {
+			return false, fmt.Errorf("%s: %w", c.col, err)
+		}
+		if s.keys.Current(*c.p, b) {
+			continue
+		}
+		if *c.p, err = s.keys.Seal(plain, b); err != nil {
+			return false, err
+		}
+		changed = true
+	}
+	return changed, nil
+}
+
+// trimKeys forgets the keys no row names any more, rows skipped by name
+// aside, so that they may be removed from TOKENS_ENCRYPTION_KEYS.
+func (s *Store) trimKeys(ctx context.Context, skipped []string) error {
+	var inUse []string
+	err := s.db.WithContext(ctx).Raw(keysInRowsSQL, map[string]any{"skipped": pgTextArray(skipped)}).Scan(&inUse).Error
+	if err != nil {
+		return fmt.Errorf("rekey: %w", err)
+	}
+	sort.Strings(inUse)
+	keep := pgTextArray(append(inUse, s.keys.Primary()))
+	if err := s.db.WithContext(ctx).Exec(trimKeysSQL, map[string]any{"keep": keep}).Error; err != nil {
+		return fmt.Errorf("rekey: %w", err)
+	}
+	return nil
+}
+
+type rekeyRow struct {
+	model.OAuthToken `gorm:"embedded"`
+}
+
+// rekeyBatch rewrites one batch and adds to res; last is the batch's
+// highest id, or Nil when there were no rows left.
+func (s *Store) rekeyBatch(ctx context.Context, after uuid.UUID, skip bool, res *RekeyResult) (last uuid.UUID, err error) {
+	n, visited := 0, 0
+	var unreadable []Unreadable
+	err = s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		var rows []rekeyRow
+		if err := tx.Raw(rekeyBatchSQL, map[string]any{"after": after}).Scan(&rows).Error; err != nil {
+			return err
+		}
+		visited = len(rows)
+		for i := range rows {
+			r := &rows[i]
+			last = r.ID
+			changed, err := s.reseal(r)
+			if err != nil {
+				unreadable = append(unreadable, Unreadable{Name: r.Name, Err: err})
+				if skip {
+					msg := fmt.Sprintf("worker rekey --skip-unreadable: cannot decrypt %v", err)
+					if err := tx.Exec(rekeySkipSQL, map[string]any{"id": r.ID, "last_error": msg}).Error; err != nil {
+						return err
+					}
+				}
+				continue
+			}
+			if !changed {
+				continue
+			}
+			if err := tx.Exec(rekeyRowSQL, map[string]any{"id": r.ID, "access_token": (*string)(r.AccessToken),
+				"refresh_token": (*string)(r.RefreshToken), "client_secret": (*string)(r.ClientSecret)}).Error; err != nil {
+				return err
+			}
+			n++
+		}
+		return nil
+	})
+	if err != nil {
+		return uuid.Nil, fmt.Errorf("rekey: %w", err)
+	}
+	res.Resealed += n
+	res.Visited += visited
+	res.Unreadable = append(res.Unreadable, unreadable...)
+	return last, nil
+}
+
+// reseal opens each secret of r and seals again each one that is not in
+// the current format under the primary key; it reports whether any value
+// changed, and fails on the first value that does not open.
+func (s *Store) reseal(r *rekeyRow) (bool, error) {
+	ident := IdentityOf(&r.OAuthToken)
+	changed := false
+	for _, c := range [...]struct {
+		col string
+		p   **model.Secret
+	}{{"access_token", &r.AccessToken}, {"refresh_token", &r.RefreshToken}, {"client_secret", &r.ClientSecret}} {
+		if *c.p == nil || **c.p == "" {
+			continue
+		}
+		stored, b := string(**c.p), binding(r.ID, ident, c.col)
+		plain, err := s.keys.Open(stored, b)
+		if err != nil {
+			return false, fmt.Errorf("%s: %w", c.col, err)
+		}
+		if s.keys.Current(stored, b) {
+			continue
+		}
+		sealed, err := s.seal(r.ID, ident, c.col, plain)
+		if err != nil {
+			return false, err
+		}
+		v := model.Secret(sealed)
+		*c.p = &v
+		changed = true
+	}
+	return changed, nil
+}
