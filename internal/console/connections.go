@@ -37,10 +37,9 @@ type statusCount struct {
 // list is the connections page: counts, filters, one page of rows.
 func (c *console) list(w http.ResponseWriter, r *http.Request) {
 	qv := r.URL.Query()
-	q := Query{Status: qv.Get("status"), Provider: qv.Get("provider"), Name: strings.TrimSpace(qv.Get("name")), After: qv.Get("after")}
-	counts, err := c.Backend.StatusCounts(r.Context())
-	if err != nil {
-		c.serverError(w, r, "count the connections", err)
+	q := queryOf(qv)
+	d, ok := c.countsData(w, r, q)
+	if !ok {
 		return
 	}
 	page, err := c.Backend.Connections(r.Context(), q)
@@ -48,10 +47,7 @@ func (c *console) list(w http.ResponseWriter, r *http.Request) {
 		c.serverError(w, r, "list the connections", err)
 		return
 	}
-	d := listData{Statuses: statuses, Filter: q, Page: page, Providers: c.providerNames(), Counts: orderCounts(counts)}
-	for _, n := range counts {
-		d.Total += n
-	}
+	d.Statuses, d.Page, d.Providers = statuses, page, c.providerNames()
 	filter := url.Values{}
 	for k, v := range map[string]string{"status": q.Status, "provider": q.Provider, "name": q.Name} {
 		if v != "" {
@@ -69,6 +65,36 @@ func (c *console) list(w http.ResponseWriter, r *http.Request) {
 		d.Flash = "Deleted " + name + "."
 	}
 	c.render(w, r, http.StatusOK, "connections", d)
+}
+
+// queryOf is the list's filter and position as the page's URL has them.
+func queryOf(qv url.Values) Query {
+	return Query{Status: qv.Get("status"), Provider: qv.Get("provider"), Name: strings.TrimSpace(qv.Get("name")), After: qv.Get("after")}
+}
+
+// countsData is the counts by status for a list filtered by q; false
+// when they could not be read (the page has been answered).
+func (c *console) countsData(w http.ResponseWriter, r *http.Request, q Query) (listData, bool) {
+	counts, err := c.Backend.StatusCounts(r.Context())
+	if err != nil {
+		c.serverError(w, r, "count the connections", err)
+		return listData{}, false
+	}
+	d := listData{Filter: q, Counts: orderCounts(counts)}
+	for _, n := range counts {
+		d.Total += n
+	}
+	return d, true
+}
+
+// counts returns the counts by status as HTML, for the list's script to
+// swap in after changes: a connection that changes status moves from one
+// count to another, whether or not its row is in view. The query is the
+// page's, so that the count it is filtered by stays marked.
+func (c *console) counts(w http.ResponseWriter, r *http.Request) {
+	if d, ok := c.countsData(w, r, queryOf(r.URL.Query())); ok {
+		c.fragment(w, r, "connections", "counts", d)
+	}
 }
 
 // orderCounts lists the known statuses first, each even at zero, then any
@@ -103,28 +129,51 @@ func (c *console) providerNames() []string {
 // maxRows bounds what one live update may fetch: a page's worth.
 const maxRows = 200
 
-// rows returns the rows of the connections named by ?name= as HTML, for
-// the list's script to swap in after a change. A name no longer there is
-// left out, and the script removes its row.
+// rowUpdate is what a live update answers for one row in view.
+type rowUpdate struct {
+	Name string
+	// Conn is the connection as stored now, nil when it was deleted.
+	Conn *model.OAuthToken
+	// Filtered: the connection no longer matches the page's filter.
+	Filtered bool
+}
+
+// rows returns the rows of the connections named by ?row= as HTML, for
+// the list's script to swap in after a change, judged by the page's
+// filter (its status, provider and name, in the same query): a row that
+// no longer matches it, or whose connection was deleted, comes back
+// marked so, and the script says so on the page rather than leave what
+// it showed as if it were still true.
 func (c *console) rows(w http.ResponseWriter, r *http.Request) {
-	names := r.URL.Query()["name"]
+	qv := r.URL.Query()
+	names := qv["row"]
 	if len(names) > maxRows {
 		c.fail(w, r, http.StatusBadRequest, "Too many rows", fmt.Sprintf("At most %d rows at a time.", maxRows))
 		return
 	}
-	var out []*model.OAuthToken
+	q := queryOf(qv)
+	out := make([]rowUpdate, 0, len(names))
 	for _, n := range names {
 		conn, err := c.Backend.Connection(r.Context(), n)
 		if errors.Is(err, store.ErrNotFound) {
+			out = append(out, rowUpdate{Name: n})
 			continue
 		}
 		if err != nil {
 			c.serverError(w, r, "read "+n, err)
 			return
 		}
-		out = append(out, conn)
+		out = append(out, rowUpdate{Name: n, Conn: conn, Filtered: !stillListed(q, conn)})
 	}
 	c.fragment(w, r, "rows", "rows", out)
+}
+
+// stillListed reports whether a connection whose row a list filtered by
+// q shows still belongs in it: its status and provider are matched as
+// the list's query matches them (exactly). The name filter is not matched
+// again: a name never changes, and the row matched it when it was listed.
+func stillListed(q Query, conn *model.OAuthToken) bool {
+	return (q.Status == "" || conn.Status == q.Status) && (q.Provider == "" || conn.Provider == q.Provider)
 }
 
 // connData is a connection page's content.

@@ -151,6 +151,7 @@ func (c *console) routes() http.Handler {
 	page("POST /console/signout", c.signOut)
 	page("GET /console/{$}", c.list)
 	page("GET /console/rows", c.rows)
+	page("GET /console/counts", c.counts)
 	page("GET /console/live", c.live)
 	page("GET /console/connections/{name}", c.connection)
 	page("POST /console/connections/{name}/refresh", c.refresh)

@@ -63,6 +63,15 @@
 // fetches every row in view again; "off" with TOKENS_POLL_ONLY, where
 // nothing is ever notified.
 //
+// /console/rows answers the rows the page names, judged by the page's
+// filter (its query goes along): a row whose connection no longer matches
+// it comes back marked so, showing its new state, and a deleted one
+// comes back empty and marked deleted. The page keeps both rows in place,
+// faded with a note (rows do not move under the pointer, and a person
+// sees what became of the row), until a reload. /console/counts answers
+// the counts by status, which the page fetches again, at most once a
+// second, after any change, in view or not.
+//
 // # Audit log
 //
 // Every state-changing action that happened writes one Info line,

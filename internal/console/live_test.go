@@ -3,12 +3,15 @@ package console_test
 import (
 	"context"
 	"fmt"
+	"slices"
+	"strings"
 	"sync"
 	"testing"
 
 	"github.com/chromedp/chromedp"
 
 	"github.com/tokenwarden/tokenwarden/internal/console"
+	"github.com/tokenwarden/tokenwarden/pkg/model"
 )
 
 // listenerGate stands between the console and the application's Watch.
@@ -109,5 +112,104 @@ func TestNotLiveWhenPollOnly(t *testing.T) {
 	}
 	if ready, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`"liveReady" in document.body.dataset`)); err != nil || ready {
 		t.Errorf("in poll-only mode the page marks itself live (%v, %v)", ready, err)
+	}
+}
+
+// count is the figure the list shows at the top for status ("" = all).
+func count(status string) string {
+	href := "/console/"
+	if status != "" {
+		href += "?status=" + status
+	}
+	return fmt.Sprintf(`document.querySelector('.counts a[href=%q] .count').textContent`, href)
+}
+
+// rowOf is the list's row of the connection name, in script.
+func rowOf(name string) string {
+	return fmt.Sprintf(`document.querySelector('#connections tr[data-name=%q]')`, name)
+}
+
+// TestLiveRowLeavesFilter: in a list filtered by status, a connection
+// that changes to another status is marked, without a reload, as no
+// longer matching the filter, showing its new status; the counts at the
+// top follow, for rows in view and out of it alike.
+func TestLiveRowLeavesFilter(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	b.seed(conn{name: "hubspot-acme", status: model.StatusNeedsReauth}, conn{name: "hubspot-beta", status: model.StatusNeedsReauth},
+		conn{name: "xero-acme"})
+	ctx := b.signedInAt("/console/?status=needs_reauth")
+	b.waitLive(ctx)
+	if got := b.rowNames(ctx); !slices.Equal(got, []string{"hubspot-acme", "hubspot-beta"}) {
+		t.Fatalf("needs_reauth list shows %v", got)
+	}
+
+	if err := b.backend.Enable(t.Context(), "hubspot-acme"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := chromedp.Run(ctx, chromedp.Poll[bool](fmt.Sprintf(`%s.dataset.gone === "filtered" && %s === "1" && %s === "2" && window.notReloaded === true`,
+		rowOf("hubspot-acme"), count(model.StatusNeedsReauth), count(model.StatusActive)))); err != nil {
+		t.Fatalf("reconnected elsewhere, the row is not marked or the counts did not follow: %v", err)
+	}
+	row := `#connections tr[data-name="hubspot-acme"]`
+	if got := strings.Join(strings.Fields(b.text(ctx, row+" td:nth-child(1)")), " "); got != "hubspot-acme no longer matches the filter — reload" {
+		t.Errorf("the row that left the filter reads %q", got)
+	}
+	if got := b.text(ctx, row+" td:nth-child(2)"); got != model.StatusActive {
+		t.Errorf("the row that left the filter shows status %q, want its new one", got)
+	}
+	if got := b.text(ctx, `#connections tr[data-name="hubspot-beta"]`); strings.Contains(got, "no longer matches") {
+		t.Errorf("an unchanged row reads %q", got)
+	}
+	if cur, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`document.querySelector('.counts a[aria-current]').getAttribute("href") === "/console/?status=needs_reauth"`)); err != nil || !cur {
+		t.Errorf("after the counts were fetched again the filter's count is not the current one (%v)", err)
+	}
+
+	// A change to a connection out of view moves the counts too.
+	if err := b.backend.Disable(t.Context(), "xero-acme"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := chromedp.Run(ctx, chromedp.Poll[bool](fmt.Sprintf(`%s === "1" && %s === "1" && %s === "3" && window.notReloaded === true`,
+		count(model.StatusDisabled), count(model.StatusActive), count("")))); err != nil {
+		got, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`document.querySelector(".counts").innerText`))
+		t.Fatalf("disabled out of view, the counts read %q: %v", got, err)
+	}
+	if got := b.rowNames(ctx); !slices.Equal(got, []string{"hubspot-acme", "hubspot-beta"}) {
+		t.Errorf("a change out of view changed the rows to %v", got)
+	}
+
+	// The note's link lists the filter's rows again.
+	b.submit(ctx, row+" .gone-note a")
+	if got := b.rowNames(ctx); !slices.Equal(got, []string{"hubspot-beta"}) {
+		t.Errorf("after the note's reload the needs_reauth list shows %v", got)
+	}
+}
+
+// TestLiveRowDeleted: a connection deleted elsewhere stays in the list,
+// marked deleted and no longer a link, without a reload; the counts
+// follow.
+func TestLiveRowDeleted(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	b.seed(conn{name: "xero-acme"}, conn{name: "xero-beta"})
+	ctx := b.signedInAt("/console/")
+	b.waitLive(ctx)
+
+	if err := b.backend.Delete(t.Context(), "xero-beta"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := chromedp.Run(ctx, chromedp.Poll[bool](fmt.Sprintf(`%s.dataset.gone === "deleted" && %s === "1" && %s === "1" && window.notReloaded === true`,
+		rowOf("xero-beta"), count(""), count(model.StatusActive)))); err != nil {
+		t.Fatalf("deleted elsewhere, the row is not marked or the counts did not follow: %v", err)
+	}
+	row := `#connections tr[data-name="xero-beta"]`
+	if got := strings.Join(strings.Fields(b.text(ctx, row+" td:nth-child(1)")), " "); got != "xero-beta deleted — reload" {
+		t.Errorf("the deleted row's name cell reads %q", got)
+	}
+	if links, err := chromedp.Run(ctx, chromedp.Evaluate[int](`document.querySelectorAll('`+row+` a.name').length`)); err != nil || links != 0 {
+		t.Errorf("the deleted row still links to its page (%d links, %v)", links, err)
+	}
+	if got := b.text(ctx, `#connections tr[data-name="xero-acme"]`); strings.Contains(got, "deleted") {
+		t.Errorf("the row left alone reads %q", got)
 	}
 }

@@ -103,6 +103,16 @@ func (c *console) dropCookie(w http.ResponseWriter) {
 		HttpOnly: true, Secure: c.secure, SameSite: http.SameSiteLaxMode})
 }
 
+// fetchedByScript reports whether only the pages' script asks for path:
+// without a session it answers 401, not a redirect to sign-in.
+func fetchedByScript(path string) bool {
+	switch path {
+	case "/console/rows", "/console/counts", "/console/live":
+		return true
+	}
+	return false
+}
+
 // signedIn lets through a request with a live session, which it puts in
 // the context. Without one, a page is redirected to sign-in (and back
 // afterwards); what a script fetches, or a form posts, gets 401.
@@ -111,7 +121,7 @@ func (c *console) signedIn(next http.Handler) http.Handler {
 		s, err := c.session(r)
 		if errors.Is(err, ErrNoSession) {
 			c.dropCookie(w)
-			if r.Method == http.MethodGet && r.URL.Path != "/console/rows" && r.URL.Path != "/console/live" {
+			if r.Method == http.MethodGet && !fetchedByScript(r.URL.Path) {
 				http.Redirect(w, r, c.url("/console/signin?next="+url.QueryEscape(r.URL.RequestURI())), http.StatusSeeOther)
 				return
 			}

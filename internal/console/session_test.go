@@ -52,3 +52,23 @@ func postForCookie(t *testing.T, h http.Handler, u string, form url.Values, name
 	}
 	return rec.Code, nil
 }
+
+// TestScriptFetchesWithoutSession: what only the list's script fetches
+// (rows, counts, the live stream) answers 401 without a session, so that
+// the script stops rather than swap a sign-in page into the list.
+func TestScriptFetchesWithoutSession(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	client := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	for _, p := range []string{"/console/rows?row=xero-acme", "/console/counts", "/console/live"} {
+		resp, err := client.Get(b.base + p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusUnauthorized {
+			t.Errorf("%s without a session: status %d, want 401", p, resp.StatusCode)
+		}
+	}
+	client.CloseIdleConnections()
+}

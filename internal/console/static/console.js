@@ -72,7 +72,13 @@
   }
 
   // Live rows: rows in view that changed are fetched again, a few at a
-  // time, and swapped in place.
+  // time, judged by the page's filter (its query goes along), and
+  // swapped in place. A row whose connection no longer matches the
+  // filter shows its new state, faded, with a note; a deleted one keeps
+  // what it showed, struck out, with a note. Neither is removed: rows
+  // do not shift under the pointer or the keyboard's focus, and a person
+  // sees what became of a row they were looking at; a reload lists the
+  // filter's rows again.
   function liveRows(table) {
     var state = document.getElementById("live-state");
     var pending = new Set();
@@ -86,8 +92,8 @@
       timer = null;
       var names = Array.from(pending);
       pending.clear();
-      var q = new URLSearchParams();
-      names.forEach(function (n) { q.append("name", n); });
+      var q = new URLSearchParams(location.search);
+      names.forEach(function (n) { q.append("row", n); });
       fetch(table.dataset.rows + "?" + q.toString(), { credentials: "same-origin" })
         .then(function (r) { if (!r.ok) throw new Error(r.status); return r.text(); })
         .then(function (html) {
@@ -96,14 +102,15 @@
           var fresh = {};
           tpl.content.querySelectorAll("tr[data-name]").forEach(function (tr) { fresh[tr.dataset.name] = tr; });
           names.forEach(function (n) {
-            var old = rowOf(n);
-            if (!old) return;
-            if (fresh[n]) {
-              fresh[n].classList.add("changed");
-              old.replaceWith(fresh[n]);
-            } else {
-              old.remove();
+            var old = rowOf(n), tr = fresh[n];
+            if (!old || !tr) return;
+            if (tr.dataset.gone === "deleted") {
+              gone(old, "deleted");
+              return;
             }
+            tr.classList.add("changed");
+            if (tr.dataset.gone) gone(tr, "no longer matches the filter");
+            old.replaceWith(tr);
           });
           tick();
         })
@@ -113,9 +120,60 @@
       pending.add(name);
       if (!timer) timer = setTimeout(flush, 150);
     }
-    stream(table, function (name) { if (rowOf(name)) want(name); }, function () {
+    var counts = liveCounts(document.getElementById("counts"));
+    stream(table, function (name) {
+      counts();
+      if (rowOf(name)) want(name);
+    }, function () {
+      counts();
       table.querySelectorAll("tbody tr[data-name]").forEach(function (tr) { want(tr.dataset.name); });
     });
+  }
+
+  // gone marks a row that no longer belongs in the list: why, and a
+  // link that reloads the list. A deleted connection's name is no longer
+  // a link, as its page is gone.
+  function gone(tr, why) {
+    var deleted = why === "deleted";
+    tr.dataset.gone = deleted ? "deleted" : "filtered";
+    tr.classList.add("gone");
+    var cell = tr.cells[0];
+    var old = cell.querySelector(".gone-note");
+    if (old) old.remove();
+    var link = cell.querySelector("a.name");
+    if (deleted && link) link.replaceWith(document.createTextNode(link.textContent));
+    var note = document.createElement("span");
+    note.className = "gone-note";
+    var reload = document.createElement("a");
+    reload.href = location.href;
+    reload.textContent = "reload";
+    note.append(why + " — ", reload);
+    cell.append(" ", note);
+  }
+
+  // liveCounts returns a function that fetches the counts by status
+  // again, at most once a second however many changes arrive, and swaps
+  // them in.
+  function liveCounts(ul) {
+    var timer = null;
+    function flush() {
+      timer = null;
+      fetch(ul.dataset.src + location.search, { credentials: "same-origin" })
+        .then(function (r) { if (!r.ok) throw new Error(r.status); return r.text(); })
+        .then(function (html) {
+          var tpl = document.createElement("template");
+          tpl.innerHTML = html;
+          var fresh = tpl.content.getElementById("counts");
+          if (fresh) {
+            ul.replaceWith(fresh);
+            ul = fresh;
+          }
+        })
+        .catch(function () {});
+    }
+    return function () {
+      if (ul && !timer) timer = setTimeout(flush, 1000);
+    };
   }
 
   // A connection's page: when it changes, its heading, fields and events
