@@ -266,13 +266,19 @@ func (b *bundle) path(ctx context.Context) string {
 // the page's script context), so the test polls the browser's location.
 func (b *bundle) waitPath(ctx context.Context, p string) {
 	b.t.Helper()
+	// At p and loaded: a click aimed at a document still loading can find
+	// its node replaced ("Could not find node with given id").
 	testutil.Eventually(b.t, 30*time.Second, "the browser at "+p, func() bool {
 		loc, err := chromedp.Run(ctx, chromedp.Location())
 		if err != nil {
 			return false
 		}
 		u, err := url.Parse(loc)
-		return err == nil && u.Path == b.prefix+p
+		if err != nil || u.Path != b.prefix+p {
+			return false
+		}
+		state, err := chromedp.Run(ctx, chromedp.Evaluate[string](`document.readyState`))
+		return err == nil && state == "complete"
 	})
 	// The page has arrived; let it load before it is read.
 	if err := chromedp.Do(ctx, chromedp.WaitReady(chromedp.CSS("main"))); err != nil {
