@@ -13,7 +13,6 @@ import (
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
-	"github.com/jackc/pgx/v5/stdlib"
 
 	"github.com/tokenwarden/tokenwarden/internal/keyring"
 	"github.com/tokenwarden/tokenwarden/pkg/model"
@@ -116,23 +115,8 @@ func (s *Store) ImportStream(ctx context.Context, next func() (ImportRow, error)
 	if err := s.recordKey(ctx); err != nil {
 		return 0, err
 	}
-	sqlDB, err := s.db.DB()
-	if err != nil {
-		return 0, err
-	}
-	conn, err := sqlDB.Conn(ctx)
-	if err != nil {
-		return 0, err
-	}
-	defer conn.Close()
 	imp := &importer{s: s, next: next, opts: opts}
-	err = conn.Raw(func(dc any) error {
-		pc, ok := dc.(*stdlib.Conn)
-		if !ok {
-			return fmt.Errorf("import needs a pgx connection, not %T", dc)
-		}
-		return imp.run(ctx, pc.Conn())
-	})
+	err := s.withPgx(ctx, func(conn *pgx.Conn) error { return imp.run(ctx, conn) })
 	return imp.committed, err
 }
 

@@ -1,12 +1,17 @@
 package store
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/stdlib"
 	"gorm.io/gorm"
 
 	"github.com/tokenwarden/tokenwarden/pkg/model"
@@ -19,6 +24,9 @@ var (
 	rekeyAuthorizationsSQL    = query("rekey_authorizations")
 	rekeyAuthorizationSQL     = query("rekey_authorization")
 	rekeyAuthorizationSkipSQL = query("rekey_authorization_skip")
+	rekeyPageSQL              = query("rekey_page")
+	rekeyStageSQL             = query("rekey_stage")
+	rekeyWriteSQL             = query("rekey_write")
 )
 
 // Unreadable is a row `worker rekey` could not open: a connection, or a
@@ -67,8 +75,10 @@ func (e *UnreadableError) Error() string {
 
 // Rekey seals every secret in the table under the keyring's primary key in
 // the format Seal writes for it (bound to the row's identity, but for the
-// access token), plaintext included, a
-// batch of rows per transaction. Every value is opened, so every row that
+// access token), plaintext included, a page of rows at a time: read
+// without locks, re-sealed in Go and written back in one statement only
+// where each row is still as read; a row changed meanwhile is done again,
+// locked (rekeyPage). Every value is opened, so every row that
 // cannot be is found: without skip, the rows that can are rewritten and an
 // *UnreadableError names the others; with skip, those are marked
 // needs_reauth and the keys only they name are forgotten, so that a lost
@@ -79,7 +89,7 @@ func (e *UnreadableError) Error() string {
 // use, so that a flow begun before a key's retirement still completes.
 //
 // progress, when set, is given the number of rows to visit, then the rows
-// visited after each batch.
+// visited after each page.
 func (s *Store) Rekey(ctx context.Context, skip bool, progress func(done, total int)) (RekeyResult, error) {
 	var res RekeyResult
 	if !s.keys.Enabled() {
@@ -95,20 +105,13 @@ func (s *Store) Rekey(ctx context.Context, skip bool, progress func(done, total 
 		}
 		progress(0, total)
 	}
-	skipped := []string{}
-	after := uuid.Nil
-	for {
-		last, err := s.rekeyBatch(ctx, after, skip, &res)
-		if err != nil {
-			return res, err
-		}
-		if last == uuid.Nil {
-			break
-		}
-		after = last
+	visited := func() {
 		if progress != nil {
 			progress(res.Visited, total)
 		}
+	}
+	if err := s.withPgx(ctx, func(conn *pgx.Conn) error { return s.rekeyRows(ctx, conn, skip, &res, visited) }); err != nil {
+		return res, err
 	}
 	if err := s.rekeyAuthorizations(ctx, skip, &res); err != nil {
 		return res, err
@@ -116,6 +119,7 @@ func (s *Store) Rekey(ctx context.Context, skip bool, progress func(done, total 
 	if len(res.Unreadable) > 0 && !skip {
 		return res, &UnreadableError{Rows: res.Unreadable}
 	}
+	skipped := []string{}
 	for _, u := range res.Unreadable {
 		if !u.Authorization { // skipped authorizations are deleted
 			skipped = append(skipped, u.Name)
@@ -223,20 +227,171 @@ type rekeyRow struct {
 	model.OAuthToken `gorm:"embedded"`
 }
 
-// rekeyBatch rewrites one batch and adds to res; last is the batch's
-// highest id, or Nil when there were no rows left.
-func (s *Store) rekeyBatch(ctx context.Context, after uuid.UUID, skip bool, res *RekeyResult) (last uuid.UUID, err error) {
-	n, visited := 0, 0
-	var unreadable []Unreadable
-	err = s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
-		var rows []rekeyRow
-		if err := tx.Raw(rekeyBatchSQL, map[string]any{"after": after}).Scan(&rows).Error; err != nil {
+// rekeyPageSize is how many rows a rekey page reads, re-seals and writes
+// back in one statement.
+const rekeyPageSize = 5000
+
+// withPgx runs f on a pgx connection of the pool, for COPY (import and
+// rekey).
+func (s *Store) withPgx(ctx context.Context, f func(*pgx.Conn) error) error {
+	sqlDB, err := s.db.DB()
+	if err != nil {
+		return err
+	}
+	conn, err := sqlDB.Conn(ctx)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	return conn.Raw(func(dc any) error {
+		pc, ok := dc.(*stdlib.Conn)
+		if !ok {
+			return fmt.Errorf("COPY needs a pgx connection, not %T", dc)
+		}
+		return f(pc.Conn())
+	})
+}
+
+// rekeyRows re-seals every row of the table a page at a time, in id
+// order, adding to res and calling visited after each page.
+func (s *Store) rekeyRows(ctx context.Context, conn *pgx.Conn, skip bool, res *RekeyResult, visited func()) error {
+	after := uuid.Nil
+	for {
+		page, err := readRekeyPage(ctx, conn, after)
+		if err != nil {
 			return err
 		}
-		visited = len(rows)
+		if len(page) == 0 {
+			return nil
+		}
+		after = page[len(page)-1].ID
+		if err := s.rekeyPage(ctx, conn, page, skip, res); err != nil {
+			return err
+		}
+		res.Visited += len(page)
+		visited()
+	}
+}
+
+// readRekeyPage reads the page of rows after the id after, without locks.
+func readRekeyPage(ctx context.Context, conn *pgx.Conn, after uuid.UUID) ([]rekeyRow, error) {
+	rows, err := conn.Query(ctx, rekeyPageSQL, pgx.NamedArgs{"after": after, "limit": rekeyPageSize})
+	if err != nil {
+		return nil, fmt.Errorf("rekey: %w", err)
+	}
+	page, err := pgx.CollectRows(rows, scanRekeyRow)
+	if err != nil {
+		return nil, fmt.Errorf("rekey: %w", err)
+	}
+	return page, nil
+}
+
+func scanRekeyRow(r pgx.CollectableRow) (rekeyRow, error) {
+	var (
+		x          rekeyRow
+		at, rt, cs *string
+	)
+	err := r.Scan(&x.ID, &x.Name, &x.Provider, &x.TokenURL, &x.ClientID, &x.Params, &x.Grant, &at, &rt, &cs)
+	x.AccessToken, x.RefreshToken, x.ClientSecret = (*model.Secret)(at), (*model.Secret)(rt), (*model.Secret)(cs)
+	return x, err
+}
+
+// rekeyStageColumns are the columns of rekey_stage.sql, in the order
+// rekeyPage stages them.
+var rekeyStageColumns = []string{"id", "old_provider", "old_token_url", "old_client_id", "old_params", "old_grant",
+	"old_access_token", "old_refresh_token", "old_client_secret", "access_token", "refresh_token", "client_secret"}
+
+// rekeyPage re-seals a page of rows read without locks and writes back the
+// changed ones in one set-based statement, fenced on the values and
+// identity read (rekey_write.sql). A row the statement did not take (it
+// changed since it was read) and a row that did not open are done again,
+// locked (rekeyLocked), which also decides whether it is unreadable.
+func (s *Store) rekeyPage(ctx context.Context, conn *pgx.Conn, page []rekeyRow, skip bool, res *RekeyResult) error {
+	var (
+		staged [][]any
+		again  []uuid.UUID
+	)
+	for i := range page {
+		r := &page[i]
+		stage := []any{r.ID, r.Provider, r.TokenURL, r.ClientID, jsonArg(r.Params), r.Grant,
+			(*string)(r.AccessToken), (*string)(r.RefreshToken), (*string)(r.ClientSecret)}
+		changed, err := s.reseal(r)
+		switch {
+		case err != nil:
+			again = append(again, r.ID)
+		case changed:
+			staged = append(staged, append(stage, (*string)(r.AccessToken), (*string)(r.RefreshToken), (*string)(r.ClientSecret)))
+		}
+	}
+	if len(staged) > 0 {
+		written, err := writeRekeyPage(ctx, conn, staged)
+		if err != nil {
+			return fmt.Errorf("rekey: %w", err)
+		}
+		res.Resealed += len(written)
+		for _, row := range staged {
+			if id := row[0].(uuid.UUID); !written[id] {
+				again = append(again, id)
+			}
+		}
+	}
+	if len(again) == 0 {
+		return nil
+	}
+	slices.SortFunc(again, func(a, b uuid.UUID) int { return bytes.Compare(a[:], b[:]) })
+	return s.rekeyLocked(ctx, again, skip, res)
+}
+
+// jsonArg is a jsonb value for COPY: NULL for none.
+func jsonArg(v json.RawMessage) any {
+	if v == nil {
+		return nil
+	}
+	return string(v)
+}
+
+// writeRekeyPage COPYs the staged rows into a temporary table and writes
+// them in one statement, in one transaction; it returns the ids written.
+func writeRekeyPage(ctx context.Context, conn *pgx.Conn, staged [][]any) (map[uuid.UUID]bool, error) {
+	written := make(map[uuid.UUID]bool, len(staged))
+	err := pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, rekeyStageSQL); err != nil {
+			return err
+		}
+		if _, err := tx.CopyFrom(ctx, pgx.Identifier{"tokenwarden_rekey"}, rekeyStageColumns, pgx.CopyFromRows(staged)); err != nil {
+			return err
+		}
+		rows, err := tx.Query(ctx, rekeyWriteSQL)
+		if err != nil {
+			return err
+		}
+		ids, err := pgx.CollectRows(rows, pgx.RowTo[uuid.UUID])
+		for _, id := range ids {
+			written[id] = true
+		}
+		return err
+	})
+	return written, err
+}
+
+// rekeyLocked reads the rows ids again, locked, so that a worker storing a
+// refresh for one of them waits for the re-encryption (or the other way
+// round), re-seals them one at a time and adds to res. A row that does not
+// open is listed, and with skip taken out of rotation.
+func (s *Store) rekeyLocked(ctx context.Context, ids []uuid.UUID, skip bool, res *RekeyResult) error {
+	n := 0
+	var unreadable []Unreadable
+	list := make([]string, len(ids))
+	for i, id := range ids {
+		list[i] = id.String()
+	}
+	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		var rows []rekeyRow
+		if err := tx.Raw(rekeyBatchSQL, map[string]any{"ids": pgTextArray(list)}).Scan(&rows).Error; err != nil {
+			return err
+		}
 		for i := range rows {
 			r := &rows[i]
-			last = r.ID
 			changed, err := s.reseal(r)
 			if err != nil {
 				unreadable = append(unreadable, Unreadable{Name: r.Name, Err: err})
@@ -260,12 +415,11 @@ func (s *Store) rekeyBatch(ctx context.Context, after uuid.UUID, skip bool, res 
 		return nil
 	})
 	if err != nil {
-		return uuid.Nil, fmt.Errorf("rekey: %w", err)
+		return fmt.Errorf("rekey: %w", err)
 	}
 	res.Resealed += n
-	res.Visited += visited
 	res.Unreadable = append(res.Unreadable, unreadable...)
-	return last, nil
+	return nil
 }
 
 // reseal opens each secret of r and seals again each one that is not in

@@ -164,3 +164,51 @@ func TestRekeySkipsAnUnreadablePendingAuthorization(t *testing.T) {
 		t.Fatalf("keys recorded after the skip: %v, want [kept]", ids)
 	}
 }
+
+// Rekey writes a page of rows back in one statement only where each row is
+// still as it read it: a row changed meanwhile (here re-imported with a new
+// refresh token) keeps its new values and is re-sealed again, locked.
+func TestRekeyKeepsARowChangedMeanwhile(t *testing.T) {
+	t.Parallel()
+	plain := setup(t)
+	ctx := t.Context()
+	old, oldSpec := newKeyring(t, "old")
+	before := plain.WithKeyring(old)
+	for _, n := range []string{"changed", "still"} {
+		if err := before.Import(ctx, []store.ImportRow{{Name: n, ClientSecret: ptr("cs-" + n), RefreshToken: ptr("rt-" + n),
+			AccessToken: ptr("at-" + n), AccessTokenExpires: ptr(time.Now().Add(time.Hour))}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	_, newSpec := newKeyring(t, "new")
+	both, err := keyring.Parse(newSpec + "," + oldSpec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := plain.WithKeyring(both)
+	res, err := st.RekeyChangedMeanwhile(ctx, func() {
+		if err := st.Import(ctx, []store.ImportRow{{Name: "changed", RefreshToken: ptr("rt-NEW")}}); err != nil {
+			t.Error(err)
+		}
+	})
+	if err != nil || res.Resealed != 2 {
+		t.Fatalf("rekey rewrote %d rows (%v), want 2", res.Resealed, err)
+	}
+	if got := get(t, st, "changed").RefreshToken.Reveal(); got != "rt-NEW" {
+		t.Fatalf("the refresh token imported meanwhile was overwritten: read %q", got)
+	}
+	for _, n := range []string{"changed", "still"} {
+		for _, col := range []string{"access_token", "refresh_token", "client_secret"} {
+			v := raw(t, st, n, col)
+			if n == "changed" && col == "access_token" && v == "" {
+				continue // the import of a new refresh token dropped it
+			}
+			if id := keyring.KeyID(v); id != "new" {
+				t.Fatalf("%s of %s sealed under %q after the rekey, want new", col, n, id)
+			}
+		}
+	}
+	if got := get(t, st, "changed").ClientSecret.Reveal(); got != "cs-changed" {
+		t.Fatalf("client secret after the rekey: %q", got)
+	}
+}
