@@ -22,6 +22,17 @@ func rawAuthorization(t *testing.T, st *store.Store, state, col string) string {
 	return v
 }
 
+// rotated is the keyring of a rotation: the new key first, the old one
+// still read.
+func rotated(t *testing.T, newSpec, oldSpec string) *keyring.Keyring {
+	t.Helper()
+	both, err := keyring.Parse(newSpec + "," + oldSpec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return both
+}
+
 func keyIDs(t *testing.T, st *store.Store) []string {
 	t.Helper()
 	ids, err := st.SealedKeyIDs(t.Context())
@@ -53,10 +64,7 @@ func TestRekeyResealsPendingAuthorizations(t *testing.T) {
 	exec(t, plain, "UPDATE oauth_authorizations SET expires_at = now() - interval '1 second' WHERE state_hash = ?", sum("expired"))
 
 	_, k2Spec := newKeyring(t, "k2")
-	both, err := keyring.Parse(k2Spec + "," + k1Spec)
-	if err != nil {
-		t.Fatal(err)
-	}
+	both := rotated(t, k2Spec, k1Spec)
 	res, err := plain.WithKeyring(both).Rekey(ctx, false, nil)
 	if err != nil || res.Authorizations != 1 {
 		t.Fatalf("rekey re-sealed %d pending authorizations (%v), want 1", res.Authorizations, err)
@@ -99,10 +107,7 @@ func TestTrimKeepsTheKeysOfPendingAuthorizations(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, k2Spec := newKeyring(t, "k2")
-	both, err := keyring.Parse(k2Spec + "," + k1Spec)
-	if err != nil {
-		t.Fatal(err)
-	}
+	both := rotated(t, k2Spec, k1Spec)
 	st := plain.WithKeyring(both)
 	if err := st.Import(ctx, []store.ImportRow{{Name: "conn", RefreshToken: ptr("rt-SECRET")}}); err != nil {
 		t.Fatal(err)
@@ -181,10 +186,7 @@ func TestRekeyKeepsARowChangedMeanwhile(t *testing.T) {
 		}
 	}
 	_, newSpec := newKeyring(t, "new")
-	both, err := keyring.Parse(newSpec + "," + oldSpec)
-	if err != nil {
-		t.Fatal(err)
-	}
+	both := rotated(t, newSpec, oldSpec)
 	st := plain.WithKeyring(both)
 	res, err := st.RekeyChangedMeanwhile(ctx, func() {
 		if err := st.Import(ctx, []store.ImportRow{{Name: "changed", RefreshToken: ptr("rt-NEW")}}); err != nil {

@@ -153,10 +153,7 @@ func TestRekeyMovesEveryRowToThePrimaryKey(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, newSpec := newKeyring(t, "new")
-	both, err := keyring.Parse(newSpec + "," + oldSpec)
-	if err != nil {
-		t.Fatal(err)
-	}
+	both := rotated(t, newSpec, oldSpec)
 	st := plain.WithKeyring(both)
 	res, err := st.Rekey(ctx, false, nil)
 	if err != nil || res.Resealed != 2 {
