@@ -250,20 +250,12 @@ func TestStoreAuthorizationChecksTheConnection(t *testing.T) {
 	st := setup(t)
 	ctx := t.Context()
 	insert(t, st, "acme", time.Hour)
-	id := get(t, st, "acme").ID
-	a := &store.Authorization{TokenID: &id, Name: "acme", RedirectURI: "r", Verifier: "v"}
-	if err := st.CreateAuthorization(ctx, sum("s"), a, time.Minute); err != nil {
-		t.Fatal(err)
-	}
-	consumed, err := st.ConsumeAuthorization(ctx, sum("s"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	consumed := consumedReconnect(t, st, "acme")
 	if err := st.Delete(ctx, "acme"); err != nil {
 		t.Fatal(err)
 	}
 	insert(t, st, "acme", time.Hour)
-	err = st.StoreAuthorization(ctx, store.ImportRow{Name: "acme", AccessToken: ptr("x"), RefreshToken: ptr("y")}, consumed)
+	err := st.StoreAuthorization(ctx, store.ImportRow{Name: "acme", AccessToken: ptr("x"), RefreshToken: ptr("y")}, consumed)
 	if !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("store into a recreated connection: %v", err)
 	}
@@ -276,6 +268,22 @@ func TestStoreAuthorizationChecksTheConnection(t *testing.T) {
 	}
 }
 
+// consumedReconnect begins a reconnect of the named connection and
+// consumes it, as the callback does, and returns it to be stored.
+func consumedReconnect(t *testing.T, st *store.Store, name string) *store.Authorization {
+	t.Helper()
+	id := get(t, st, name).ID
+	a := &store.Authorization{TokenID: &id, Name: name, RedirectURI: "r", Verifier: "v"}
+	if err := st.CreateAuthorization(t.Context(), sum("s-"+name), a, time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	consumed, err := st.ConsumeAuthorization(t.Context(), sum("s-"+name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return consumed
+}
+
 // A connection disabled while its person was at the consent page is not
 // revived by the tokens that come back: the check is made in the storing
 // transaction, so a disable between the app's checks and the store wins.
@@ -284,19 +292,11 @@ func TestStoreAuthorizationLeavesADisabledConnection(t *testing.T) {
 	st := setup(t)
 	ctx := t.Context()
 	insert(t, st, "acme", time.Hour)
-	id := get(t, st, "acme").ID
-	a := &store.Authorization{TokenID: &id, Name: "acme", RedirectURI: "r", Verifier: "v"}
-	if err := st.CreateAuthorization(ctx, sum("s"), a, time.Minute); err != nil {
-		t.Fatal(err)
-	}
-	consumed, err := st.ConsumeAuthorization(ctx, sum("s"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	consumed := consumedReconnect(t, st, "acme")
 	if _, err := st.Disable(ctx, "acme"); err != nil {
 		t.Fatal(err)
 	}
-	err = st.StoreAuthorization(ctx, store.ImportRow{Name: "acme", AccessToken: ptr("x"), RefreshToken: ptr("y")}, consumed)
+	err := st.StoreAuthorization(ctx, store.ImportRow{Name: "acme", AccessToken: ptr("x"), RefreshToken: ptr("y")}, consumed)
 	if err == nil || !strings.Contains(err.Error(), "disabled") {
 		t.Fatalf("store into a disabled connection: %v", err)
 	}
