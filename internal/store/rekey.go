@@ -14,6 +14,7 @@ import (
 	"github.com/jackc/pgx/v5/stdlib"
 	"gorm.io/gorm"
 
+	"github.com/tokenwarden/tokenwarden/internal/keyring"
 	"github.com/tokenwarden/tokenwarden/pkg/model"
 )
 
@@ -191,20 +192,25 @@ func (s *Store) resealAuthorization(a *pendingAuthorization) (bool, error) {
 		if c.p == nil || *c.p == "" {
 			continue
 		}
-		b := authorizationBinding(a.ID, c.col)
-		plain, err := s.keys.Open(*c.p, b)
+		v, err := s.resealValue(*c.p, authorizationBinding(a.ID, c.col))
 		if err != nil {
 			return false, fmt.Errorf("%s: %w", c.col, err)
 		}
-		if s.keys.Current(*c.p, b) {
-			continue
-		}
-		if *c.p, err = s.keys.Seal(plain, b); err != nil {
-			return false, err
-		}
-		changed = true
+		changed = changed || v != *c.p
+		*c.p = v
 	}
 	return changed, nil
+}
+
+// resealValue opens stored under b and returns it sealed again under the
+// primary key in the format Seal writes for b, or stored itself when it
+// already is.
+func (s *Store) resealValue(stored string, b keyring.Binding) (string, error) {
+	plain, err := s.keys.Open(stored, b)
+	if err != nil || s.keys.Current(stored, b) {
+		return stored, err
+	}
+	return s.keys.Seal(plain, b)
 }
 
 // trimKeys forgets the keys no row names any more, rows skipped by name
@@ -342,7 +348,7 @@ func (s *Store) rekeyPage(ctx context.Context, conn *pgx.Conn, page []rekeyRow, 
 	return s.rekeyLocked(ctx, again, skip, res)
 }
 
-// jsonArg is a jsonb value for COPY: NULL for none.
+// jsonArg is a jsonb argument, for COPY or a statement: NULL for none.
 func jsonArg(v json.RawMessage) any {
 	if v == nil {
 		return nil
@@ -435,17 +441,13 @@ func (s *Store) reseal(r *rekeyRow) (bool, error) {
 		if *c.p == nil || **c.p == "" {
 			continue
 		}
-		stored, b := string(**c.p), binding(r.ID, ident, c.col)
-		plain, err := s.keys.Open(stored, b)
+		stored := string(**c.p)
+		sealed, err := s.resealValue(stored, binding(r.ID, ident, c.col))
 		if err != nil {
 			return false, fmt.Errorf("%s: %w", c.col, err)
 		}
-		if s.keys.Current(stored, b) {
+		if sealed == stored {
 			continue
-		}
-		sealed, err := s.seal(r.ID, ident, c.col, plain)
-		if err != nil {
-			return false, err
 		}
 		v := model.Secret(sealed)
 		*c.p = &v
