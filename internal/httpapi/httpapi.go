@@ -251,6 +251,13 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	_ = json.NewEncoder(w).Encode(v)
 }
 
+// WriteError answers status with the API's JSON error body, {"error":
+// code, "message": msg}, marked not to be cached: the token-injecting
+// proxy answers its own refusals the way the token endpoints do.
+func WriteError(w http.ResponseWriter, status int, code, msg string) {
+	writeError(w, status, errorResponse{Error: code, Message: msg})
+}
+
 func writeError(w http.ResponseWriter, status int, e errorResponse) {
 	w.Header().Set("Cache-Control", "no-store")
 	writeJSON(w, status, e)

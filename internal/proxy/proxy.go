@@ -14,7 +14,6 @@ package proxy
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"io"
 	"log/slog"
@@ -274,7 +273,7 @@ func (req *request) outcomeOf(status int) string {
 func (p *proxy) serve(w http.ResponseWriter, r *http.Request, req *request) {
 	name, rest, err := splitPath(r.URL.EscapedPath())
 	if err != nil {
-		writeError(w, http.StatusBadRequest, "bad_request", err.Error())
+		httpapi.WriteError(w, http.StatusBadRequest, "bad_request", err.Error())
 		return
 	}
 	if !httpapi.Authorize(w, r, p.Keys, p.Logger, name) {
@@ -286,20 +285,20 @@ func (p *proxy) serve(w http.ResponseWriter, r *http.Request, req *request) {
 	default:
 		req.outcome = OutcomeRefused
 		w.Header().Set("Retry-After", "1")
-		writeError(w, http.StatusServiceUnavailable, "busy", "too many proxied requests at once")
+		httpapi.WriteError(w, http.StatusServiceUnavailable, "busy", "too many proxied requests at once")
 		return
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), p.Timeout)
 	defer cancel()
 	t, status, err := p.target(ctx, name)
 	if err != nil {
-		writeError(w, status, strings.ToLower(strings.ReplaceAll(http.StatusText(status), " ", "_")), err.Error())
+		httpapi.WriteError(w, status, strings.ToLower(strings.ReplaceAll(http.StatusText(status), " ", "_")), err.Error())
 		return
 	}
 	req.target = t
 	u, err := join(t.base, rest)
 	if err != nil {
-		writeError(w, http.StatusBadRequest, "bad_request", err.Error())
+		httpapi.WriteError(w, http.StatusBadRequest, "bad_request", err.Error())
 		return
 	}
 	u.RawQuery = r.URL.RawQuery
@@ -307,7 +306,7 @@ func (p *proxy) serve(w http.ResponseWriter, r *http.Request, req *request) {
 	defer release()
 	if err != nil {
 		req.outcome = OutcomeRefused
-		writeError(w, http.StatusBadRequest, "bad_request", "reading the request body failed")
+		httpapi.WriteError(w, http.StatusBadRequest, "bad_request", "reading the request body failed")
 		return
 	}
 	// Without full duplex, an HTTP/1 server drains and closes the request
@@ -425,24 +424,24 @@ func (p *proxy) fail(w http.ResponseWriter, r *http.Request, err error) {
 	switch {
 	case errors.Is(err, tokens.ErrNotFound):
 		o.outcome = OutcomeRefused
-		writeError(w, http.StatusNotFound, "not_found", "no connection named "+name)
+		httpapi.WriteError(w, http.StatusNotFound, "not_found", "no connection named "+name)
 	case errors.As(err, &re):
 		o.outcome = OutcomeRefused
-		writeError(w, http.StatusConflict, "needs_reauth", name+" needs re-authorization")
+		httpapi.WriteError(w, http.StatusConflict, "needs_reauth", name+" needs re-authorization")
 	case errors.Is(err, tokens.ErrDisabled):
 		o.outcome = OutcomeRefused
-		writeError(w, http.StatusConflict, "disabled", name+" is disabled")
+		httpapi.WriteError(w, http.StatusConflict, "disabled", name+" is disabled")
 	case errors.Is(err, context.DeadlineExceeded):
-		writeError(w, http.StatusGatewayTimeout, "timeout", "the upstream API or the token did not come in time")
+		httpapi.WriteError(w, http.StatusGatewayTimeout, "timeout", "the upstream API or the token did not come in time")
 	case r.Context().Err() != nil:
-		writeError(w, http.StatusServiceUnavailable, "unavailable", "the request was cancelled")
+		httpapi.WriteError(w, http.StatusServiceUnavailable, "unavailable", "the request was cancelled")
 	default:
 		var ue *url.Error
 		if errors.As(err, &ue) {
 			err = ue.Err
 		}
 		p.Logger.Warn("proxy: upstream request failed", "name", name, "err", err)
-		writeError(w, http.StatusBadGateway, "bad_gateway", "the upstream API could not be reached")
+		httpapi.WriteError(w, http.StatusBadGateway, "bad_gateway", "the upstream API could not be reached")
 	}
 }
 
@@ -519,11 +518,4 @@ func join(base *url.URL, rest string) (*url.URL, error) {
 		u.RawPath = raw
 	}
 	return u, nil
-}
-
-func writeError(w http.ResponseWriter, status int, code, msg string) {
-	w.Header().Set("Cache-Control", "no-store")
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(map[string]string{"error": code, "message": msg})
 }
