@@ -77,13 +77,9 @@ func (s *Store) CreateAuthorization(ctx context.Context, stateHash []byte, a *Au
 			return err
 		}
 	}
-	var settings any
-	if a.Settings != nil {
-		settings = string(a.Settings)
-	}
 	n, err := s.countRows(ctx, authorizationCreateSQL, map[string]any{
 		"id": id, "state_hash": stateHash, "token_id": uuidArg(a.TokenID), "name": a.Name, "link_id": uuidArg(a.LinkID),
-		"redirect_uri": a.RedirectURI, "verifier": verifier, "settings": settings, "client_secret": secret,
+		"redirect_uri": a.RedirectURI, "verifier": verifier, "settings": jsonArg(a.Settings), "client_secret": secret,
 		"ttl_us": ttl.Microseconds(),
 	})
 	switch {
@@ -130,19 +126,13 @@ func (s *Store) ConsumeAuthorization(ctx context.Context, stateHash []byte) (*Au
 
 func scanAuthorization(r *sql.Rows) (Authorization, error) {
 	var (
-		a               Authorization
-		tokenID, linkID uuid.NullUUID
-		secret          sql.NullString
-		settings        []byte
+		a        Authorization
+		secret   sql.NullString
+		settings []byte
 	)
-	if err := r.Scan(&a.ID, &tokenID, &a.Name, &linkID, &a.RedirectURI, &a.Verifier, &settings, &secret); err != nil {
+	// database/sql leaves a pointer destination nil for NULL.
+	if err := r.Scan(&a.ID, &a.TokenID, &a.Name, &a.LinkID, &a.RedirectURI, &a.Verifier, &settings, &secret); err != nil {
 		return a, err
-	}
-	if tokenID.Valid {
-		a.TokenID = &tokenID.UUID
-	}
-	if linkID.Valid {
-		a.LinkID = &linkID.UUID
 	}
 	a.Settings, a.ClientSecret = settings, secret.String
 	return a, nil
