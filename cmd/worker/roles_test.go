@@ -237,32 +237,6 @@ func loginRole(t *testing.T, dsn, group string) string {
 	return u.String()
 }
 
-// startWith starts the worker binary with exactly the environment env.
-func startWith(t *testing.T, env map[string]string, args ...string) *proc {
-	t.Helper()
-	p := &proc{cmd: exec.Command(workerBinary(t), args...), output: &syncBuffer{}, done: make(chan struct{})}
-	for k, v := range env {
-		p.cmd.Env = append(p.cmd.Env, k+"="+v)
-	}
-	p.cmd.Stdout, p.cmd.Stderr = p.output, p.output
-	if err := p.cmd.Start(); err != nil {
-		t.Fatalf("start worker: %v", err)
-	}
-	go func() {
-		p.err = p.cmd.Wait()
-		close(p.done)
-	}()
-	t.Cleanup(func() {
-		select {
-		case <-p.done:
-		default:
-			_ = p.cmd.Process.Kill()
-			<-p.done
-		}
-	})
-	return p
-}
-
 // stop signals the process and fails the test unless it exits 0 with no
 // planted secret in its output.
 func (p *proc) stop(t *testing.T, sig syscall.Signal) {

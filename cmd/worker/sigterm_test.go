@@ -64,15 +64,21 @@ type proc struct {
 
 func startWorker(t *testing.T, dsn string, args ...string) *proc {
 	t.Helper()
-	bin := workerBinary(t)
-	p := &proc{cmd: exec.Command(bin, args...), output: &syncBuffer{}, done: make(chan struct{})}
-	p.cmd.Env = []string{
-		"DATABASE_URL=" + dsn,
-		"TOKENS_POLL_INTERVAL=1h",
-		"TOKENS_LOG_LEVEL=debug",
+	return startWith(t, map[string]string{
+		"DATABASE_URL":         dsn,
+		"TOKENS_POLL_INTERVAL": "1h",
+		"TOKENS_LOG_LEVEL":     "debug",
+	}, args...)
+}
+
+// startWith starts the worker binary with exactly the environment env.
+func startWith(t *testing.T, env map[string]string, args ...string) *proc {
+	t.Helper()
+	p := &proc{cmd: exec.Command(workerBinary(t), args...), output: &syncBuffer{}, done: make(chan struct{})}
+	for k, v := range env {
+		p.cmd.Env = append(p.cmd.Env, k+"="+v)
 	}
-	p.cmd.Stdout = p.output
-	p.cmd.Stderr = p.output
+	p.cmd.Stdout, p.cmd.Stderr = p.output, p.output
 	if err := p.cmd.Start(); err != nil {
 		t.Fatalf("start worker: %v", err)
 	}
