@@ -1,24 +1,7 @@
 // Command worker keeps the OAuth2 access tokens in the oauth_tokens table
-// fresh, and manages the connections in it.
-//
-//	worker run                 refresh due tokens until stopped (SIGTERM/SIGINT)
-//	worker once                one pass, then exit; non-zero if any refresh failed
-//	worker list [--json]       every connection, without secrets
-//	worker refresh NAME        refresh one connection now
-//	worker clear NAME          drop a connection's access token; it is refreshed next
-//	worker disable NAME        take a connection out of service; enable NAME puts it back
-//	worker delete NAME --yes   remove a connection and its tokens (its events remain)
-//	worker check NAME          ask the provider whether it accepts the access token
-//	worker events NAME         the connection's latest refresh attempts
-//	worker import [FILE|-]     upsert connections from JSON (object, array or JSON Lines)
-//	worker export [--names GLOB] [--status S] [--include-secrets] [-o FILE] [--quiet]
-//	                           connections as JSON Lines that import reads back
-//	worker migrate             apply the pending schema migrations
-//	worker providers           list the known providers
-//	worker authorize NAME       authorize a connection in a browser (code flow with PKCE) and store it
-//	worker serve               serve the token HTTP API, the proxy and the console on TOKENS_HTTP_ADDR
-//	worker connect-link NAME   a single-use link that reconnects NAME in a browser
-//	worker apikey create --names GLOBS [--label L] | list | revoke ID
+// fresh, and manages the connections in it. `worker help` lists its
+// commands (the usage constant below, the one list of them); the README
+// describes each.
 //
 // Configuration comes from the environment; see the README.
 package main
@@ -96,7 +79,8 @@ commands:
                       make an API key for those connections; printed once
   apikey create --admin [--label L]
                       make an admin key, which signs in to the console and reads no token
-  apikey list         every API key (admin ones marked), never the key itself
+  apikey list [--json]
+                      every API key (admin ones marked), never the key itself
   apikey revoke ID    revoke an API key at once
 
 Configuration is read from the environment (DATABASE_URL, TOKENS_*).`
