@@ -8,10 +8,6 @@ import (
 	"github.com/tokenwarden/tokenwarden/internal/ttlcache"
 )
 
-// KeyCacheTTL is how long CachedKeys keeps a key's record: a revoked key
-// (or a change of its patterns) takes effect within it.
-const KeyCacheTTL = 5 * time.Second
-
 // maxCachedKeys bounds the records kept; only keys that exist are cached,
 // so this is the number of keys in use at once, not of keys guessed.
 const maxCachedKeys = 10000
