@@ -101,13 +101,12 @@ type lines struct {
 	every       time.Duration
 	now         func() time.Time
 	start, last time.Time
-	total, done int
+	total       int
 }
 
 func (l *lines) SetTotal(total int) { l.total = total }
 
 func (l *lines) Set(done int) {
-	l.done = done
 	now := l.now()
 	if now.Sub(l.last) < l.every {
 		return
