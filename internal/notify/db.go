@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	"database/sql/driver"
 	"errors"
-	"log/slog"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/stdlib"
@@ -16,7 +15,7 @@ import (
 // wait for notifications.
 var ErrNotPgx = errors.New("LISTEN needs a database/sql pool on the pgx driver (github.com/jackc/pgx/v5/stdlib)")
 
-// CheckDB reports whether ListenDB can listen on db's connections.
+// CheckDB reports whether Hub.RunDB can listen on db's connections.
 func CheckDB(db *sql.DB) error {
 	if _, ok := db.Driver().(*stdlib.Driver); !ok {
 		return ErrNotPgx
@@ -24,15 +23,8 @@ func CheckDB(db *sql.DB) error {
 	return nil
 }
 
-// ListenDB is Listen on one of db's connections, held for as long as the
-// connection lasts: a caller that shares its pool counts the LISTEN
-// connection in the pool's bound rather than beside it. The connection is
-// closed afterwards, never handed back to the pool: it would go on
-// receiving notifications for whoever takes it next. db must pass CheckDB.
-func ListenDB(ctx context.Context, db *sql.DB, channels []string, h Handler, log *slog.Logger) {
-	listen(ctx, dialDB(db), channels, h, log)
-}
-
+// dialDB lends use one of db's connections, then closes it (see
+// Hub.RunDB).
 func dialDB(db *sql.DB) dialer {
 	return func(ctx context.Context, use func(*pgx.Conn) error) error {
 		conn, err := db.Conn(ctx)

@@ -12,7 +12,7 @@ import (
 // the worker's channels and pkg/tokens' together, it gives the worker its
 // refresh requests and an in-process tokens.Client (the token HTTP API)
 // its change notifications, over one connection instead of one each. It
-// is a Handler for Listen or ListenDB, and a tokens.Listener.
+// is a Handler for Listen, and a tokens.Listener.
 type Hub struct {
 	channels []string
 	mu       sync.Mutex
@@ -36,10 +36,14 @@ func (h *Hub) Run(ctx context.Context, dsn string, log *slog.Logger) {
 	Listen(ctx, dsn, h.channels, h, log)
 }
 
-// RunDB holds the Hub's LISTEN connection as one of db's until ctx ends
-// (see ListenDB).
+// RunDB holds the Hub's LISTEN connection as one of db's until ctx ends,
+// reconnecting as Listen does. The connection is held for as long as it
+// lasts: a caller that shares its pool counts the LISTEN connection in
+// the pool's bound rather than beside it. It is closed afterwards, never
+// handed back to the pool: it would go on receiving notifications for
+// whoever takes it next. db must pass CheckDB.
 func (h *Hub) RunDB(ctx context.Context, db *sql.DB, log *slog.Logger) {
-	ListenDB(ctx, db, h.channels, h, log)
+	listen(ctx, dialDB(db), h.channels, h, log)
 }
 
 // Subscribe calls notify with the payload of each notification on channel,

@@ -107,9 +107,9 @@ func TestHubSharesOneConnection(t *testing.T) {
 	}
 }
 
-// ListenDB listens on a connection of the caller's pool, and closes it when
+// RunDB listens on a connection of the caller's pool, and closes it when
 // done rather than handing back a connection still listening.
-func TestListenDBLeavesNoListeningConnectionInThePool(t *testing.T) {
+func TestRunDBLeavesNoListeningConnectionInThePool(t *testing.T) {
 	t.Parallel()
 	dsn := pgtest.New(t)
 	cfg, err := pgx.ParseConfig(dsn)
