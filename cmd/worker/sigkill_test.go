@@ -3,7 +3,6 @@ package main
 import (
 	"fmt"
 	"math/rand/v2"
-	"os/exec"
 	"strings"
 	"syscall"
 	"testing"
@@ -14,24 +13,15 @@ import (
 	"github.com/tokenwarden/tokenwarden/internal/testutil"
 )
 
-// startWorkerEnv starts `worker run` with extra environment.
+// startWorkerEnv starts `worker run` with extra environment (KEY=VALUE).
 func startWorkerEnv(t *testing.T, dsn string, env ...string) *proc {
 	t.Helper()
-	p := &proc{cmd: exec.Command(workerBinary(t), "run"), output: &syncBuffer{}, done: make(chan struct{})}
-	p.cmd.Env = append([]string{"DATABASE_URL=" + dsn, "TOKENS_LOG_LEVEL=warn"}, env...)
-	p.cmd.Stdout, p.cmd.Stderr = p.output, p.output
-	if err := p.cmd.Start(); err != nil {
-		t.Fatal(err)
+	m := map[string]string{"DATABASE_URL": dsn, "TOKENS_LOG_LEVEL": "warn"}
+	for _, kv := range env {
+		k, v, _ := strings.Cut(kv, "=")
+		m[k] = v
 	}
-	go func() {
-		p.err = p.cmd.Wait()
-		close(p.done)
-	}()
-	t.Cleanup(func() {
-		p.cmd.Process.Kill()
-		<-p.done
-	})
-	return p
+	return startWith(t, m, "run")
 }
 
 // The worker is killed with SIGKILL at random points of a refresh burst,
