@@ -588,47 +588,63 @@ func (a *App) CreateConnectLinkBy(ctx context.Context, name string, ttl time.Dur
 // ConnectLink returns the unused, unexpired link whose secret is token,
 // or console.ErrLinkUnusable. It consumes nothing.
 func (a *App) ConnectLink(ctx context.Context, token string) (*console.Link, error) {
-	l, err := a.link(ctx, token)
+	l, c, err := a.link(ctx, token)
 	if err != nil {
 		return nil, err
 	}
-	return &console.Link{ID: l.ID.String(), Name: l.Name, Provider: l.Provider, Expires: l.Expires, CreatedAt: l.CreatedAt}, nil
+	return linkView(l, c), nil
 }
 
-// link returns the usable link whose secret is token. A link of a
-// disabled connection waits, unusable, until the connection is enabled:
-// an operator who disabled it took it out of service, and the account
-// owner cannot put it back.
-func (a *App) link(ctx context.Context, token string) (*store.ConnectLink, error) {
+// link returns the usable link whose secret is token, and its
+// connection. A link of a disabled connection waits, unusable, until the
+// connection is enabled: an operator who disabled it took it out of
+// service, and the account owner cannot put it back.
+func (a *App) link(ctx context.Context, token string) (*store.ConnectLink, *model.OAuthToken, error) {
 	if token == "" {
-		return nil, console.ErrLinkUnusable
+		return nil, nil, console.ErrLinkUnusable
 	}
 	l, err := a.store.ConnectLink(ctx, apikey.Hash(token))
 	if errors.Is(err, store.ErrLinkUnusable) {
-		return nil, console.ErrLinkUnusable
+		return nil, nil, console.ErrLinkUnusable
 	}
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	c, err := a.store.Connection(ctx, l.Name)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if c.Status == model.StatusDisabled {
-		return nil, fmt.Errorf("%w: %s is disabled", console.ErrLinkUnusable, l.Name)
+		return nil, nil, fmt.Errorf("%w: %s is disabled", console.ErrLinkUnusable, l.Name)
 	}
-	return l, nil
+	return l, c, nil
+}
+
+// linkView is link l of connection c as the link's page shows it, with
+// the host of c's own authorization URL, if it has one.
+func linkView(l *store.ConnectLink, c *model.OAuthToken) *console.Link {
+	v := &console.Link{ID: l.ID.String(), Name: l.Name, Provider: l.Provider, Expires: l.Expires, CreatedAt: l.CreatedAt}
+	if c.AuthorizeURL != nil {
+		if u, err := url.Parse(*c.AuthorizeURL); err == nil {
+			v.Host = u.Host
+		}
+	}
+	return v
 }
 
 // BeginLinkReconnect starts the reconnect a link allows, of its one
-// connection, and returns the consent URL. The link is used up when the
-// tokens are stored, not before.
-func (a *App) BeginLinkReconnect(ctx context.Context, token string) (string, error) {
-	l, err := a.link(ctx, token)
+// connection, and returns the consent URL and the link. The link is used
+// up when the tokens are stored, not before.
+func (a *App) BeginLinkReconnect(ctx context.Context, token string) (string, *console.Link, error) {
+	l, c, err := a.link(ctx, token)
 	if err != nil {
-		return "", err
+		return "", nil, err
 	}
-	return a.beginReconnect(ctx, l.Name, l)
+	authURL, err := a.beginReconnect(ctx, l.Name, l)
+	if err != nil {
+		return "", nil, err
+	}
+	return authURL, linkView(l, c), nil
 }
 
 // Watch calls changed with a connection's name whenever it changes (the

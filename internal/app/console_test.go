@@ -336,10 +336,10 @@ func TestConnectLinkIsSingleUseAndForItsConnection(t *testing.T) {
 		t.Fatalf("a forged link: %v", err)
 	}
 	// Abandoned at the consent page: the link still works.
-	if _, err := e.a.BeginLinkReconnect(ctx, secret); err != nil {
+	if _, _, err := e.a.BeginLinkReconnect(ctx, secret); err != nil {
 		t.Fatal(err)
 	}
-	authURL, err := e.a.BeginLinkReconnect(ctx, secret)
+	authURL, _, err := e.a.BeginLinkReconnect(ctx, secret)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -356,7 +356,7 @@ func TestConnectLinkIsSingleUseAndForItsConnection(t *testing.T) {
 	if _, err := e.a.ConnectLink(ctx, secret); !errors.Is(err, console.ErrLinkUnusable) {
 		t.Fatalf("a used link: %v", err)
 	}
-	if _, err := e.a.BeginLinkReconnect(ctx, secret); !errors.Is(err, console.ErrLinkUnusable) {
+	if _, _, err := e.a.BeginLinkReconnect(ctx, secret); !errors.Is(err, console.ErrLinkUnusable) {
 		t.Fatalf("a flow from a used link: %v", err)
 	}
 
@@ -365,7 +365,7 @@ func TestConnectLinkIsSingleUseAndForItsConnection(t *testing.T) {
 		t.Fatal(err)
 	}
 	exec(t, e.dsn, "UPDATE connect_links SET expires_at = now() - interval '1 second' WHERE used_at IS NULL")
-	if _, err := e.a.BeginLinkReconnect(ctx, strings.TrimPrefix(expired.URL, publicURL+app.ConnectPath)); !errors.Is(err, console.ErrLinkUnusable) {
+	if _, _, err := e.a.BeginLinkReconnect(ctx, strings.TrimPrefix(expired.URL, publicURL+app.ConnectPath)); !errors.Is(err, console.ErrLinkUnusable) {
 		t.Fatalf("an expired link: %v", err)
 	}
 	for _, ttl := range []time.Duration{time.Second, 8 * 24 * time.Hour} {
@@ -698,7 +698,7 @@ func TestDisabledConnectionIsNotReconnected(t *testing.T) {
 		t.Fatal(err)
 	}
 	secret := strings.TrimPrefix(l.URL, publicURL+app.ConnectPath)
-	begun, err := e.a.BeginLinkReconnect(ctx, secret)
+	begun, _, err := e.a.BeginLinkReconnect(ctx, secret)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -710,7 +710,7 @@ func TestDisabledConnectionIsNotReconnected(t *testing.T) {
 	if _, err := e.a.ConnectLink(ctx, secret); !errors.Is(err, console.ErrLinkUnusable) {
 		t.Errorf("the link page of a disabled connection: %v", err)
 	}
-	if _, err := e.a.BeginLinkReconnect(ctx, secret); !errors.Is(err, console.ErrLinkUnusable) {
+	if _, _, err := e.a.BeginLinkReconnect(ctx, secret); !errors.Is(err, console.ErrLinkUnusable) {
 		t.Errorf("the link's button on a disabled connection: %v", err)
 	}
 	if _, err := e.a.CreateConnectLink(ctx, "acme", time.Hour); err == nil || !strings.Contains(err.Error(), "disabled") {

@@ -94,10 +94,11 @@ type Backend interface {
 	// token, or ErrLinkUnusable. It consumes nothing: a GET shows it.
 	ConnectLink(ctx context.Context, token string) (*Link, error)
 	// BeginLinkReconnect starts the reconnect a link allows (its POST
-	// button) and returns the consent URL. The link is consumed when the
+	// button) and returns the consent URL and the link, or the error
+	// ConnectLink would return. The link is consumed when the
 	// authorization completes, not before, so a person who abandons the
 	// consent page can try again until it expires.
-	BeginLinkReconnect(ctx context.Context, token string) (authURL string, err error)
+	BeginLinkReconnect(ctx context.Context, token string) (authURL string, link *Link, err error)
 
 	// Watch calls changed with a connection's name whenever it changes
 	// (the tokenwarden_tokens notifications), and connected with true
@@ -218,4 +219,8 @@ type Link struct {
 	ID                 string
 	Name, Provider     string
 	Expires, CreatedAt time.Time
+	// Host is the host of the connection's own authorization URL, named
+	// on the link page's button; "" when the connection has none and
+	// goes to its template's (set by ConnectLink and BeginLinkReconnect).
+	Host string
 }

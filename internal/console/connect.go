@@ -182,40 +182,12 @@ func (c *console) linkPage(w http.ResponseWriter, r *http.Request) {
 		c.linkFailed(w, r, err)
 		return
 	}
-	c.render(w, r, http.StatusOK, "link", linkData{Link: link, Host: c.consentHost(r, link.Name)})
-}
-
-// linkData is a reconnect link's page: the link, and the host of the
-// consent page its button leads to ("" when the connection has no
-// authorize URL of its own and goes to its template's).
-type linkData struct {
-	*Link
-	Host string
-}
-
-// consentHost is the host of the named connection's own authorize URL,
-// to name on the link page's button, or "".
-func (c *console) consentHost(r *http.Request, name string) string {
-	conn, err := c.Backend.Connection(r.Context(), name)
-	if err != nil || conn.AuthorizeURL == nil {
-		return ""
-	}
-	u, err := url.Parse(*conn.AuthorizeURL)
-	if err != nil {
-		return ""
-	}
-	return u.Host
+	c.render(w, r, http.StatusOK, "link", link)
 }
 
 // linkStart is the link page's button: it goes to the provider's consent.
 func (c *console) linkStart(w http.ResponseWriter, r *http.Request) {
-	token := r.PathValue("token")
-	link, err := c.Backend.ConnectLink(r.Context(), token)
-	if err != nil {
-		c.linkFailed(w, r, err)
-		return
-	}
-	authURL, err := c.Backend.BeginLinkReconnect(r.Context(), token)
+	authURL, link, err := c.Backend.BeginLinkReconnect(r.Context(), r.PathValue("token"))
 	if err != nil {
 		c.linkFailed(w, r, err)
 		return

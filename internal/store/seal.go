@@ -128,15 +128,12 @@ func (s *Store) unseal(row *model.OAuthToken) error {
 	return nil
 }
 
-func (s *Store) seal(id uuid.UUID, ident *Identity, col, plain string) (string, error) {
-	return s.keys.Seal(plain, binding(id, ident, col))
-}
-
+// sealPtr seals *p bound to its row's identity and column; nil stays nil.
 func (s *Store) sealPtr(id uuid.UUID, ident *Identity, col string, p *string) (*string, error) {
 	if p == nil {
 		return nil, nil
 	}
-	v, err := s.seal(id, ident, col, *p)
+	v, err := s.keys.Seal(*p, binding(id, ident, col))
 	return &v, err
 }
 
