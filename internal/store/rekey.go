@@ -387,13 +387,9 @@ func writeRekeyPage(ctx context.Context, conn *pgx.Conn, staged [][]any) (map[uu
 func (s *Store) rekeyLocked(ctx context.Context, ids []uuid.UUID, skip bool, res *RekeyResult) error {
 	n := 0
 	var unreadable []Unreadable
-	list := make([]string, len(ids))
-	for i, id := range ids {
-		list[i] = id.String()
-	}
 	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 		var rows []rekeyRow
-		if err := tx.Raw(rekeyBatchSQL, map[string]any{"ids": pgTextArray(list)}).Scan(&rows).Error; err != nil {
+		if err := tx.Raw(rekeyBatchSQL, map[string]any{"ids": pgUUIDArray(ids)}).Scan(&rows).Error; err != nil {
 			return err
 		}
 		for i := range rows {

@@ -289,11 +289,7 @@ func (s *Store) claimIdentities(ctx context.Context, missing []uuid.UUID) (func(
 	now := map[uuid.UUID]*Identity{}
 	if len(missing) > 0 {
 		var rows []model.OAuthToken
-		ids := make([]string, len(missing))
-		for i, id := range missing {
-			ids[i] = id.String()
-		}
-		err := s.db.WithContext(ctx).Raw(identitiesSQL, map[string]any{"ids": pgTextArray(ids)}).Scan(&rows).Error
+		err := s.db.WithContext(ctx).Raw(identitiesSQL, map[string]any{"ids": pgUUIDArray(missing)}).Scan(&rows).Error
 		if err != nil {
 			return nil, fmt.Errorf("read the identities of %d connections: %w", len(missing), err)
 		}
@@ -507,4 +503,14 @@ func pgTextArray(v []string) string {
 		quoted[i] = `"` + strings.NewReplacer(`\`, `\\`, `"`, `\"`).Replace(s) + `"`
 	}
 	return "{" + strings.Join(quoted, ",") + "}"
+}
+
+// pgUUIDArray spells ids as a text[] literal, for a statement that casts
+// it to uuid[].
+func pgUUIDArray(ids []uuid.UUID) string {
+	list := make([]string, len(ids))
+	for i, id := range ids {
+		list[i] = id.String()
+	}
+	return pgTextArray(list)
 }
