@@ -36,14 +36,7 @@ func TestWatchMirrorsTheToken(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "token.json")
 
-	ctx, stop := context.WithCancel(context.Background())
-	defer stop()
-	var stdout, stderr syncBuffer
-	done := make(chan int, 1)
-	go func() {
-		a := &app{stdout: &stdout, stderr: &stderr, environ: env}
-		done <- a.main(ctx, []string{"get", "xero-acme", "--watch", "--write", path, "--interval", "20ms"})
-	}()
+	w := startWatch(t, env, "get", "xero-acme", "--watch", "--write", path, "--interval", "20ms")
 
 	testutil.Eventually(t, 20*time.Second, "the first token in the file", func() bool {
 		f, ok := readToken(t, path)
@@ -74,20 +67,47 @@ func TestWatchMirrorsTheToken(t *testing.T) {
 		t.Errorf("directory holds %v; want only token.json", names)
 	}
 
-	stop() // as SIGINT/SIGTERM do
+	w.stop(t)
+	if strings.Contains(w.stdout.String()+w.stderr.String(), "SECRET") {
+		t.Errorf("output holds a token: stdout %q stderr %q", w.stdout.String(), w.stderr.String())
+	}
+	if !strings.Contains(w.stdout.String(), "version 1") {
+		t.Errorf("stdout %q", w.stdout.String())
+	}
+}
+
+// watch is a `consumer get --watch` running in the test.
+type watch struct {
+	stdout, stderr syncBuffer
+	cancel         context.CancelFunc
+	done           chan int
+}
+
+// startWatch runs the consumer with args until stop, or the test's end.
+func startWatch(t *testing.T, env map[string]string, args ...string) *watch {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	w := &watch{cancel: cancel, done: make(chan int, 1)}
+	go func() {
+		a := &app{stdout: &w.stdout, stderr: &w.stderr, environ: env}
+		w.done <- a.main(ctx, args)
+	}()
+	t.Cleanup(cancel)
+	return w
+}
+
+// stop cancels the watch, as SIGINT/SIGTERM do, and fails the test unless
+// it exits 0 within 20 s.
+func (w *watch) stop(t *testing.T) {
+	t.Helper()
+	w.cancel()
 	select {
-	case code := <-done:
+	case code := <-w.done:
 		if code != 0 {
-			t.Errorf("exit %d after the signal; stderr %q", code, stderr.String())
+			t.Errorf("exit %d after the signal; stderr %q", code, w.stderr.String())
 		}
 	case <-time.After(20 * time.Second):
 		t.Fatal("watch did not stop")
-	}
-	if strings.Contains(stdout.String()+stderr.String(), "SECRET") {
-		t.Errorf("output holds a token: stdout %q stderr %q", stdout.String(), stderr.String())
-	}
-	if !strings.Contains(stdout.String(), "version 1") {
-		t.Errorf("stdout %q", stdout.String())
 	}
 }
 
@@ -167,14 +187,7 @@ func TestWatchWakesOnTheChangeNotification(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "token.json")
 	exec(t, c, `UPDATE oauth_tokens SET access_token_expires = now() + interval '2 hours' WHERE name = 'notified'`)
 
-	ctx, stop := context.WithCancel(context.Background())
-	defer stop()
-	var stdout, stderr syncBuffer
-	done := make(chan int, 1)
-	go func() {
-		a := &app{stdout: &stdout, stderr: &stderr, environ: env}
-		done <- a.main(ctx, []string{"get", "notified", "--watch", "--write", path, "--interval", "1h"})
-	}()
+	w := startWatch(t, env, "get", "notified", "--watch", "--write", path, "--interval", "1h")
 	testutil.Eventually(t, 20*time.Second, "the first token in the file", func() bool {
 		f, ok := readToken(t, path)
 		return ok && f.Version == 0
@@ -186,8 +199,5 @@ func TestWatchWakesOnTheChangeNotification(t *testing.T) {
 		f, ok := readToken(t, path)
 		return ok && f.AccessToken == "at-SECRET-notified" && f.Version == 1
 	})
-	stop()
-	if code := <-done; code != 0 {
-		t.Errorf("exit %d after the signal; stderr %q", code, stderr.String())
-	}
+	w.stop(t)
 }
