@@ -82,9 +82,7 @@ func (r *Refresher) githubApp(ctx context.Context, c *conn) (*Result, error) {
 	if tok == nil {
 		return nil, &Error{Status: resp.StatusCode, msg: "installation token answer has no token"}
 	}
-	res := result(tok, "", c, time.Now())
-	res.RefreshToken, res.RefreshExpiry = "", nil
-	return checked(res)
+	return credentialResult(tok, c)
 }
 
 // githubRefusal classifies GitHub's refusal of an installation token

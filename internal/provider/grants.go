@@ -101,9 +101,15 @@ func (r *Refresher) clientCredentials(ctx context.Context, c *conn) (*Result, er
 	if err != nil {
 		return nil, fromOAuth2(err, c.tmpl, req.redactor())
 	}
+	return credentialResult(tok, c)
+}
+
+// credentialResult is the Result of a grant that obtains each token with
+// the connection's own credentials. Such a grant has no refresh token (RFC
+// 6749 section 4.4.3); one sent anyway is not kept, so the row stays what
+// it was imported as.
+func credentialResult(tok *oauth2.Token, c *conn) (*Result, error) {
 	res := result(tok, "", c, time.Now())
-	// The grant has no refresh token (RFC 6749 section 4.4.3); one sent
-	// anyway is not kept, so the row stays what it was imported as.
 	res.RefreshToken, res.RefreshExpiry = "", nil
 	return checked(res)
 }
@@ -152,9 +158,7 @@ func (r *Refresher) jwtBearer(ctx context.Context, c *conn) (*Result, error) {
 	if err != nil {
 		return nil, fromOAuth2(err, c.tmpl, req.redactor(sent.assertion()))
 	}
-	res := result(tok, "", c, time.Now())
-	res.RefreshToken, res.RefreshExpiry = "", nil
-	return checked(res)
+	return credentialResult(tok, c)
 }
 
 // CheckPrivateKey refuses what the jwt_bearer and github_app grants could
