@@ -307,14 +307,13 @@ func lookup(ctx context.Context, tx pgx.Tx, chunk []ImportRow) (map[string]*impo
 	stored := map[string]*importedRow{}
 	for rows.Next() {
 		var r importedRow
-		var tokenURL, clientID, clientSecret, refreshToken *string
+		var clientSecret, refreshToken *string
 		var hasRT *bool
-		if err := rows.Scan(&r.ID, &r.Name, &r.Provider, &tokenURL, &clientID, &r.Params, &r.Grant, &clientSecret, &refreshToken,
+		if err := rows.Scan(&r.ID, &r.Name, &r.Provider, &r.TokenURL, &r.ClientID, &r.Params, &r.Grant, &clientSecret, &refreshToken,
 			&hasRT, &r.Status, &r.InFlight); err != nil {
 			return nil, fmt.Errorf("import: %w", err)
 		}
-		r.TokenURL, r.ClientID = tokenURL, clientID
-		r.ClientSecret, r.RefreshToken = secretPtr(clientSecret), secretPtr(refreshToken)
+		r.ClientSecret, r.RefreshToken = (*model.Secret)(clientSecret), (*model.Secret)(refreshToken)
 		r.HasRefreshToken = hasRT != nil && *hasRT
 		stored[r.Name] = &r
 	}
@@ -322,14 +321,6 @@ func lookup(ctx context.Context, tx pgx.Tx, chunk []ImportRow) (map[string]*impo
 		return nil, fmt.Errorf("import: %w", err)
 	}
 	return stored, nil
-}
-
-func secretPtr(p *string) *model.Secret {
-	if p == nil {
-		return nil
-	}
-	v := model.Secret(*p)
-	return &v
 }
 
 // identity is the identity the row has after the import, as
