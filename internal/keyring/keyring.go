@@ -30,7 +30,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"sort"
 	"strings"
 )
 
@@ -155,19 +154,6 @@ func (k *Keyring) Primary() string {
 		return ""
 	}
 	return k.primary
-}
-
-// IDs returns the ids of the keyring's keys, sorted.
-func (k *Keyring) IDs() []string {
-	if k == nil {
-		return nil
-	}
-	ids := make([]string, 0, len(k.aeads))
-	for id := range k.aeads {
-		ids = append(ids, id)
-	}
-	sort.Strings(ids)
-	return ids
 }
 
 // CheckValue returns the check value of the key with this id (hex), and
