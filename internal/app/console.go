@@ -335,17 +335,10 @@ func (a *App) BeginConnect(ctx context.Context, c console.NewConnection) (string
 	if err != nil {
 		return "", err
 	}
-	rec := connfile.Record{Name: strings.TrimSpace(c.Name), Provider: &c.Provider, ClientID: &c.ClientID}
+	rec := connfile.Record{Name: strings.TrimSpace(c.Name), Provider: &c.Provider, ClientID: &c.ClientID,
+		ClientSecret: given(c.ClientSecret), Scopes: given(c.Scopes), TokenURL: given(c.TokenURL), AuthorizeURL: given(c.AuthorizeURL)}
 	if c.Provider == "" {
-		rec.Provider = ptr("oauth2")
-	}
-	for _, f := range []struct {
-		dst **string
-		v   string
-	}{{&rec.ClientSecret, c.ClientSecret}, {&rec.Scopes, c.Scopes}, {&rec.TokenURL, c.TokenURL}, {&rec.AuthorizeURL, c.AuthorizeURL}} {
-		if f.v != "" {
-			*f.dst = ptr(f.v)
-		}
+		rec.Provider = given("oauth2")
 	}
 	for k, v := range c.Params {
 		if v != "" {
@@ -393,7 +386,14 @@ func (a *App) BeginConnect(ctx context.Context, c console.NewConnection) (string
 	return p.URL, nil
 }
 
-func ptr[T any](v T) *T { return &v }
+// given is a form field as a record or row holds it: nil when empty,
+// which leaves the stored or the template's value.
+func given(v string) *string {
+	if v == "" {
+		return nil
+	}
+	return &v
+}
 
 // BeginReconnect starts the authorization of an existing connection, with
 // its stored settings, and returns the consent URL.
@@ -530,19 +530,9 @@ func (a *App) CompleteAuthorization(ctx context.Context, q url.Values) (string, 
 // newConnectionRow is the row a new connection is stored as: what
 // BeginConnect validated.
 func newConnectionRow(name string, s *flowSettings, secret string) store.ImportRow {
-	row := store.ImportRow{Name: name, Provider: &s.Provider, ClientID: &s.ClientID}
-	for _, f := range []struct {
-		dst **string
-		v   string
-	}{{&row.TokenURL, s.TokenURL}, {&row.AuthorizeURL, s.AuthorizeURL}, {&row.Scopes, s.Scopes}, {&row.ClientSecret, secret}} {
-		if f.v != "" {
-			*f.dst = ptr(f.v)
-		}
-	}
-	if len(s.Params) > 0 {
-		row.Params = ptr(string(s.Params))
-	}
-	return row
+	return store.ImportRow{Name: name, Provider: &s.Provider, ClientID: &s.ClientID,
+		TokenURL: given(s.TokenURL), AuthorizeURL: given(s.AuthorizeURL), Scopes: given(s.Scopes), ClientSecret: given(secret),
+		Params: given(string(s.Params))}
 }
 
 // CreateConnectLink makes a reconnect link made in the console.
