@@ -32,7 +32,7 @@ func ParseKeys(s string) ([]Key, error) {
 	}
 	keys := make([]Key, len(parsed))
 	for i, k := range parsed {
-		keys[i] = Key{ID: k.ID, Secret: k.Secret}
+		keys[i] = Key(k)
 	}
 	return keys, nil
 }
@@ -40,7 +40,7 @@ func ParseKeys(s string) ([]Key, error) {
 func toKeyring(keys []Key) []keyring.Key {
 	out := make([]keyring.Key, len(keys))
 	for i, k := range keys {
-		out[i] = keyring.Key{ID: k.ID, Secret: k.Secret}
+		out[i] = keyring.Key(k)
 	}
 	return out
 }
