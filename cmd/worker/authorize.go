@@ -8,7 +8,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"os"
 	"strings"
 	"time"
 
@@ -77,7 +76,7 @@ func (a *invocation) authorize(ctx context.Context, args []string) error {
 		if _, err := fmt.Fprintln(a.stdout, u); err != nil {
 			return err
 		}
-		if isTerminal(a.stderr) {
+		if cli.IsTerminal(a.stderr) {
 			fmt.Fprintf(a.stderr, "Open the URL above in a browser and approve; waiting up to %s for the redirect to 127.0.0.1.\n", *timeout)
 		}
 		return nil
@@ -126,7 +125,7 @@ func (a *invocation) clientSecret(fromEnv string, existing *model.OAuthToken) (s
 	if s := strings.TrimSpace(fromEnv); s != "" {
 		return s, nil
 	}
-	if isTerminal(a.stdin) {
+	if cli.IsTerminal(a.stdin) {
 		if existing != nil && existing.ClientSecret != nil && existing.ClientSecret.Reveal() != "" {
 			return existing.ClientSecret.Reveal(), nil
 		}
@@ -150,14 +149,4 @@ func yesNo(b bool) string {
 		return "stored"
 	}
 	return "none"
-}
-
-// isTerminal reports whether v is a character device (a terminal).
-func isTerminal(v any) bool {
-	f, ok := v.(*os.File)
-	if !ok {
-		return false
-	}
-	fi, err := f.Stat()
-	return err == nil && fi.Mode()&os.ModeCharDevice != 0
 }

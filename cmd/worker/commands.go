@@ -220,7 +220,7 @@ func (a *invocation) importCmd(ctx context.Context, args []string) error {
 // terminal, a plain line every few seconds otherwise, nothing when quiet.
 // The command's summary on stdout is printed in every case.
 func (a *invocation) progress(what string, quiet bool) progress.Reporter {
-	return progress.New(a.stderr, what, progress.Options{Quiet: quiet, Terminal: progress.IsTerminal(a.stderr)})
+	return progress.New(a.stderr, what, progress.Options{Quiet: quiet, Terminal: cli.IsTerminal(a.stderr)})
 }
 
 func (a *invocation) migrate(ctx context.Context, args []string) error {

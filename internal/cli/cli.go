@@ -1,6 +1,6 @@
 // Package cli holds what the tokenwarden commands share: flag parsing that
-// accepts flags before or after positional arguments, one-line errors, and
-// the slog logger the configuration asks for.
+// accepts flags before or after positional arguments, one-line errors, the
+// slog logger the configuration asks for, and whether a stream is a terminal.
 package cli
 
 import (
@@ -9,7 +9,10 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 	"strings"
+
+	"golang.org/x/term"
 
 	"github.com/tokenwarden/tokenwarden/internal/config"
 )
@@ -57,4 +60,12 @@ func Logger(cfg *config.Config, w io.Writer) *slog.Logger {
 		return slog.New(slog.NewJSONHandler(w, opts))
 	}
 	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+// IsTerminal reports whether v, a command's stdin, stdout or stderr, is a
+// terminal: where a progress bar can be drawn, or a person prompted. A
+// file or /dev/null is not one.
+func IsTerminal(v any) bool {
+	f, ok := v.(*os.File)
+	return ok && term.IsTerminal(int(f.Fd()))
 }

@@ -3,6 +3,7 @@ package cli
 import (
 	"errors"
 	"flag"
+	"os"
 	"slices"
 	"testing"
 )
@@ -28,5 +29,19 @@ func TestParseAcceptsFlagsAnywhere(t *testing.T) {
 	}
 	if _, err := Parse(flag.NewFlagSet("x", flag.ContinueOnError), []string{"--nope"}); !errors.Is(err, ErrUsage) {
 		t.Errorf("unknown flag: %v", err)
+	}
+}
+
+// /dev/null is a character device but no terminal: a command whose stdin
+// is /dev/null prompts nobody.
+func TestDevNullIsNoTerminal(t *testing.T) {
+	t.Parallel()
+	f, err := os.Open(os.DevNull)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if IsTerminal(f) || IsTerminal(&struct{}{}) {
+		t.Fatal("/dev/null or a non-file is taken as a terminal")
 	}
 }

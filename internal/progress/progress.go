@@ -7,11 +7,9 @@ package progress
 import (
 	"fmt"
 	"io"
-	"os"
 	"time"
 
 	"github.com/schollz/progressbar/v3"
-	"golang.org/x/term"
 )
 
 // Reporter is told how far the work has got. Commands are handed one, so
@@ -29,18 +27,12 @@ type Reporter interface {
 type Options struct {
 	// Quiet shows nothing.
 	Quiet bool
-	// Terminal draws a bar, for output that is a terminal (IsTerminal).
+	// Terminal draws a bar, for output that is a terminal (cli.IsTerminal).
 	Terminal bool
 	// Every is how often a plain line is printed; 0 means 5 s.
 	Every time.Duration
 	// Now is the clock of the plain lines; nil means time.Now.
 	Now func() time.Time
-}
-
-// IsTerminal reports whether w is a terminal, where a bar can be drawn.
-func IsTerminal(w io.Writer) bool {
-	f, ok := w.(*os.File)
-	return ok && term.IsTerminal(int(f.Fd()))
 }
 
 // New returns a Reporter writing to w about the work called what ("import").

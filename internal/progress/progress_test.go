@@ -9,6 +9,7 @@ import (
 
 	"github.com/creack/pty"
 
+	"github.com/tokenwarden/tokenwarden/internal/cli"
 	"github.com/tokenwarden/tokenwarden/internal/progress"
 )
 
@@ -21,7 +22,7 @@ func TestBarOnATerminal(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer ptm.Close()
-	if !progress.IsTerminal(tty) {
+	if !cli.IsTerminal(tty) {
 		t.Fatal("a pseudo-terminal is not taken as a terminal")
 	}
 	read := make(chan string)
@@ -29,7 +30,7 @@ func TestBarOnATerminal(t *testing.T) {
 		b, _ := io.ReadAll(ptm) // ends when tty is closed
 		read <- string(b)
 	}()
-	rep := progress.New(tty, "import", progress.Options{Terminal: progress.IsTerminal(tty)})
+	rep := progress.New(tty, "import", progress.Options{Terminal: cli.IsTerminal(tty)})
 	rep.SetTotal(1000)
 	rep.Set(250)
 	rep.Set(1000)
@@ -55,7 +56,7 @@ func TestPlainLinesOffATerminal(t *testing.T) {
 	var buf bytes.Buffer
 	now := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
 	clock := func() time.Time { return now }
-	rep := progress.New(&buf, "rekey", progress.Options{Terminal: progress.IsTerminal(&buf), Every: 5 * time.Second, Now: clock})
+	rep := progress.New(&buf, "rekey", progress.Options{Terminal: cli.IsTerminal(&buf), Every: 5 * time.Second, Now: clock})
 	rep.SetTotal(100000)
 	now = now.Add(time.Second)
 	rep.Set(10000) // too soon for a line
