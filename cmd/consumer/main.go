@@ -43,12 +43,14 @@ type app struct {
 
 const usage = `usage:
   consumer get NAME [--timeout 30s] [--json]   print the current access token (or the whole token as JSON)
-  consumer get NAME --write FILE [--format json|env] [--watch]
+  consumer get NAME --write FILE [--format json|env] [--watch [--interval 5s]]
                                                write the token to FILE (mode 0600, replaced atomically);
-                                               --watch keeps it current until SIGINT/SIGTERM
+                                               --watch keeps it current until SIGINT/SIGTERM, checking at
+                                               least every --interval when no change notification comes
   consumer invalidate NAME                     report the token on standard input as refused (401); a refresh follows
 
-DATABASE_URL (and TOKENS_ENCRYPTION_KEYS when tokens are encrypted) are read from the environment.`
+DATABASE_URL, TOKENS_ENCRYPTION_KEYS (when tokens are encrypted) and TOKENS_POLL_ONLY
+(behind PgBouncer in transaction mode) are read from the environment.`
 
 func (a *app) main(ctx context.Context, args []string) int {
 	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
