@@ -95,9 +95,8 @@ func TestSessionsBelongToLiveAdminKeys(t *testing.T) {
 	if _, err := st.PruneEvents(ctx, time.Hour); err != nil {
 		t.Fatal(err)
 	}
-	var n int
-	if err := st.DB().Raw("SELECT count(*) FROM console_sessions WHERE expires_at < now()").Row().Scan(&n); err != nil || n != 0 {
-		t.Fatalf("%d expired sessions after the prune (%v)", n, err)
+	if n := count(t, st, "console_sessions WHERE expires_at < now()"); n != 0 {
+		t.Fatalf("%d expired sessions after the prune", n)
 	}
 }
 
@@ -147,9 +146,8 @@ func TestAuthorizationsAreConsumedOnceAndSealed(t *testing.T) {
 	if _, err := st.PruneConsole(ctx); err != nil {
 		t.Fatal(err)
 	}
-	var n int
-	if err := st.DB().Raw("SELECT count(*) FROM oauth_authorizations").Row().Scan(&n); err != nil || n != 1 {
-		t.Fatalf("%d authorizations after the prune, want the used unexpired one (%v)", n, err)
+	if n := count(t, st, "oauth_authorizations"); n != 1 {
+		t.Fatalf("%d authorizations after the prune, want the used unexpired one", n)
 	}
 }
 
@@ -230,16 +228,15 @@ func TestConnectLinkIsUsedUpWithTheStore(t *testing.T) {
 	if _, err := st.PruneConsole(ctx); err != nil {
 		t.Fatal(err)
 	}
-	var n int
-	if err := st.DB().Raw("SELECT count(*) FROM connect_links").Row().Scan(&n); err != nil || n != 1 {
-		t.Fatalf("%d links after a prune within ten minutes of expiry (%v)", n, err)
+	if n := count(t, st, "connect_links"); n != 1 {
+		t.Fatalf("%d links after a prune within ten minutes of expiry", n)
 	}
 	exec(t, st, "UPDATE connect_links SET expires_at = now() - interval '11 minutes'")
 	if _, err := st.PruneConsole(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if err := st.DB().Raw("SELECT count(*) FROM connect_links").Row().Scan(&n); err != nil || n != 0 {
-		t.Fatalf("%d links after the prune (%v)", n, err)
+	if n := count(t, st, "connect_links"); n != 0 {
+		t.Fatalf("%d links after the prune", n)
 	}
 }
 

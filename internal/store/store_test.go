@@ -39,6 +39,17 @@ func insert(t *testing.T, st *store.Store, name string, expiresIn time.Duration)
 	}
 }
 
+// count returns SELECT count(*) FROM from: a table, with a WHERE clause
+// if need be.
+func count(t *testing.T, st *store.Store, from string) int {
+	t.Helper()
+	var n int
+	if err := st.DB().Raw("SELECT count(*) FROM " + from).Row().Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
 func exec(t *testing.T, st *store.Store, sql string, args ...any) {
 	t.Helper()
 	if err := st.DB().Exec(sql, args...).Error; err != nil {
