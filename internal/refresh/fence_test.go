@@ -18,19 +18,29 @@ import (
 // lockedBuffer is safe for the goroutines under test to write to.
 type lockedBuffer = testutil.Buffer
 
+// stallingServer serves h, each request only once the test lets it: the
+// request is reported on arrived, then waits for proceed to be closed. It
+// stands for a provider that answers after the claim's lease ran out.
+func stallingServer(t *testing.T, h http.Handler) (srv *httptest.Server, arrived <-chan struct{}, proceed chan struct{}) {
+	t.Helper()
+	came := make(chan struct{}, 1)
+	proceed = make(chan struct{})
+	srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		came <- struct{}{}
+		<-proceed
+		h.ServeHTTP(w, r)
+	}))
+	t.Cleanup(srv.Close)
+	return srv, came, proceed
+}
+
 // A worker stalls past its lease; another takes the row over and stores
 // newer tokens. The stalled worker's late answer must be refused and
 // logged, not written over them.
 func TestLateWriteOfATakenOverClaimIsRefusedAndLogged(t *testing.T) {
 	t.Parallel()
 	e := setup(t, mockprovider.Options{Rotate: true, Lifetime: time.Hour})
-	arrived, proceed := make(chan struct{}, 1), make(chan struct{})
-	gated := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		arrived <- struct{}{}
-		<-proceed
-		e.prov.ServeHTTP(w, r)
-	}))
-	defer gated.Close()
+	gated, arrived, proceed := stallingServer(t, e.prov)
 	e.srv = gated
 	e.insert(t, 0, "a")
 

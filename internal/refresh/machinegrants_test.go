@@ -5,8 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net/http"
-	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
@@ -232,13 +230,7 @@ func TestMachineGrantLateTokenOfATakenOverClaimIsFenced(t *testing.T) {
 		t.Run(grant, func(t *testing.T) {
 			t.Parallel()
 			m := machineSetup(t, 0)
-			arrived, proceed := make(chan struct{}, 1), make(chan struct{})
-			gated := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-				arrived <- struct{}{}
-				<-proceed
-				m.prov.ServeHTTP(w, r)
-			}))
-			defer gated.Close()
+			gated, arrived, proceed := stallingServer(t, m.prov)
 			m.srv = gated
 			m.importGrant(t, grant, gated.URL, true, "app")
 
