@@ -1101,6 +1101,13 @@ func TestAPIKeys(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
 	ctx := b.signedInAt("/console/keys")
+	// A pattern that is no glob is refused, as `worker apikey create` refuses it.
+	b.set(ctx, "label", "billing app")
+	b.set(ctx, "patterns", "xero-[")
+	status := b.submit(ctx, `form[action="/console/keys"] button[type=submit]`)
+	if got := b.text(ctx, ".alert"); status != http.StatusBadRequest || !strings.Contains(got, `"xero-[" is not a valid glob`) {
+		t.Errorf("a bad pattern: %d, the page says %q", status, got)
+	}
 	b.set(ctx, "label", "billing app")
 	b.set(ctx, "patterns", "xero-*, hubspot-acme")
 	b.submit(ctx, `form[action="/console/keys"] button[type=submit]`)

@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"strings"
 
+	"github.com/tokenwarden/tokenwarden/internal/apikey"
 	"github.com/tokenwarden/tokenwarden/internal/store"
 )
 
@@ -38,19 +39,26 @@ func (c *console) showKeys(w http.ResponseWriter, r *http.Request, status int, d
 func (c *console) createKey(w http.ResponseWriter, r *http.Request) {
 	patterns := r.PostFormValue("patterns")
 	k := NewAPIKey{Label: strings.TrimSpace(r.PostFormValue("label")), Admin: r.PostFormValue("kind") == "admin"}
-	if !k.Admin {
-		k.Patterns = strings.FieldsFunc(patterns, func(r rune) bool { return r == ',' || r == ' ' || r == '\n' || r == '\t' || r == '\r' })
-	}
 	fail := func(msg string) {
 		c.showKeys(w, r, http.StatusBadRequest, keysData{Form: k, Patterns: patterns, Error: msg})
 	}
-	switch {
-	case k.Label == "":
+	if k.Label == "" {
 		fail("Give the key a label, so that you can tell it apart later.")
 		return
-	case !k.Admin && len(k.Patterns) == 0:
-		fail("A token-API key needs at least one pattern of connection names, e.g. xero-*.")
-		return
+	}
+	if !k.Admin {
+		// Spaces separate patterns here as commas do; then the CLI's
+		// parser splits them and refuses a glob that is not one.
+		list := strings.Join(strings.Fields(strings.ReplaceAll(patterns, ",", " ")), ",")
+		if list == "" {
+			fail("A token-API key needs at least one pattern of connection names, e.g. xero-*.")
+			return
+		}
+		var err error
+		if k.Patterns, err = apikey.ParsePatterns(list); err != nil {
+			fail("Key not created: " + fullStop(err.Error()))
+			return
+		}
 	}
 	secret, err := c.Backend.CreateAPIKey(r.Context(), k)
 	if err != nil {
