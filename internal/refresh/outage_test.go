@@ -41,17 +41,25 @@ type outage struct {
 	proceed chan struct{}
 }
 
-func setupOutage(t *testing.T) *outage {
+// migratedServer is a private PostgreSQL, migrated, that the test can
+// stop and start.
+func migratedServer(t *testing.T) *pgtest.Server {
 	t.Helper()
 	srv := pgtest.NewServer(t)
-	st, err := store.Open(t.Context(), srv.DSN(), 2)
+	st, err := store.Open(t.Context(), srv.DSN(), 1)
 	if err != nil {
 		t.Fatal(err)
 	}
+	defer st.Close()
 	if _, err := st.Migrate(t.Context()); err != nil {
 		t.Fatal(err)
 	}
-	st.Close()
+	return srv
+}
+
+func setupOutage(t *testing.T) *outage {
+	t.Helper()
+	srv := migratedServer(t)
 	o := &outage{env: setupOn(t, srv.DSN(), mockprovider.Options{Rotate: true, Lifetime: time.Hour}, 2),
 		srv: srv, arrived: make(chan struct{}, 1), proceed: make(chan struct{})}
 	// The provider holds its answer until the database is down.

@@ -10,10 +10,8 @@ import (
 	"time"
 
 	"github.com/tokenwarden/tokenwarden/internal/mockprovider"
-	"github.com/tokenwarden/tokenwarden/internal/pgtest"
 	"github.com/tokenwarden/tokenwarden/internal/refresh"
 	"github.com/tokenwarden/tokenwarden/internal/spool"
-	"github.com/tokenwarden/tokenwarden/internal/store"
 )
 
 // spooledTokens returns the refresh token of every success in the spool,
@@ -73,15 +71,7 @@ func batchFiles(t *testing.T, dir string) []string {
 // the database is back the batch is stored and the spool emptied.
 func TestFailedStoreSpoolsEveryAnswerAtOnce(t *testing.T) {
 	t.Parallel()
-	srv := pgtest.NewServer(t)
-	mig, err := store.Open(t.Context(), srv.DSN(), 1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := mig.Migrate(t.Context()); err != nil {
-		t.Fatal(err)
-	}
-	mig.Close()
+	srv := migratedServer(t)
 	e := setupOn(t, srv.DSN(), mockprovider.Options{Rotate: true, Lifetime: time.Hour}, 2)
 	names := []string{"a", "b", "c"}
 	arrived, proceed := make(chan struct{}, len(names)), make(chan struct{})
