@@ -236,24 +236,18 @@ func startProc(cmd *exec.Cmd) (*proc, error) {
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start %s: %w", cmd.Path, err)
 	}
-	go p.watchRSS(fmt.Sprintf("/proc/%d/status", cmd.Process.Pid))
+	go p.watchRSS(cmd.Process.Pid)
 	return p, nil
 }
 
 // watchRSS samples VmHWM every 10 ms until the process exits. VmHWM only
 // grows, so the samples miss at most the growth of the last 10 ms.
-func (p *proc) watchRSS(path string) {
+func (p *proc) watchRSS(pid int) {
 	var peak int64
 	t := time.NewTicker(10 * time.Millisecond)
 	defer t.Stop()
 	for {
-		b, _ := os.ReadFile(path)
-		for line := range strings.Lines(string(b)) {
-			if rest, ok := strings.CutPrefix(line, "VmHWM:"); ok {
-				kib, _ := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 10, 64)
-				peak = max(peak, kib)
-			}
-		}
+		peak = max(peak, procStatusKiB(pid, "VmHWM"))
 		select {
 		case <-p.exited:
 			p.peak <- peak
@@ -261,6 +255,19 @@ func (p *proc) watchRSS(path string) {
 		case <-t.C:
 		}
 	}
+}
+
+// procStatusKiB is the field (VmRSS, the resident set now; VmHWM, its
+// peak) of process pid in /proc/PID/status, in KiB; 0 once it has exited.
+func procStatusKiB(pid int, field string) int64 {
+	b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	for line := range strings.Lines(string(b)) {
+		if rest, ok := strings.CutPrefix(line, field+":"); ok {
+			kib, _ := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 10, 64)
+			return kib
+		}
+	}
+	return 0
 }
 
 // stop asks the process to finish, as operators do.

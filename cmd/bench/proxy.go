@@ -9,7 +9,6 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -240,7 +239,7 @@ func proxyRound(ctx context.Context, b *bench, secret string, streams, body int)
 	if err := waitHealthy(ctx, client, base); err != nil {
 		return r, err
 	}
-	rss := func() int64 { return vmRSS(srv.cmd.Process.Pid) }
+	rss := func() int64 { return procStatusKiB(srv.cmd.Process.Pid, "VmRSS") }
 	r.before = rss()
 	r.heapBefore, _ = heapInuse(ctx, client, base)
 	stop := make(chan struct{})
@@ -369,18 +368,6 @@ func waitHealthy(ctx context.Context, client *http.Client, base string) error {
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
-}
-
-// vmRSS is the resident set of process pid now, in KiB.
-func vmRSS(pid int) int64 {
-	b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	for line := range strings.Lines(string(b)) {
-		if rest, ok := strings.CutPrefix(line, "VmRSS:"); ok {
-			kib, _ := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 10, 64)
-			return kib
-		}
-	}
-	return 0
 }
 
 // heapInuse reads go_memstats_heap_inuse_bytes from the server's /metrics.
