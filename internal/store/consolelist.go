@@ -8,10 +8,7 @@ import (
 	"github.com/tokenwarden/tokenwarden/pkg/model"
 )
 
-var (
-	consoleListSQL = query("console_list")
-	consoleGetSQL  = query("console_get")
-)
+var consoleListSQL = query("console_list")
 
 // ListQuery selects one page of ListConnections.
 type ListQuery struct {
@@ -54,15 +51,16 @@ func (s *Store) ListConnections(ctx context.Context, q ListQuery) ([]model.OAuth
 	return rows, nil
 }
 
-// Connection returns the named connection without any secret, or an error
-// wrapping ErrNotFound.
+// Connection returns the named connection without any secret (Describe of
+// one name), or an error wrapping ErrNotFound.
 func (s *Store) Connection(ctx context.Context, name string) (*model.OAuthToken, error) {
-	var rows []model.OAuthToken
-	if err := s.db.WithContext(ctx).Raw(consoleGetSQL, map[string]any{"name": name}).Scan(&rows).Error; err != nil {
-		return nil, fmt.Errorf("read %s: %w", name, err)
+	found, err := s.Describe(ctx, []string{name})
+	if err != nil {
+		return nil, err
 	}
-	if len(rows) == 0 {
+	c, ok := found[name]
+	if !ok {
 		return nil, fmt.Errorf("%w: %s", ErrNotFound, name)
 	}
-	return &rows[0], nil
+	return c, nil
 }

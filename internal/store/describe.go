@@ -11,8 +11,7 @@ import (
 var describeSQL = query("describe")
 
 // Describe reads those of the named connections that exist, by name,
-// without any secret: their id, provider, token URL, params, json_data,
-// grant, status and whether they hold a refresh token. It needs no encryption key, so that
+// with every column but the secrets. It needs no encryption key, so that
 // commands that never show a secret work without one.
 func (s *Store) Describe(ctx context.Context, names []string) (map[string]*model.OAuthToken, error) {
 	payload, err := json.Marshal(names)
