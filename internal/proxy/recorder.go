@@ -13,8 +13,9 @@ type recorder struct {
 }
 
 func (r *recorder) WriteHeader(code int) {
-	// A 1xx before the final status (103 Early Hints) is not the answer.
-	if r.status == 0 || r.status < 200 {
+	// A 1xx before the final status (103 Early Hints) is not the answer;
+	// 0 is none yet.
+	if r.status < 200 {
 		r.status = code
 	}
 	r.ResponseWriter.WriteHeader(code)
