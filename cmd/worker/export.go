@@ -28,9 +28,7 @@ func (a *invocation) exportCmd(ctx context.Context, args []string) error {
 		return err
 	}
 	opts := app.ExportOptions{Status: *status, Secrets: *secrets}
-	switch *status {
-	case "", model.StatusActive, model.StatusNeedsReauth, model.StatusDisabled:
-	default:
+	if *status != "" && !model.ValidStatus(*status) {
 		return cli.UsageError("--status %q: want active, needs_reauth or disabled", *status)
 	}
 	if *names != "" {

@@ -294,7 +294,7 @@ func (r *Record) Validate(cat *provider.Catalogue, now time.Time) (store.ImportR
 	if err := r.checkGrant(); err != nil {
 		return row, err
 	}
-	if r.Status != nil && !slices.Contains([]string{model.StatusActive, model.StatusNeedsReauth, model.StatusDisabled}, *r.Status) {
+	if r.Status != nil && !model.ValidStatus(*r.Status) {
 		return row, errors.New("status must be active, needs_reauth or disabled")
 	}
 	if r.Params != nil {

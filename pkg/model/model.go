@@ -17,6 +17,11 @@ const (
 	StatusDisabled    = "disabled"     // switched off by an operator
 )
 
+// ValidStatus reports whether s is one of the connection statuses.
+func ValidStatus(s string) bool {
+	return s == StatusActive || s == StatusNeedsReauth || s == StatusDisabled
+}
+
 // Grants: how the worker obtains a connection's next access token.
 const (
 	GrantRefreshToken      = "refresh_token"      // with the refresh token (the default)
