@@ -649,15 +649,14 @@ func (a *App) Watch(ctx context.Context, changed func(name string), connected fu
 		return nil, console.ErrNotLive
 	}
 	ctx, cancel := context.WithCancel(ctx)
-	var wg sync.WaitGroup
-	hub := a.hub.Load()
+	hub, stopHub := a.hub.Load(), func() {}
 	if hub == nil {
-		hub = notify.NewHub(notify.TokensChannel)
-		wg.Go(func() { hub.Run(ctx, a.cfg.DatabaseURL, a.log) })
+		hub, stopHub = a.runHub(ctx, notify.TokensChannel)
 	}
 	// The hub tells a new subscriber its state at once (false until its
 	// LISTEN is in place), then every change of it.
 	unsubscribe := hub.Subscribe(notify.TokensChannel, changed, connected)
+	var wg sync.WaitGroup
 	wg.Go(func() {
 		<-ctx.Done()
 		unsubscribe()
@@ -667,6 +666,7 @@ func (a *App) Watch(ctx context.Context, changed func(name string), connected fu
 		once.Do(func() {
 			cancel()
 			wg.Wait()
+			stopHub()
 		})
 	}, nil
 }

@@ -122,13 +122,22 @@ func (a *App) listen(ctx context.Context, channels ...string) (hub *notify.Hub, 
 	if a.cfg.PollOnly {
 		return nil, func() {}
 	}
+	hub, stopHub := a.runHub(ctx, channels...)
+	a.hub.Store(hub) // the console's Watch shares it
+	return hub, func() {
+		a.hub.CompareAndSwap(hub, nil)
+		stopHub()
+	}
+}
+
+// runHub starts a LISTEN connection on channels, until ctx ends or stop
+// is called; stop waits for it.
+func (a *App) runHub(ctx context.Context, channels ...string) (hub *notify.Hub, stop func()) {
 	hub = notify.NewHub(channels...)
 	ctx, cancel := context.WithCancel(ctx)
 	var wg sync.WaitGroup
 	wg.Go(func() { hub.Run(ctx, a.cfg.DatabaseURL, a.log) })
-	a.hub.Store(hub) // the console's Watch shares it
 	return hub, func() {
-		a.hub.CompareAndSwap(hub, nil)
 		cancel()
 		wg.Wait()
 	}
