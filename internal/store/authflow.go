@@ -105,14 +105,11 @@ func uuidArg(id *uuid.UUID) any {
 // to stateHash used and returns it, its secrets opened: once, and only if
 // it is unused and unexpired; otherwise ErrNoAuthorization.
 func (s *Store) ConsumeAuthorization(ctx context.Context, stateHash []byte) (*Authorization, error) {
-	rows, err := scanAll(ctx, s, authorizationConsumeSQL, map[string]any{"state_hash": stateHash}, 1, scanAuthorization)
+	a, err := scanOne(ctx, s, authorizationConsumeSQL, map[string]any{"state_hash": stateHash}, scanAuthorization,
+		"consume the authorization", ErrNoAuthorization)
 	if err != nil {
-		return nil, fmt.Errorf("consume the authorization: %w", err)
+		return nil, err
 	}
-	if len(rows) == 0 {
-		return nil, ErrNoAuthorization
-	}
-	a := &rows[0]
 	if a.Verifier, err = s.keys.Open(a.Verifier, authorizationBinding(a.ID, "verifier")); err != nil {
 		return nil, fmt.Errorf("open the authorization: %w", err)
 	}

@@ -39,29 +39,15 @@ func (s *Store) CreateConnectLink(ctx context.Context, secretHash []byte, name, 
 	if err != nil {
 		return nil, err
 	}
-	rows, err := scanAll(ctx, s, connectLinkCreateSQL, map[string]any{
+	return scanOne(ctx, s, connectLinkCreateSQL, map[string]any{
 		"id": id, "secret_hash": secretHash, "name": name, "created_by": createdBy, "ttl_us": ttl.Microseconds(),
-	}, 1, scanConnectLink)
-	if err != nil {
-		return nil, fmt.Errorf("create reconnect link: %w", err)
-	}
-	if len(rows) == 0 {
-		return nil, fmt.Errorf("%w: %s", ErrNotFound, name)
-	}
-	return &rows[0], nil
+	}, scanConnectLink, "create reconnect link", fmt.Errorf("%w: %s", ErrNotFound, name))
 }
 
 // ConnectLink returns the unused, unexpired link whose secret hashes to
 // secretHash, or ErrLinkUnusable. It changes nothing.
 func (s *Store) ConnectLink(ctx context.Context, secretHash []byte) (*ConnectLink, error) {
-	rows, err := scanAll(ctx, s, connectLinkGetSQL, map[string]any{"secret_hash": secretHash}, 1, scanConnectLink)
-	if err != nil {
-		return nil, fmt.Errorf("read reconnect link: %w", err)
-	}
-	if len(rows) == 0 {
-		return nil, ErrLinkUnusable
-	}
-	return &rows[0], nil
+	return scanOne(ctx, s, connectLinkGetSQL, map[string]any{"secret_hash": secretHash}, scanConnectLink, "read reconnect link", ErrLinkUnusable)
 }
 
 func scanConnectLink(r *sql.Rows) (ConnectLink, error) {

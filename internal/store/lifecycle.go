@@ -29,17 +29,14 @@ func (s *Store) Enable(ctx context.Context, name string) (was string, err error)
 // setStatus runs q, which returns the connection's former status, or no
 // row for an unknown name.
 func (s *Store) setStatus(ctx context.Context, verb, q, name string) (string, error) {
-	was, err := scanAll(ctx, s, q, map[string]any{"name": name}, 1, func(r *sql.Rows) (string, error) {
+	was, err := scanOne(ctx, s, q, map[string]any{"name": name}, func(r *sql.Rows) (string, error) {
 		var v string
 		return v, r.Scan(&v)
-	})
-	switch {
-	case err != nil:
-		return "", fmt.Errorf("%s %s: %w", verb, name, err)
-	case len(was) == 0:
-		return "", fmt.Errorf("%w: %s", ErrNotFound, name)
+	}, verb+" "+name, fmt.Errorf("%w: %s", ErrNotFound, name))
+	if err != nil {
+		return "", err
 	}
-	return was[0], nil
+	return *was, nil
 }
 
 // Delete removes a connection and its secrets; its events remain.

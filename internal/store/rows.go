@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"database/sql"
+	"fmt"
 	"time"
 
 	"github.com/google/uuid"
@@ -39,6 +40,19 @@ func scanAll[T any](ctx context.Context, s *Store, q string, args map[string]any
 		out = append(out, v)
 	}
 	return out, rows.Err()
+}
+
+// scanOne runs q, which returns at most one row, read by scan. A failing
+// statement is an error saying what it did; no row is missing, as it is.
+func scanOne[T any](ctx context.Context, s *Store, q string, args map[string]any, scan func(*sql.Rows) (T, error), what string, missing error) (*T, error) {
+	rows, err := scanAll(ctx, s, q, args, 1, scan)
+	switch {
+	case err != nil:
+		return nil, fmt.Errorf("%s: %w", what, err)
+	case len(rows) == 0:
+		return nil, missing
+	}
+	return &rows[0], nil
 }
 
 // scanClaimed reads one row of claim.sql or claim_one.sql, whose RETURNING

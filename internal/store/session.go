@@ -36,16 +36,9 @@ type Session struct {
 // tokenHash (the SHA-256 of the cookie's token) and csrf. It is
 // ErrNoSession when keyID is not a live admin key.
 func (s *Store) CreateSession(ctx context.Context, tokenHash []byte, keyID, csrf string, ttl time.Duration) (*Session, error) {
-	rows, err := scanAll(ctx, s, sessionCreateSQL, map[string]any{
+	return scanOne(ctx, s, sessionCreateSQL, map[string]any{
 		"token_hash": tokenHash, "key_id": keyID, "csrf": csrf, "ttl_us": ttl.Microseconds(),
-	}, 1, scanSession)
-	if err != nil {
-		return nil, fmt.Errorf("start session: %w", err)
-	}
-	if len(rows) == 0 {
-		return nil, ErrNoSession
-	}
-	return &rows[0], nil
+	}, scanSession, "start session", ErrNoSession)
 }
 
 // CreateOIDCSession starts a session of ttl for the person the OpenID
@@ -69,14 +62,7 @@ func (s *Store) CreateOIDCSession(ctx context.Context, tokenHash []byte, subject
 // longer admin. A session signed in through OpenID Connect ends only by
 // expiry or sign-out.
 func (s *Store) Session(ctx context.Context, tokenHash []byte) (*Session, error) {
-	rows, err := scanAll(ctx, s, sessionGetSQL, map[string]any{"token_hash": tokenHash}, 1, scanSession)
-	if err != nil {
-		return nil, fmt.Errorf("read session: %w", err)
-	}
-	if len(rows) == 0 {
-		return nil, ErrNoSession
-	}
-	return &rows[0], nil
+	return scanOne(ctx, s, sessionGetSQL, map[string]any{"token_hash": tokenHash}, scanSession, "read session", ErrNoSession)
 }
 
 // DeleteSession ends the session whose token hashes to tokenHash; ending
