@@ -2,6 +2,7 @@ package refresh
 
 import (
 	"github.com/tokenwarden/tokenwarden/internal/provider"
+	"github.com/tokenwarden/tokenwarden/internal/store"
 	"github.com/tokenwarden/tokenwarden/pkg/model"
 )
 
@@ -19,21 +20,12 @@ func RequestOf(row *model.OAuthToken) (provider.Request, error) {
 	return provider.Request{
 		Provider:     row.Provider,
 		Grant:        row.Grant,
-		TokenURL:     value(row.TokenURL),
-		AuthStyle:    value(row.AuthStyle),
-		ClientID:     value(row.ClientID),
-		ClientSecret: value(row.ClientSecret),
-		RefreshToken: value(row.RefreshToken),
-		Scopes:       value(row.Scopes),
+		TokenURL:     store.Str(row.TokenURL),
+		AuthStyle:    store.Str(row.AuthStyle),
+		ClientID:     store.Str(row.ClientID),
+		ClientSecret: model.Secret(store.Str(row.ClientSecret)),
+		RefreshToken: model.Secret(store.Str(row.RefreshToken)),
+		Scopes:       store.Str(row.Scopes),
 		Params:       params,
 	}, nil
-}
-
-// value is *p, or the zero value for a NULL column.
-func value[T any](p *T) T {
-	var v T
-	if p != nil {
-		v = *p
-	}
-	return v
 }
