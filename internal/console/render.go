@@ -13,6 +13,8 @@ import (
 	"time"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/tokenwarden/tokenwarden/internal/store"
 )
 
 // pages holds one template set per page: the layout, the shared
@@ -104,15 +106,10 @@ func templateFuncs(now func() time.Time, prefix string) template.FuncMap {
 	return template.FuncMap{
 		// base is the path prefix of TOKENS_PUBLIC_URL, which every link
 		// of a page starts with.
-		"base": func() string { return prefix },
-		"when": func(t any) timeView { return timeOf(t, now(), false) },
-		"left": func(t any) timeView { return timeOf(t, now(), true) },
-		"str": func(s *string) string {
-			if s == nil {
-				return ""
-			}
-			return *s
-		},
+		"base":      func() string { return prefix },
+		"when":      func(t any) timeView { return timeOf(t, now(), false) },
+		"left":      func(t any) timeView { return timeOf(t, now(), true) },
+		"str":       store.Str[string],
 		"copyField": func(id, label, value string) copyView { return copyView{id, label, value} },
 		"path":      url.PathEscape,
 		"query":     url.QueryEscape,
