@@ -11,7 +11,6 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/stdlib"
 	"gorm.io/gorm"
 
 	"github.com/tokenwarden/tokenwarden/internal/keyring"
@@ -236,27 +235,6 @@ type rekeyRow struct {
 // rekeyPageSize is how many rows a rekey page reads, re-seals and writes
 // back in one statement.
 const rekeyPageSize = 5000
-
-// withPgx runs f on a pgx connection of the pool, for COPY (import and
-// rekey).
-func (s *Store) withPgx(ctx context.Context, f func(*pgx.Conn) error) error {
-	sqlDB, err := s.db.DB()
-	if err != nil {
-		return err
-	}
-	conn, err := sqlDB.Conn(ctx)
-	if err != nil {
-		return err
-	}
-	defer conn.Close()
-	return conn.Raw(func(dc any) error {
-		pc, ok := dc.(*stdlib.Conn)
-		if !ok {
-			return fmt.Errorf("COPY needs a pgx connection, not %T", dc)
-		}
-		return f(pc.Conn())
-	})
-}
 
 // rekeyRows re-seals every row of the table a page at a time, in id
 // order, adding to res and calling visited after each page.

@@ -11,7 +11,9 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/stdlib"
 	"gorm.io/driver/postgres"
 	"gorm.io/gorm"
 	"gorm.io/gorm/logger"
@@ -116,6 +118,27 @@ func Open(ctx context.Context, dsn string, maxConns int) (*Store, error) {
 // DB returns the underlying gorm handle, for statements outside the
 // worker's protocol (tests, administrative tools).
 func (s *Store) DB() *gorm.DB { return s.db }
+
+// withPgx runs f on a pgx connection of the pool, for COPY (import and
+// rekey).
+func (s *Store) withPgx(ctx context.Context, f func(*pgx.Conn) error) error {
+	sqlDB, err := s.db.DB()
+	if err != nil {
+		return err
+	}
+	conn, err := sqlDB.Conn(ctx)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	return conn.Raw(func(dc any) error {
+		pc, ok := dc.(*stdlib.Conn)
+		if !ok {
+			return fmt.Errorf("COPY needs a pgx connection, not %T", dc)
+		}
+		return f(pc.Conn())
+	})
+}
 
 // Close closes the pool.
 func (s *Store) Close() error {
