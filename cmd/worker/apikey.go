@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"flag"
@@ -111,25 +112,16 @@ func (a *invocation) printAPIKeys(keys []store.APIKey, asJSON bool) error {
 		enc.SetIndent("", "  ")
 		return enc.Encode(out)
 	}
-	stamp := func(t *time.Time) string {
-		if t == nil {
-			return "-"
-		}
-		return t.UTC().Format(time.RFC3339)
-	}
+	stamp := func(t time.Time) string { return t.UTC().Format(time.RFC3339) }
 	w := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(w, "ID\tLABEL\tKIND\tPATTERNS\tCREATED\tLAST USED\tREVOKED")
 	for _, k := range keys {
-		label := k.Label
-		if label == "" {
-			label = "-"
-		}
 		kind, patterns := "token", strings.Join(k.Patterns, ",")
 		if k.Admin {
 			kind, patterns = "admin", "-"
 		}
-		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", k.ID, label, kind, patterns,
-			stamp(&k.CreatedAt), stamp(k.LastUsedAt), stamp(k.RevokedAt))
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", k.ID, cmp.Or(k.Label, "-"), kind, patterns,
+			stamp(k.CreatedAt), orDash(k.LastUsedAt, stamp), orDash(k.RevokedAt, stamp))
 	}
 	return w.Flush()
 }
