@@ -11,7 +11,7 @@ import (
 	"github.com/tokenwarden/tokenwarden/internal/connfile"
 )
 
-// cdataTemplates maps the integrations of seed 000's
+// cdataTemplate maps the integrations of seed 000's
 // cdata_plugin_oauth_tokens table to provider templates. Both BigQuery
 // plugins hold Google tokens.
 func cdataTemplate(integration string) (string, bool) {
