@@ -80,8 +80,8 @@ func (o *Options) cdata(ctx context.Context) ([]connfile.Record, error) {
 // connectionJSON reads a connection_json value: JSON, or the Python
 // dict literal the seed's document shows ({'access_token': '…'}), whose
 // strings are single-quoted.
-func connectionJSON(s string) (xeroFile, error) {
-	var tok xeroFile
+func connectionJSON(s string) (tokenPair, error) {
+	var tok tokenPair
 	if json.Unmarshal([]byte(s), &tok) == nil {
 		return tok, nil
 	}

@@ -6,10 +6,10 @@ import (
 	"github.com/tokenwarden/tokenwarden/internal/connfile"
 )
 
-// xeroFile is the credentials file the NiFi flow (seed 001) reads with
-// GetFile and rewrites with PutFile after each refresh: Xero's token
-// response as it came.
-type xeroFile struct {
+// tokenPair is the two tokens of a saved token response: the Xero
+// credentials file the NiFi flow (seed 001) reads with GetFile and rewrites
+// with PutFile after each refresh, and the cdata table's connection_json.
+type tokenPair struct {
 	AccessToken  string `json:"access_token"`
 	RefreshToken string `json:"refresh_token"`
 }
@@ -20,7 +20,7 @@ type xeroFile struct {
 // holds expires_in without the time it was written), so the connection is
 // refreshed on the worker's next pass.
 func (o *Options) nifiXero() ([]connfile.Record, error) {
-	var f xeroFile
+	var f tokenPair
 	if err := readJSON("--file (the Xero credentials JSON file)", o.File, &f); err != nil {
 		return nil, err
 	}
