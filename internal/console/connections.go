@@ -1,6 +1,7 @@
 package console
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net/http"
@@ -255,30 +256,31 @@ func flashOf(done string) string {
 
 // refresh refreshes the connection now; the page shows the new version.
 func (c *console) refresh(w http.ResponseWriter, r *http.Request) {
-	if _, err := c.Backend.Refresh(r.Context(), r.PathValue("name")); err != nil {
-		c.actionFailed(w, r, "Refresh failed: ", err)
-		return
-	}
-	c.audit(r, "refresh", "connection", r.PathValue("name"))
-	c.backToConnection(w, r, "refreshed")
+	c.act(w, r, "refresh", "refreshed", "Refresh failed: ", func(ctx context.Context, name string) error {
+		_, err := c.Backend.Refresh(ctx, name)
+		return err
+	})
 }
 
 func (c *console) disable(w http.ResponseWriter, r *http.Request) {
-	if err := c.Backend.Disable(r.Context(), r.PathValue("name")); err != nil {
-		c.actionFailed(w, r, "Could not disable: ", err)
-		return
-	}
-	c.audit(r, "disable", "connection", r.PathValue("name"))
-	c.backToConnection(w, r, "disabled")
+	c.act(w, r, "disable", "disabled", "Could not disable: ", c.Backend.Disable)
 }
 
 func (c *console) enable(w http.ResponseWriter, r *http.Request) {
-	if err := c.Backend.Enable(r.Context(), r.PathValue("name")); err != nil {
-		c.actionFailed(w, r, "Could not enable: ", err)
+	c.act(w, r, "enable", "enabled", "Could not enable: ", c.Backend.Enable)
+}
+
+// act does action to the connection in the path: done, it writes the
+// audit line and goes back to the page with the flash of done; refused,
+// the page says what failed, after failed.
+func (c *console) act(w http.ResponseWriter, r *http.Request, action, done, failed string, do func(context.Context, string) error) {
+	name := r.PathValue("name")
+	if err := do(r.Context(), name); err != nil {
+		c.actionFailed(w, r, failed, err)
 		return
 	}
-	c.audit(r, "enable", "connection", r.PathValue("name"))
-	c.backToConnection(w, r, "enabled")
+	c.audit(r, action, "connection", name)
+	c.backToConnection(w, r, done)
 }
 
 // delete deletes the connection once the name typed matches it: the
