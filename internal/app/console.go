@@ -273,9 +273,6 @@ func (a *App) Enable(ctx context.Context, name string) error {
 	return err
 }
 
-// APIKeys lists every API key, revoked ones included.
-func (a *App) APIKeys(ctx context.Context) ([]store.APIKey, error) { return a.ListAPIKeys(ctx) }
-
 // CreateAPIKey creates an admin key, or a token-API key for k.Patterns,
 // and returns it whole, the only time it is shown.
 func (a *App) CreateAPIKey(ctx context.Context, k console.NewAPIKey) (string, error) {

@@ -747,7 +747,7 @@ func TestSignInRecordsTheKeysUse(t *testing.T) {
 	if _, err := e.a.SignIn(ctx, key); err != nil {
 		t.Fatal(err)
 	}
-	keys, err := e.a.APIKeys(ctx)
+	keys, err := e.a.ListAPIKeys(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}

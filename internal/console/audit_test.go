@@ -33,7 +33,7 @@ func TestAuditLog(t *testing.T) {
 	var log testutil.Buffer
 	b := setupWith(t, options{log: &log})
 	b.seed(conn{name: "xero-acme"}, conn{name: "hubspot-acme", status: model.StatusNeedsReauth})
-	keys, err := b.backend.APIKeys(t.Context())
+	keys, err := b.backend.ListAPIKeys(t.Context())
 	if err != nil || len(keys) != 1 {
 		t.Fatalf("keys %v, %v", keys, err)
 	}
@@ -64,7 +64,7 @@ func TestAuditLog(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	keys, _ = b.backend.APIKeys(t.Context())
+	keys, _ = b.backend.ListAPIKeys(t.Context())
 	i := slices.IndexFunc(keys, func(k store.APIKey) bool { return k.Label == "billing app" })
 	if i < 0 {
 		t.Fatal("the key was not created")

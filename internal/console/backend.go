@@ -59,8 +59,8 @@ type Backend interface {
 	Enable(ctx context.Context, name string) error
 	Delete(ctx context.Context, name string) error
 
-	// APIKeys lists every API key, revoked ones included.
-	APIKeys(ctx context.Context) ([]store.APIKey, error)
+	// ListAPIKeys lists every API key, revoked ones included.
+	ListAPIKeys(ctx context.Context) ([]store.APIKey, error)
 	// CreateAPIKey creates a key and returns it whole, the only time it is
 	// ever shown.
 	CreateAPIKey(ctx context.Context, k NewAPIKey) (secret string, err error)

@@ -462,7 +462,7 @@ func TestSignIn(t *testing.T) {
 func TestConsoleOffWithoutAdminKey(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
-	keys, err := b.backend.APIKeys(t.Context())
+	keys, err := b.backend.ListAPIKeys(t.Context())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -1119,7 +1119,7 @@ func TestAPIKeys(t *testing.T) {
 		t.Fatal("the new key is not shown")
 	}
 	browsertest.Screenshot(t, ctx, "keys")
-	keys, err := b.backend.APIKeys(t.Context())
+	keys, err := b.backend.ListAPIKeys(t.Context())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -1141,7 +1141,7 @@ func TestAPIKeys(t *testing.T) {
 	if got := b.text(ctx, ".flash"); got != "Key revoked." {
 		t.Errorf("after revoke the page says %q", got)
 	}
-	keys, _ = b.backend.APIKeys(t.Context())
+	keys, _ = b.backend.ListAPIKeys(t.Context())
 	if i := slices.IndexFunc(keys, func(k store.APIKey) bool { return k.ID == id }); i < 0 || keys[i].RevokedAt == nil {
 		t.Error("the key is not revoked")
 	}

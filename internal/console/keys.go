@@ -25,7 +25,7 @@ func (c *console) keys(w http.ResponseWriter, r *http.Request) {
 }
 
 func (c *console) showKeys(w http.ResponseWriter, r *http.Request, status int, d keysData) {
-	keys, err := c.Backend.APIKeys(r.Context())
+	keys, err := c.Backend.ListAPIKeys(r.Context())
 	if err != nil {
 		c.serverError(w, r, "list the API keys", err)
 		return

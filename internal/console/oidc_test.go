@@ -233,7 +233,7 @@ func TestOIDCBesideAdminKey(t *testing.T) {
 	if got := o.text(ctx, ".who"); got != "ops" {
 		t.Errorf("signed in with the admin key, the header names %q", got)
 	}
-	keys, err := o.backend.APIKeys(t.Context())
+	keys, err := o.backend.ListAPIKeys(t.Context())
 	if err != nil {
 		t.Fatal(err)
 	}
