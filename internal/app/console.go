@@ -261,6 +261,12 @@ func (a *App) Connection(ctx context.Context, name string) (*model.OAuthToken, e
 	return a.store.Connection(ctx, name)
 }
 
+// ConnectionsNamed returns those of the named connections that exist, by
+// name, without their secrets, in one statement.
+func (a *App) ConnectionsNamed(ctx context.Context, names []string) (map[string]*model.OAuthToken, error) {
+	return a.store.Describe(ctx, names)
+}
+
 // Disable takes a connection out of service (SetDisabled).
 func (a *App) Disable(ctx context.Context, name string) error {
 	_, err := a.SetDisabled(ctx, name)

@@ -51,6 +51,9 @@ type Backend interface {
 	// Connection returns one connection, or an error wrapping
 	// store.ErrNotFound.
 	Connection(ctx context.Context, name string) (*model.OAuthToken, error)
+	// ConnectionsNamed returns those of the named connections that
+	// exist, by name, in one read.
+	ConnectionsNamed(ctx context.Context, names []string) (map[string]*model.OAuthToken, error)
 	// Events returns a connection's latest refresh attempts, newest first.
 	Events(ctx context.Context, name string, limit int) ([]store.Event, error)
 	// Refresh refreshes the connection now and returns it as stored.

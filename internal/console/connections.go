@@ -152,19 +152,16 @@ func (c *console) rows(w http.ResponseWriter, r *http.Request) {
 		c.fail(w, r, http.StatusBadRequest, "Too many rows", fmt.Sprintf("At most %d rows at a time.", maxRows))
 		return
 	}
+	found, err := c.Backend.ConnectionsNamed(r.Context(), names)
+	if err != nil {
+		c.serverError(w, r, "read the connections", err)
+		return
+	}
 	q := queryOf(qv)
 	out := make([]rowUpdate, 0, len(names))
 	for _, n := range names {
-		conn, err := c.Backend.Connection(r.Context(), n)
-		if errors.Is(err, store.ErrNotFound) {
-			out = append(out, rowUpdate{Name: n})
-			continue
-		}
-		if err != nil {
-			c.serverError(w, r, "read "+n, err)
-			return
-		}
-		out = append(out, rowUpdate{Name: n, Conn: conn, Filtered: !stillListed(q, conn)})
+		conn := found[n] // nil: deleted
+		out = append(out, rowUpdate{Name: n, Conn: conn, Filtered: conn != nil && !stillListed(q, conn)})
 	}
 	c.fragment(w, r, "rows", "rows", out)
 }
